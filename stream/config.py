@@ -1,0 +1,128 @@
+"""The one settings object of the service, read from environment variables and `.env`.
+
+Every variable is declared once here, typed, with its default and what it means. The worker, the API
+and the CLI all build their collaborators from a `Settings` instance, so tests can build another one
+pointing at other topics, databases or ports.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
+LOG_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+class Settings(BaseSettings):
+    """Service settings; the field name in upper case is the environment variable."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # --- database (EMS's PostgreSQL; our tables live beside EMS's own) ---
+    database_host: str = Field("127.0.0.1", description="PostgreSQL host")
+    database_port: int = Field(5432, description="PostgreSQL port")
+    database_name: str = Field("ems_db", description="Database holding EMS's and our tables")
+    database_user: str = Field("postgres", description="PostgreSQL user")
+    database_password: SecretStr = Field(SecretStr("postgres"), description="PostgreSQL password")
+
+    # --- EMS Core ---
+    ems_core_url: str = Field("http://localhost:3100", description="Base URL of EMS Core's REST API")
+
+    # --- API server ---
+    host: str = Field("0.0.0.0", description="Address the API listens on")
+    port: int = Field(8000, description="Port the API listens on")
+    debug: bool = Field(False, description="Debug mode: verbose errors and logs")
+    log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR")
+
+    # --- detection ---
+    anomaly_threshold: float = Field(
+        0.7, ge=0.0, le=1.0, description="A point whose combined score reaches this is an anomaly"
+    )
+    anomaly_contamination: float = Field(
+        0.1, gt=0.0, lt=0.5, description="Expected share of anomalous points, used by training"
+    )
+    auto_create_alerts: bool = Field(True, description="Send anomalies to EMS Core as events")
+    min_training_samples: int = Field(100, ge=1, description="Fewest points a series needs to train")
+    window_size: int = Field(5, ge=2, le=256, description="Points in the rolling feature window")
+    warmup_points: int = Field(
+        30, ge=2, description="Points a series must have seen before it may raise an anomaly"
+    )
+
+    # --- Kafka / stream worker ---
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Comma-separated host:port list of the Kafka brokers"
+    )
+    metrics_topic: str = Field("ems.metrics", description="Input topic of metric events")
+    anomalies_topic: str = Field("ems.anomalies", description="Output topic of anomaly events")
+    dead_letter_topic: str = Field(
+        "", description="Topic for messages that cannot be scored; default: <METRICS_TOPIC>.dlq"
+    )
+    metrics_partitions: int = Field(
+        4, ge=1, description="Partitions of the input topic (and of the state changelog)"
+    )
+    consumer_group: str = Field(
+        "ems-ml-worker", description="Kafka consumer group (faust app id) of the workers"
+    )
+    batch_size: int = Field(500, ge=1, description="Most events scored and written in one batch")
+    batch_timeout_seconds: float = Field(
+        0.5, gt=0, description="Longest wait to fill a batch before it is processed anyway"
+    )
+    worker_metrics_port: int = Field(
+        9464, ge=0, description="Port of the worker's Prometheus endpoint; 0 disables it"
+    )
+    worker_data_dir: str = Field(
+        ".cache/worker-data", description="Folder for the worker's local table state"
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in logging.getLevelNamesMapping():
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @cached_property
+    def dlq_topic(self) -> str:
+        """The dead-letter topic: `DEAD_LETTER_TOPIC`, or the input topic with `.dlq` appended."""
+        return self.dead_letter_topic or f"{self.metrics_topic}.dlq"
+
+    @property
+    def database_dsn(self) -> str:
+        """A libpq connection string; the password is only revealed here."""
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(
+            host=self.database_host,
+            port=self.database_port,
+            dbname=self.database_name,
+            user=self.database_user,
+            password=self.database_password.get_secret_value(),
+            connect_timeout=5,
+        )
+
+    @property
+    def kafka_broker_url(self) -> str:
+        """The bootstrap servers in faust's `kafka://host:port;host:port` form."""
+        hosts = [h.strip() for h in self.kafka_bootstrap_servers.split(",") if h.strip()]
+        return ";".join(f"kafka://{h}" for h in hosts)
+
+
+def configure_logging(level: str) -> None:
+    """Log as `2026-01-21 10:30:00 - app.main - INFO - message` on stderr."""
+    logging.basicConfig(level=level, format=LOG_FORMAT, datefmt=LOG_DATE_FORMAT, force=True)
+
+
+def logging_dict_config(level: str) -> dict:
+    """The same format as a dictConfig, for faust's worker which takes one."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": LOG_FORMAT, "datefmt": LOG_DATE_FORMAT}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+        "root": {"level": level, "handlers": ["stderr"]},
+    }

@@ -1,0 +1,120 @@
+"""A synthetic EMS feed: several assets x four metrics with a daily shape, noise and rare spikes.
+
+`ems-ml produce --demo` publishes it live to the input topic; tests use `synthetic_points` to build
+reproducible streams. Time is simulated: each tick advances `step_seconds` (default one minute), so a
+day passes in 1,440 ticks whatever the publishing rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from aiokafka import AIOKafkaProducer
+
+log = logging.getLogger(__name__)
+
+# metric -> (base level, daily amplitude, noise std, floor, ceiling)
+DEMO_METRICS: dict[str, tuple[float, float, float, float, float]] = {
+    "cpu_usage": (35.0, 20.0, 2.0, 0.0, 100.0),
+    "memory_usage": (60.0, 8.0, 1.0, 0.0, 100.0),
+    "latency_ms": (20.0, 6.0, 1.5, 0.1, 10_000.0),
+    "bandwidth_in_mbps": (250.0, 150.0, 10.0, 0.0, 10_000.0),
+}
+
+
+@dataclass(frozen=True)
+class DemoPoint:
+    asset_id: int
+    metric: str
+    value: float
+    timestamp: datetime
+    injected: bool
+
+    def to_json(self) -> dict:
+        return {
+            "asset_id": self.asset_id,
+            "metric": self.metric,
+            "value": round(self.value, 4),
+            "timestamp": self.timestamp.isoformat().replace("+00:00", "Z"),
+        }
+
+
+def synthetic_points(
+    *,
+    assets: int = 5,
+    ticks: int = 1440,
+    start: datetime | None = None,
+    step_seconds: int = 60,
+    anomaly_probability: float = 0.002,
+    seed: int = 7,
+    first_asset_id: int = 1,
+) -> Iterator[DemoPoint]:
+    """Points in time order, tick by tick; `injected` marks the spikes put in on purpose."""
+    rng = random.Random(seed)
+    start = start or datetime(2026, 1, 1, tzinfo=UTC)
+    for tick in range(ticks):
+        ts = start + timedelta(seconds=tick * step_seconds)
+        # business-hours shape: peak around 14:00, trough around 02:00
+        day_phase = (ts.hour * 3600 + ts.minute * 60 + ts.second) / 86400.0
+        daily = math.sin(2 * math.pi * (day_phase - 0.33))
+        for asset_id in range(first_asset_id, first_asset_id + assets):
+            for metric, (base, amplitude, noise, low, high) in DEMO_METRICS.items():
+                value = base + amplitude * daily + rng.gauss(0.0, noise)
+                injected = rng.random() < anomaly_probability
+                if injected:
+                    # a spike of 12 to 20 noise deviations, up or (where room) down
+                    value += rng.choice((1, 1, -1)) * rng.uniform(12, 20) * noise
+                yield DemoPoint(asset_id, metric, min(max(value, low), high), ts, injected)
+
+
+async def produce_demo(
+    *,
+    bootstrap_servers: str,
+    topic: str,
+    assets: int,
+    rate: float,
+    duration: float | None,
+    anomaly_probability: float,
+) -> int:
+    """Publish the feed at `rate` ticks per second for `duration` seconds (None: until stopped)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=20)
+    await producer.start()
+    sent = 0
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    start = datetime.now(UTC).replace(second=0, microsecond=0)
+    ticks = None if duration is None else max(1, int(duration * rate))
+    points = synthetic_points(
+        assets=assets,
+        ticks=ticks if ticks is not None else 10**9,
+        start=start,
+        anomaly_probability=anomaly_probability,
+        seed=random.randrange(1 << 30),
+    )
+    per_tick = assets * len(DEMO_METRICS)
+    try:
+        for i, point in enumerate(points):
+            await producer.send(
+                topic, key=str(point.asset_id).encode(), value=json.dumps(point.to_json()).encode()
+            )
+            sent += 1
+            if point.injected:
+                log.info("injected spike: asset %d %s = %.2f", point.asset_id, point.metric, point.value)
+            if (i + 1) % per_tick == 0:
+                tick = (i + 1) // per_tick
+                delay = started + tick / rate - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if tick % max(1, int(rate * 10)) == 0:
+                    log.info("published %d points (%d ticks)", sent, tick)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent

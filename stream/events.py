@@ -1,0 +1,205 @@
+"""The wire contract: metric events in, anomaly events out, dead letters aside.
+
+A metric message on the input topic is JSON, one object or an array of objects::
+
+    {"asset_id": 1, "metric": "cpu_usage", "value": 42.5, "timestamp": "2026-01-21T10:30:00Z"}
+
+`timestamp` is ISO 8601 (a time without zone is taken as UTC) or epoch milliseconds.
+
+>>> decode_metric_message(b'{"asset_id": 7, "metric": "cpu_usage", "value": 1, "timestamp": 0}')
+DecodedMessage(points=[MetricPoint(asset_id=7, metric='cpu_usage', value=1.0, \
+timestamp=datetime.datetime(1970, 1, 1, 0, 0, tzinfo=datetime.timezone.utc))], errors=[])
+>>> decode_metric_message(b'not json').errors
+['not valid JSON: Expecting value at line 1 column 1']
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
+
+# A metric name is an identifier EMS can show and index: letters, digits and `_ . : -`.
+METRIC_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.:\-]{0,63}$"
+# Largest batch one message may carry; a larger one is set aside rather than scored in part.
+MAX_POINTS_PER_MESSAGE = 10_000
+
+Severity = Literal["info", "warning", "critical"]
+
+
+def _parse_asset_id(raw: Any) -> int:
+    """Asset ids are EMS's positive integer ids; a string of digits is accepted too."""
+    if isinstance(raw, bool):
+        raise ValueError("asset_id must be a positive integer, not a boolean")
+    if isinstance(raw, str) and raw.isdigit():
+        raw = int(raw)
+    if not isinstance(raw, int) or raw <= 0:
+        raise ValueError(f"asset_id must be a positive integer, got {raw!r}")
+    return raw
+
+
+def _parse_timestamp(raw: Any) -> datetime:
+    """ISO 8601 text, or epoch milliseconds as a number; always returned timezone-aware (UTC)."""
+    if isinstance(raw, bool):
+        raise ValueError("timestamp must be ISO 8601 text or epoch milliseconds")
+    if isinstance(raw, int | float):
+        if not math.isfinite(raw):
+            raise ValueError("timestamp must be finite")
+        try:
+            return datetime.fromtimestamp(raw / 1000.0, tz=UTC)
+        except (OverflowError, OSError, ValueError) as e:
+            raise ValueError(f"timestamp {raw!r} ms is out of range") from e
+    if isinstance(raw, str):
+        try:
+            parsed = datetime.fromisoformat(raw)
+        except ValueError as e:
+            raise ValueError(f"timestamp {raw!r} is not ISO 8601") from e
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise ValueError("timestamp must be ISO 8601 text or epoch milliseconds")
+
+
+def _parse_value(raw: Any) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise ValueError(f"value must be a number, got {type(raw).__name__}")
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError("value must be finite (NaN and infinity are not metrics)")
+    return value
+
+
+class MetricPoint(BaseModel):
+    """One value of one metric of one asset at one time."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    asset_id: Annotated[int, BeforeValidator(_parse_asset_id)]
+    metric: str = Field(pattern=METRIC_NAME_PATTERN)
+    value: Annotated[float, BeforeValidator(_parse_value)]
+    timestamp: Annotated[datetime, BeforeValidator(_parse_timestamp)]
+
+    @property
+    def series_key(self) -> str:
+        """The key of this point's series in the state table: `asset_id/metric`."""
+        return f"{self.asset_id}/{self.metric}"
+
+
+@dataclass
+class DecodedMessage:
+    """What one Kafka message held: the valid points, and a reason for each invalid part."""
+
+    points: list[MetricPoint] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "message"
+        # pydantic prefixes our own ValueError text with "Value error, "; it adds nothing.
+        parts.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
+def decode_metric_message(raw: bytes | None) -> DecodedMessage:
+    """Parse one message value into points; never raises on bad input."""
+    result = DecodedMessage()
+    if raw is None or not raw.strip():
+        result.errors.append("empty message")
+        return result
+    try:
+        # parse_constant turns NaN/Infinity literals (which json accepts) into a clear error.
+        document = json.loads(raw, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:
+        reason = e.msg if isinstance(e, json.JSONDecodeError) else str(e)
+        where = f" at line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) else ""
+        result.errors.append(f"not valid JSON: {reason}{where}")
+        return result
+    items = document if isinstance(document, list) else [document]
+    if not items:
+        result.errors.append("empty array")
+    if len(items) > MAX_POINTS_PER_MESSAGE:
+        result.errors.append(f"array of {len(items)} points exceeds {MAX_POINTS_PER_MESSAGE}")
+        return result
+    many = isinstance(document, list)
+    for index, item in enumerate(items):
+        prefix = f"element {index}: " if many else ""
+        if not isinstance(item, dict):
+            result.errors.append(f"{prefix}expected a JSON object, got {type(item).__name__}")
+            continue
+        try:
+            result.points.append(MetricPoint.model_validate(item))
+        except ValidationError as e:
+            result.errors.append(prefix + _describe(e))
+    return result
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a valid metric value")
+
+
+class AnomalyEvent(BaseModel):
+    """One anomalous point, as published on the anomalies topic (key: asset id)."""
+
+    event_id: str = Field(description="Stable id: the same point always gets the same id")
+    type: Literal["anomaly"] = "anomaly"
+    asset_id: StrictInt
+    metric: str
+    timestamp: datetime
+    value: StrictFloat
+    score: float
+    threshold: float
+    severity: Severity
+    detector_scores: dict[str, float]
+    model_version: str
+
+    @field_validator("timestamp")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+
+def severity_for(score: float) -> Severity:
+    """A point's severity from its score (incidents in #5 also weigh duration)."""
+    if score >= 0.9:
+        return "critical"
+    if score >= 0.8:
+        return "warning"
+    return "info"
+
+
+def event_id_for(point: MetricPoint) -> str:
+    """The same point gives the same id, so consumers can drop replays after a worker restart."""
+    millis = int(point.timestamp.timestamp() * 1000)
+    return f"{point.asset_id}:{point.metric}:{millis}"
+
+
+# Headers of a dead-lettered message; its key and value are the original bytes, untouched.
+DLQ_HEADER_REASON = "dlq.reason"
+DLQ_HEADER_TOPIC = "dlq.source.topic"
+DLQ_HEADER_PARTITION = "dlq.source.partition"
+DLQ_HEADER_OFFSET = "dlq.source.offset"
+DLQ_HEADER_FAILED_AT = "dlq.failed_at"
+
+
+def dead_letter_headers(reason: str, topic: str, partition: int, offset: int) -> list:
+    """Kafka headers that say why a message was set aside and where it came from."""
+    return [
+        (DLQ_HEADER_REASON, reason.encode()),
+        (DLQ_HEADER_TOPIC, topic.encode()),
+        (DLQ_HEADER_PARTITION, str(partition).encode()),
+        (DLQ_HEADER_OFFSET, str(offset).encode()),
+        (DLQ_HEADER_FAILED_AT, datetime.now(UTC).isoformat().encode()),
+    ]

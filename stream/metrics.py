@@ -1,0 +1,32 @@
+"""Every Prometheus metric of the stream worker, declared once, with what it counts.
+
+Names follow Prometheus conventions: `_total` counters, `_seconds` histograms, base units.
+"""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# Points read from the input topic; a message that is not even JSON counts as one.
+POINTS_CONSUMED = Counter("ems_ml_points_consumed_total", "Metric points consumed from Kafka")
+# Points scored and written to anomaly_scores, by metric name.
+POINTS_SCORED = Counter("ems_ml_points_scored_total", "Metric points scored", ["metric"])
+# Points whose combined score reached the threshold (after warm-up), by metric name.
+ANOMALIES = Counter("ems_ml_anomalies_total", "Anomalous points detected", ["metric"])
+# Messages set aside on the dead-letter topic, by the first word of the reason.
+DEAD_LETTERS = Counter("ems_ml_dead_letters_total", "Messages sent to the dead-letter topic", ["kind"])
+# Points skipped because a restarted worker had already applied their message.
+REPLAYED = Counter("ems_ml_points_replayed_total", "Points skipped as already applied (replays)")
+# Transient failures of a sink that were retried, by sink (postgres, kafka).
+SINK_RETRIES = Counter("ems_ml_sink_retries_total", "Retried sink failures", ["sink"])
+# Wall time from a batch handed over by faust to its results being durable.
+BATCH_SECONDS = Histogram(
+    "ems_ml_batch_duration_seconds",
+    "Time to score a batch and make its results durable",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+BATCH_SIZE = Histogram(
+    "ems_ml_batch_messages", "Messages per batch", buckets=(1, 10, 50, 100, 250, 500, 1000, 5000)
+)
+# Messages in the partition after the last one this worker processed.
+CONSUMER_LAG = Gauge(
+    "ems_ml_consumer_lag_messages", "Messages not yet processed", ["topic", "partition"]
+)

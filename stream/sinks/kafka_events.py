@@ -1,0 +1,65 @@
+"""Publishes anomaly events and dead letters through the worker's faust producer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from faust.types import TopicT
+
+from stream.errors import PublishError
+from stream.events import AnomalyEvent, dead_letter_headers, event_id_for, severity_for
+from stream.pipeline import DeadLetter, ScoredPoint
+
+
+def anomaly_event(scored: ScoredPoint, threshold: float) -> AnomalyEvent:
+    point, verdict = scored.point, scored.verdict
+    return AnomalyEvent(
+        event_id=event_id_for(point),
+        asset_id=point.asset_id,
+        metric=point.metric,
+        timestamp=point.timestamp,
+        value=point.value,
+        score=verdict.score,
+        threshold=threshold,
+        severity=severity_for(verdict.score),
+        detector_scores=verdict.detector_scores,
+        model_version=verdict.model_version,
+    )
+
+
+class EventPublisher:
+    """Sends a batch's anomalies and dead letters and waits until the broker has them all."""
+
+    def __init__(self, *, anomalies: TopicT, dead_letters: TopicT, threshold: float) -> None:
+        self._anomalies = anomalies
+        self._dead_letters = dead_letters
+        self._threshold = threshold
+
+    async def publish(
+        self, anomalies: Sequence[ScoredPoint], dead_letters: Sequence[DeadLetter]
+    ) -> None:
+        """Raises `PublishError` if any message was not acknowledged by the broker."""
+        pending = []
+        try:
+            for scored in anomalies:
+                event = anomaly_event(scored, self._threshold)
+                pending.append(
+                    await self._anomalies.send(
+                        key=str(event.asset_id).encode(),
+                        value=event.model_dump_json().encode(),
+                    )
+                )
+            for letter in dead_letters:
+                m = letter.message
+                pending.append(
+                    await self._dead_letters.send(
+                        key=m.key,
+                        value=m.value,
+                        headers=dead_letter_headers(letter.reason, m.topic, m.partition, m.offset),
+                    )
+                )
+            # Each send returned a future that resolves when the broker acknowledges the record.
+            await asyncio.gather(*pending)
+        except Exception as e:  # aiokafka raises several unrelated types; all mean "not delivered"
+            raise PublishError(f"publishing {len(pending)} events failed: {e!r}") from e

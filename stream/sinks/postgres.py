@@ -1,0 +1,182 @@
+"""PostgreSQL: the schema we own (and EMS's tables for development), and batched score writes.
+
+`anomaly_scores` is range-partitioned by month on `ts`, so months of points stay cheap to query
+and old months can be dropped whole (`DROP TABLE anomaly_scores_y2026m01`) instead of deleted row by
+row. Partitions are created on demand for the months a batch touches.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from stream.errors import StorageError
+from stream.pipeline import ScoredPoint
+
+log = logging.getLogger(__name__)
+
+# Two workers starting together would race on CREATE TABLE IF NOT EXISTS (it is not atomic on the
+# catalog); every schema change takes this transaction-scoped advisory lock first.
+_SCHEMA_LOCK_ID = 0x454D534D4C  # "EMSML"
+
+# EMS's own tables, created only when absent (development and tests; EMS Core owns them in
+# production). Columns are those the ML service reads or writes.
+EMS_TABLES = """
+CREATE TABLE IF NOT EXISTS assets (
+    id          BIGSERIAL PRIMARY KEY,
+    name        TEXT NOT NULL,
+    asset_type  TEXT,
+    ip_address  TEXT,
+    status      TEXT NOT NULL DEFAULT 'active',
+    created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    id           BIGSERIAL PRIMARY KEY,
+    asset_id     BIGINT NOT NULL,
+    metric_name  TEXT NOT NULL,
+    value        DOUBLE PRECISION NOT NULL,
+    "timestamp"  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS metrics_asset_name_time ON metrics (asset_id, metric_name, "timestamp");
+CREATE TABLE IF NOT EXISTS events (
+    id           BIGSERIAL PRIMARY KEY,
+    asset_id     BIGINT,
+    severity     TEXT NOT NULL,
+    title        TEXT NOT NULL,
+    description  TEXT,
+    source       TEXT,
+    status       TEXT NOT NULL DEFAULT 'open',
+    metadata     JSONB,
+    created_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+    resolved_at  TIMESTAMPTZ
+);
+"""
+
+SERVICE_TABLES = """
+CREATE TABLE IF NOT EXISTS anomaly_scores (
+    asset_id         BIGINT NOT NULL,
+    metric           TEXT NOT NULL,
+    ts               TIMESTAMPTZ NOT NULL,
+    value            DOUBLE PRECISION NOT NULL,
+    score            DOUBLE PRECISION NOT NULL,
+    is_anomaly       BOOLEAN NOT NULL,
+    detector_scores  JSONB NOT NULL,
+    model_version    TEXT NOT NULL,
+    scored_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (asset_id, metric, ts)
+) PARTITION BY RANGE (ts);
+CREATE INDEX IF NOT EXISTS anomaly_scores_anomalies ON anomaly_scores (asset_id, ts)
+    WHERE is_anomaly;
+CREATE TABLE IF NOT EXISTS model_metadata (
+    id          BIGSERIAL PRIMARY KEY,
+    model_type  TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    series      TEXT,
+    samples     BIGINT,
+    parameters  JSONB NOT NULL DEFAULT '{}'::jsonb,
+    quality     JSONB,
+    path        TEXT,
+    is_active   BOOLEAN NOT NULL DEFAULT false,
+    trained_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    UNIQUE (model_type, version)
+);
+"""
+
+# One statement per batch: arrays in, rows out; a replayed point hits the key and is skipped.
+_INSERT_SCORES = """
+INSERT INTO anomaly_scores
+    (asset_id, metric, ts, value, score, is_anomaly, detector_scores, model_version)
+SELECT a, m, t, v, s, i, d::jsonb, mv
+FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::float8[], %s::float8[],
+            %s::bool[], %s::text[], %s::text[]) AS u(a, m, t, v, s, i, d, mv)
+ON CONFLICT (asset_id, metric, ts) DO NOTHING
+"""
+
+
+def month_start(ts: datetime) -> datetime:
+    ts = ts.astimezone(UTC)
+    return datetime(ts.year, ts.month, 1, tzinfo=UTC)
+
+
+def next_month(start: datetime) -> datetime:
+    return start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(
+        month=start.month + 1
+    )
+
+
+def partition_name(start: datetime) -> str:
+    return f"anomaly_scores_y{start.year:04d}m{start.month:02d}"
+
+
+async def ensure_schema(conn: psycopg.AsyncConnection, *, with_ems_tables: bool = True) -> None:
+    """Create our tables (and EMS's, when asked) if they do not exist."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_ID,))
+        if with_ems_tables:
+            await conn.execute(EMS_TABLES)
+        await conn.execute(SERVICE_TABLES)
+
+
+async def ensure_month_partitions(conn: psycopg.AsyncConnection, months: Iterable[datetime]) -> None:
+    """Create the monthly partitions of `anomaly_scores` that the given month starts need."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_ID,))
+        for start in sorted(set(months)):
+            await conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} PARTITION OF anomaly_scores "
+                    "FOR VALUES FROM ({}) TO ({})"
+                ).format(
+                    sql.Identifier(partition_name(start)),
+                    sql.Literal(start),
+                    sql.Literal(next_month(start)),
+                )
+            )
+
+
+class ScoreWriter:
+    """Writes scored points to `anomaly_scores`, one statement per batch, idempotently."""
+
+    def __init__(self, *, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+        self._known_months: set[datetime] = set()
+        self._opened = False
+
+    async def write(self, scored: Sequence[ScoredPoint]) -> None:
+        """Make the batch durable; returns once it is committed. Raises `StorageError`."""
+        if not scored:
+            return
+        months = {month_start(s.point.timestamp) for s in scored}
+        try:
+            if not self._opened:
+                await self._pool.open(wait=True, timeout=10)
+                self._opened = True
+            async with self._pool.connection() as conn:
+                missing = months - self._known_months
+                if missing:
+                    await ensure_month_partitions(conn, missing)
+                    self._known_months |= missing
+                async with conn.transaction():
+                    await conn.execute(_INSERT_SCORES, _columns(scored))
+        except (psycopg.Error, PoolTimeout) as e:
+            raise StorageError(f"writing {len(scored)} scores failed: {e}") from e
+
+
+def _columns(scored: Sequence[ScoredPoint]) -> tuple[list, ...]:
+    return (
+        [s.point.asset_id for s in scored],
+        [s.point.metric for s in scored],
+        [s.point.timestamp for s in scored],
+        [s.point.value for s in scored],
+        [s.verdict.score for s in scored],
+        [s.verdict.is_anomaly for s in scored],
+        [json.dumps(s.verdict.detector_scores) for s in scored],
+        [s.verdict.model_version for s in scored],
+    )

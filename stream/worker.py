@@ -1,0 +1,75 @@
+"""Builds a worker from settings and runs it: `ems-ml worker`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+import psycopg
+from prometheus_client import start_http_server
+from psycopg_pool import AsyncConnectionPool
+
+from stream.agents import BatchHandler, register_agents
+from stream.app import create_app
+from stream.config import Settings, configure_logging, logging_dict_config
+from stream.detectors.zscore import ZScoreDetector
+from stream.scoring import Scorer
+from stream.sinks.kafka_events import EventPublisher
+from stream.sinks.postgres import ScoreWriter, ensure_schema
+from stream.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+MODEL_VERSION = "zscore-v1"
+
+
+def build_scorer(settings: Settings) -> Scorer:
+    return Scorer(
+        [ZScoreDetector()],
+        threshold=settings.anomaly_threshold,
+        window_size=settings.window_size,
+        warmup_points=settings.warmup_points,
+        model_version=MODEL_VERSION,
+    )
+
+
+async def _prepare(settings: Settings) -> None:
+    """Topics and tables exist before the first message is consumed."""
+    await ensure_topics(settings)
+    async with await psycopg.AsyncConnection.connect(settings.database_dsn) as conn:
+        await ensure_schema(conn)
+
+
+def run_worker(settings: Settings) -> None:
+    configure_logging(settings.log_level)
+    asyncio.run(_prepare(settings))
+    if settings.worker_metrics_port:
+        start_http_server(settings.worker_metrics_port)
+        log.info("Prometheus metrics on :%d/metrics", settings.worker_metrics_port)
+    stream_app = create_app(settings)
+    # Opened by the writer on first use, inside faust's event loop.
+    pool = AsyncConnectionPool(settings.database_dsn, min_size=1, max_size=4, open=False)
+    handler = BatchHandler(
+        stream_app=stream_app,
+        scorer=build_scorer(settings),
+        writer=ScoreWriter(pool=pool),
+        publisher=EventPublisher(
+            anomalies=stream_app.anomalies_topic,
+            dead_letters=stream_app.dead_letter_topic,
+            threshold=settings.anomaly_threshold,
+        ),
+    )
+    register_agents(
+        stream_app,
+        handler,
+        batch_size=settings.batch_size,
+        batch_timeout=settings.batch_timeout_seconds,
+    )
+    worker = faust.Worker(
+        stream_app.app,
+        loglevel=settings.log_level,
+        logging_config=logging_dict_config(settings.log_level),
+        quiet=True,
+    )
+    worker.execute_from_commandline()
