@@ -8,7 +8,6 @@ pointing at other topics, databases or ports.
 from __future__ import annotations
 
 import logging
-from functools import cached_property
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -86,7 +85,7 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown log level {value!r}")
         return level
 
-    @cached_property
+    @property
     def dlq_topic(self) -> str:
         """The dead-letter topic: `DEAD_LETTER_TOPIC`, or the input topic with `.dlq` appended."""
         return self.dead_letter_topic or f"{self.metrics_topic}.dlq"
