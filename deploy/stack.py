@@ -2,7 +2,8 @@
 
 No Docker needed. Kafka comes from Maven Central (fetched once by Maven into `.cache/kafka/`),
 PostgreSQL from Debian's packages (installed if missing). Every service runs detached, with its pid
-file and log under `STACK_DIR` (default `.stack/`). Where `KAFKA_BOOTSTRAP_SERVERS` or `DATABASE_HOST`
+file and log under `STACK_DIR` (default `.stack/`). Where `KAFKA_BOOTSTRAP_SERVERS` or
+`DATABASE_HOST`
 point to another machine, nothing is started for it.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import glob
+import hashlib
 import logging
 import os
 import shutil
@@ -18,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -32,7 +35,6 @@ from stream.errors import StackError
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-KAFKA_VERSION = os.environ.get("KAFKA_VERSION", "4.1.1")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 STARTUP_TIMEOUT_SECONDS = 120
 
@@ -64,8 +66,8 @@ class StackPaths:
         return self.run / f"{name}.pid"
 
 
-def stack_paths() -> StackPaths:
-    return StackPaths(Path(os.environ.get("STACK_DIR", PROJECT_ROOT / ".stack")).resolve())
+def stack_paths(settings: Settings) -> StackPaths:
+    return StackPaths((PROJECT_ROOT / settings.stack_dir).resolve())
 
 
 # --------------------------------------------------------------------------- processes and ports
@@ -161,21 +163,27 @@ def _kafka_address(settings: Settings) -> tuple[str, int] | None:
     return (host, int(port)) if host in LOCAL_HOSTS else None
 
 
-def kafka_libs() -> Path:
+def kafka_libs(version: str) -> Path:
     """The broker's jars, fetched from Maven Central by Maven the first time."""
-    libs = PROJECT_ROOT / ".cache" / "kafka" / KAFKA_VERSION / "libs"
+    libs = PROJECT_ROOT / ".cache" / "kafka" / version / "libs"
     if list(libs.glob("kafka_2.13-*.jar")):
         return libs
     if not shutil.which("java") or not shutil.which("mvn"):
         _apt_install("openjdk-17-jre-headless", "maven")
-    log.info("fetching Apache Kafka %s from Maven Central into %s", KAFKA_VERSION, libs)
+    log.info("fetching Apache Kafka %s from Maven Central into %s", version, libs)
     tmp = libs.with_name("libs.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     _run(
         [
-            "mvn", "-q", "-B", "-f", str(PROJECT_ROOT / "deploy" / "kafka" / "pom.xml"),
-            f"-Dkafka.version={KAFKA_VERSION}", "dependency:copy-dependencies",
-            f"-DoutputDirectory={tmp}", "-DincludeScope=runtime",
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(PROJECT_ROOT / "deploy" / "kafka" / "pom.xml"),
+            f"-Dkafka.version={version}",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={tmp}",
+            "-DincludeScope=runtime",
         ],
         "fetching Kafka with Maven",
     )
@@ -270,27 +278,41 @@ def kafka_up(settings: Settings, paths: StackPaths) -> str:
     if _read_pid(paths.pidfile("kafka")) or port_open(host, port):
         _wait_until(lambda: _kafka_answers(settings), "Kafka", paths.log("kafka"))
         return f"kafka: already running on {host}:{port}"
-    libs = kafka_libs()
+    libs = kafka_libs(settings.kafka_version)
     paths.kafka.mkdir(parents=True, exist_ok=True)
     config = _kafka_config(paths, host, port)
     classpath = f"{libs}/*"
     if not (paths.kafka / "data" / "meta.properties").exists():
         _run(
-            ["java", "-cp", classpath, "kafka.tools.StorageTool", "format",
-             f"--cluster-id={_new_cluster_id()}", "-c", str(config)],
+            [
+                "java",
+                "-cp",
+                classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                f"--cluster-id={_new_cluster_id()}",
+                "-c",
+                str(config),
+            ],
             "formatting Kafka storage",
         )
     _spawn(
         paths,
         "kafka",
         [
-            "java", "-Xms256m", "-Xmx1g", "-XX:+UseG1GC",
+            "java",
+            "-Xms256m",
+            "-Xmx1g",
+            "-XX:+UseG1GC",
             f"-Dlog4j2.configurationFile={paths.kafka / 'log4j2.properties'}",
-            "-cp", classpath, "kafka.Kafka", str(config),
+            "-cp",
+            classpath,
+            "kafka.Kafka",
+            str(config),
         ],
     )
     _wait_until(lambda: _kafka_answers(settings), "Kafka", paths.log("kafka"))
-    return f"kafka: started on {host}:{port} (Apache Kafka {KAFKA_VERSION}, KRaft)"
+    return f"kafka: started on {host}:{port} (Apache Kafka {settings.kafka_version}, KRaft)"
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -347,50 +369,94 @@ def postgres_up(settings: Settings, paths: StackPaths) -> str:
         ensure_database(settings)
         return f"postgres: already running on {host}:{port}"
     bindir = _postgres_bin()
-    data = paths.postgres / "data"
-    paths.postgres.mkdir(parents=True, exist_ok=True)
+    home = postgres_home(paths)
+    data = home / "data"
     paths.logs.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
-        shutil.chown(paths.postgres, "postgres", "postgres")
         logfile = paths.log("postgres")
         logfile.touch()
         shutil.chown(logfile, "postgres", "postgres")
     if not (data / "PG_VERSION").exists():
-        pwfile = paths.postgres / "pwfile"
+        pwfile = home / "pwfile"
         pwfile.write_text(settings.database_password.get_secret_value() + "\n")
         if os.geteuid() == 0:
             shutil.chown(pwfile, "postgres", "postgres")
         try:
             _run(
                 _as_postgres_user(
-                    [str(bindir / "initdb"), "-D", str(data), "-U", settings.database_user,
-                     f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
-                     "-E", "UTF8", "--no-locale"]
+                    [
+                        str(bindir / "initdb"),
+                        "-D",
+                        str(data),
+                        "-U",
+                        settings.database_user,
+                        f"--pwfile={pwfile}",
+                        "--auth-local=trust",
+                        "--auth-host=scram-sha-256",
+                        "-E",
+                        "UTF8",
+                        "--no-locale",
+                    ]
                 ),
                 "initdb",
             )
         finally:
             pwfile.unlink(missing_ok=True)
-    options = f"-p {port} -k {paths.postgres} -c listen_addresses={host}"
+    options = f"-p {port} -k {home} -c listen_addresses={host}"
     _run(
         _as_postgres_user(
-            [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(paths.log("postgres")),
-             "-o", options, "-w", "-t", "60", "start"]
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(paths.log("postgres")),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
         ),
         "starting PostgreSQL",
     )
-    _wait_until(lambda: _database_answers(settings, "postgres"), "PostgreSQL", paths.log("postgres"))
+    _wait_until(
+        lambda: _database_answers(settings, "postgres"), "PostgreSQL", paths.log("postgres")
+    )
     ensure_database(settings)
     return f"postgres: started on {host}:{port}, database {settings.database_name}"
 
 
+def postgres_home(paths: StackPaths) -> Path:
+    """The server's folder: `STACK_DIR/postgres`, owned by the `postgres` user when we are root.
+
+    The server runs as `postgres`, which must be able to reach the folder; where a parent of the
+    checkout is closed to other users, the folder moves to the system's temporary directory.
+    """
+    home = paths.postgres
+    home.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        return home
+    shutil.chown(home, "postgres", "postgres")
+    reachable = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-w", str(home)])
+    if reachable.returncode != 0:
+        digest = hashlib.sha1(str(paths.root).encode()).hexdigest()[:12]
+        home = Path(tempfile.gettempdir()) / f"ems-ml-postgres-{digest}"
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.chown(home, "postgres", "postgres")
+    return home
+
+
 def postgres_down(paths: StackPaths) -> str:
-    data = paths.postgres / "data"
+    data = postgres_home(paths) / "data"
     if not (data / "postmaster.pid").exists():
         return "postgres: not running (from this stack)"
     bindir = _postgres_bin()
-    _run(_as_postgres_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
-         "stopping PostgreSQL")
+    _run(
+        _as_postgres_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
+        "stopping PostgreSQL",
+    )
     return "postgres: stopped"
 
 
@@ -415,9 +481,18 @@ def ems_core_up(settings: Settings, paths: StackPaths) -> str:
     _spawn(
         paths,
         "ems-core",
-        [sys.executable, "-m", "uvicorn", "deploy.ems_core_standin:app",
-         "--host", "127.0.0.1" if host == "localhost" else host, "--port", str(port),
-         "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "deploy.ems_core_standin:app",
+            "--host",
+            "127.0.0.1" if host == "localhost" else host,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
     )
     _wait_until(lambda: port_open(host, port), "EMS Core stand-in", paths.log("ems-core"))
     return f"ems-core: stand-in started on {host}:{port}"
@@ -427,14 +502,14 @@ def ems_core_up(settings: Settings, paths: StackPaths) -> str:
 
 
 def up(settings: Settings) -> list[str]:
-    paths = stack_paths()
+    paths = stack_paths(settings)
     lines = [kafka_up(settings, paths), postgres_up(settings, paths), ems_core_up(settings, paths)]
     lines.append(f"logs: {paths.logs}")
     return lines
 
 
 def down(settings: Settings) -> list[str]:
-    paths = stack_paths()
+    paths = stack_paths(settings)
     lines = []
     for name in ("ems-core", "kafka"):
         pid = _read_pid(paths.pidfile(name))
@@ -449,7 +524,7 @@ def down(settings: Settings) -> list[str]:
 
 
 def status(settings: Settings) -> list[str]:
-    paths = stack_paths()
+    paths = stack_paths(settings)
     lines = []
     kafka = _kafka_address(settings)
     if kafka:

@@ -1,10 +1,10 @@
 """`ems-ml`: the one command line of the service.
 
-    ems-ml stack up|down|status   Kafka, PostgreSQL and the EMS Core stand-in on this machine
-    ems-ml worker                 the stream worker (faust)
-    ems-ml api                    the REST API
-    ems-ml produce --demo         a live synthetic EMS feed into the input topic
-    ems-ml run                    all of the above at once, until Ctrl-C
+ems-ml stack up|down|status   Kafka, PostgreSQL and the EMS Core stand-in on this machine
+ems-ml worker                 the stream worker (faust)
+ems-ml api                    the REST API
+ems-ml produce --demo         a live synthetic EMS feed into the input topic
+ems-ml run                    all of the above at once, until Ctrl-C
 """
 
 from __future__ import annotations
@@ -54,7 +54,9 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
     from stream.topics import ensure_topics
 
     if not args.demo:
-        print("only --demo is available: producers publish JSON to the input topic", file=sys.stderr)
+        print(
+            "only --demo is available: producers publish JSON to the input topic", file=sys.stderr
+        )
         return 2
     asyncio.run(ensure_topics(settings))
     sent = asyncio.run(
@@ -135,7 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     def feed_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--assets", type=int, default=5, help="assets in the feed (default 5)")
         p.add_argument(
-            "--rate", type=float, default=5.0, help="ticks (one point per asset and metric) a second"
+            "--rate",
+            type=float,
+            default=5.0,
+            help="ticks (one point per asset and metric) a second",
         )
 
     p = sub.add_parser("produce", help="publish metrics to the input topic")

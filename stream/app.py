@@ -74,7 +74,12 @@ def create_app(settings: Settings) -> StreamApp:
         value_serializer="raw",
         Table=SeriesStateTable,
     )
-    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+    raw = {
+        "key_type": bytes,
+        "value_type": bytes,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+    }
     # Keys are "asset_id/metric" strings, values SeriesState dicts; both JSON in the changelog.
     state = app.Table(
         "series-state",

@@ -29,7 +29,9 @@ class Settings(BaseSettings):
     database_password: SecretStr = Field(SecretStr("postgres"), description="PostgreSQL password")
 
     # --- EMS Core ---
-    ems_core_url: str = Field("http://localhost:3100", description="Base URL of EMS Core's REST API")
+    ems_core_url: str = Field(
+        "http://localhost:3100", description="Base URL of EMS Core's REST API"
+    )
 
     # --- API server ---
     host: str = Field("0.0.0.0", description="Address the API listens on")
@@ -45,7 +47,9 @@ class Settings(BaseSettings):
         0.1, gt=0.0, lt=0.5, description="Expected share of anomalous points, used by training"
     )
     auto_create_alerts: bool = Field(True, description="Send anomalies to EMS Core as events")
-    min_training_samples: int = Field(100, ge=1, description="Fewest points a series needs to train")
+    min_training_samples: int = Field(
+        100, ge=1, description="Fewest points a series needs to train"
+    )
     window_size: int = Field(5, ge=2, le=256, description="Points in the rolling feature window")
     warmup_points: int = Field(
         30, ge=2, description="Points a series must have seen before it may raise an anomaly"
@@ -75,6 +79,12 @@ class Settings(BaseSettings):
     )
     worker_data_dir: str = Field(
         ".cache/worker-data", description="Folder for the worker's local table state"
+    )
+
+    # --- local stack (`ems-ml stack`), for development and tests ---
+    kafka_version: str = Field("4.1.1", description="Apache Kafka version `ems-ml stack` runs")
+    stack_dir: str = Field(
+        ".stack", description="Folder of the local stack's data, pid files and logs"
     )
 
     @field_validator("log_level")

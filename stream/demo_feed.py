@@ -1,7 +1,8 @@
 """A synthetic EMS feed: several assets x four metrics with a daily shape, noise and rare spikes.
 
 `ems-ml produce --demo` publishes it live to the input topic; tests use `synthetic_points` to build
-reproducible streams. Time is simulated: each tick advances `step_seconds` (default one minute), so a
+reproducible streams. Time is simulated: each tick advances `step_seconds` (default one minute),
+so a
 day passes in 1,440 ticks whatever the publishing rate.
 """
 
@@ -106,7 +107,9 @@ async def produce_demo(
             )
             sent += 1
             if point.injected:
-                log.info("injected spike: asset %d %s = %.2f", point.asset_id, point.metric, point.value)
+                log.info(
+                    "injected spike: asset %d %s = %.2f", point.asset_id, point.metric, point.value
+                )
             if (i + 1) % per_tick == 0:
                 tick = (i + 1) // per_tick
                 delay = started + tick / rate - loop.time()

@@ -1,4 +1,4 @@
-"""One exception base for the service, a subclass per area; library errors are wrapped with `from`."""
+"""One exception base for the service, a subclass per area; library errors wrapped with `from`."""
 
 
 class EmsMlError(Exception):

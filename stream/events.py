@@ -124,7 +124,9 @@ def decode_metric_message(raw: bytes | None) -> DecodedMessage:
         document = json.loads(raw, parse_constant=_reject_constant)
     except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:
         reason = e.msg if isinstance(e, json.JSONDecodeError) else str(e)
-        where = f" at line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) else ""
+        where = (
+            f" at line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) else ""
+        )
         result.errors.append(f"not valid JSON: {reason}{where}")
         return result
     items = document if isinstance(document, list) else [document]

@@ -12,7 +12,9 @@ POINTS_SCORED = Counter("ems_ml_points_scored_total", "Metric points scored", ["
 # Points whose combined score reached the threshold (after warm-up), by metric name.
 ANOMALIES = Counter("ems_ml_anomalies_total", "Anomalous points detected", ["metric"])
 # Messages set aside on the dead-letter topic, by the first word of the reason.
-DEAD_LETTERS = Counter("ems_ml_dead_letters_total", "Messages sent to the dead-letter topic", ["kind"])
+DEAD_LETTERS = Counter(
+    "ems_ml_dead_letters_total", "Messages sent to the dead-letter topic", ["kind"]
+)
 # Points skipped because a restarted worker had already applied their message.
 REPLAYED = Counter("ems_ml_points_replayed_total", "Points skipped as already applied (replays)")
 # Transient failures of a sink that were retried, by sink (postgres, kafka).

@@ -27,7 +27,7 @@ class Scorer:
     """Scores points with a set of detectors and combines their scores.
 
     The combined score is the highest detector score (#3 brings a calibrated ensemble). A series
-    raises no anomaly before it has seen `warmup_points` points, though it is scored and learnt from.
+    raises no anomaly before it has seen `warmup_points` points, though it is scored and learns.
     """
 
     def __init__(

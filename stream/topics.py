@@ -33,6 +33,8 @@ async def ensure_topics(settings: Settings, *, replication_factor: int = 1) -> N
         except TopicAlreadyExistsError:
             pass  # another worker created it meanwhile
     except KafkaError as e:
-        raise PublishError(f"cannot create topics on {settings.kafka_bootstrap_servers}: {e}") from e
+        raise PublishError(
+            f"cannot create topics on {settings.kafka_bootstrap_servers}: {e}"
+        ) from e
     finally:
         await admin.close()

@@ -106,8 +106,10 @@ def month_start(ts: datetime) -> datetime:
 
 
 def next_month(start: datetime) -> datetime:
-    return start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(
-        month=start.month + 1
+    return (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
     )
 
 
@@ -124,7 +126,9 @@ async def ensure_schema(conn: psycopg.AsyncConnection, *, with_ems_tables: bool 
         await conn.execute(SERVICE_TABLES)
 
 
-async def ensure_month_partitions(conn: psycopg.AsyncConnection, months: Iterable[datetime]) -> None:
+async def ensure_month_partitions(
+    conn: psycopg.AsyncConnection, months: Iterable[datetime]
+) -> None:
     """Create the monthly partitions of `anomaly_scores` that the given month starts need."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_ID,))

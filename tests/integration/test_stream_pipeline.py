@@ -10,8 +10,8 @@ import pytest
 
 from stream.demo_feed import DEMO_METRICS, synthetic_points
 from stream.events import DLQ_HEADER_OFFSET, DLQ_HEADER_REASON
-from stream.pipeline import RawMessage, process_batch
 from stream.features import SeriesState
+from stream.pipeline import RawMessage, process_batch
 from stream.worker import build_scorer
 from tests.integration.conftest import (
     consume_all,
@@ -49,7 +49,11 @@ def expected_scores(settings, values):
     messages = [RawMessage("t", 0, i, None, v) for i, v in enumerate(values)]
     result = process_batch(messages, lambda key: SeriesState(), build_scorer(settings))
     return {
-        (s.point.asset_id, s.point.metric, int(s.point.timestamp.timestamp() * 1000)): s.verdict.score
+        (
+            s.point.asset_id,
+            s.point.metric,
+            int(s.point.timestamp.timestamp() * 1000),
+        ): s.verdict.score
         for s in result.scored
     }
 
@@ -65,7 +69,9 @@ def test_every_point_is_scored_and_spikes_reach_the_anomalies_topic(settings, st
     stored = scores_in_db(settings)
     assert set(stored) == set(expected_scores(settings, values))
 
-    anomalies = [json.loads(r.value) for r in asyncio.run(consume_all(settings, settings.anomalies_topic))]
+    anomalies = [
+        json.loads(r.value) for r in asyncio.run(consume_all(settings, settings.anomalies_topic))
+    ]
     found = {(a["asset_id"], a["metric"], int(a["event_id"].rsplit(":", 1)[1])) for a in anomalies}
     assert injected <= found
     # the events topic and the table agree on what was anomalous
@@ -82,7 +88,12 @@ def test_malformed_messages_go_to_the_dead_letter_topic_and_the_rest_is_scored(
     settings, start_worker
 ):
     good = [
-        {"asset_id": 9, "metric": "cpu_usage", "value": 10.0 + i % 3, "timestamp": 1_000_000 + i * 60_000}
+        {
+            "asset_id": 9,
+            "metric": "cpu_usage",
+            "value": 10.0 + i % 3,
+            "timestamp": 1_000_000 + i * 60_000,
+        }
         for i in range(40)
     ]
     bad = {

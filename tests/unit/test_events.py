@@ -86,6 +86,8 @@ def test_event_id_is_stable_for_a_point():
     assert event_id_for(point) == event_id_for(again) == "1:cpu_usage:1768991400000"
 
 
-@pytest.mark.parametrize(("score", "severity"), [(0.7, "info"), (0.85, "warning"), (0.95, "critical")])
+@pytest.mark.parametrize(
+    ("score", "severity"), [(0.7, "info"), (0.85, "warning"), (0.95, "critical")]
+)
 def test_severity_rises_with_score(score, severity):
     assert severity_for(score) == severity

@@ -1,0 +1,14 @@
+# One image for the worker and the API: `ems-ml worker` (default) or `ems-ml api`.
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY stream ./stream
+COPY api ./api
+COPY deploy ./deploy
+COPY ems_ml ./ems_ml
+RUN pip install .
+RUN useradd --system --create-home ems && mkdir -p /app/.cache && chown ems /app/.cache
+USER ems
+EXPOSE 8000 9464
+CMD ["ems-ml", "worker"]

@@ -1,0 +1,75 @@
+"""Throughput of the scoring path (decode, features, detectors) and per-series state size.
+
+    .venv/bin/python benchmarks/scoring_throughput.py [--series 2000] [--points 100]
+
+Runs the worker's pure batch code (`stream.pipeline.process_batch`) over synthetic JSON messages in
+batches of 500, without Kafka or PostgreSQL, and prints points per second, the state size per series
+as stored in the changelog (JSON bytes) and the resident memory of the process. Prints the command
+and the machine so a result can be reproduced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import time
+
+from stream.config import Settings
+from stream.demo_feed import DEMO_METRICS, synthetic_points
+from stream.features import SeriesState
+from stream.pipeline import RawMessage, process_batch
+from stream.worker import build_scorer
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--series", type=int, default=2000, help="series (multiple of 4)")
+    parser.add_argument("--points", type=int, default=100, help="points per series")
+    parser.add_argument("--batch", type=int, default=500)
+    args = parser.parse_args()
+
+    assets = max(1, args.series // len(DEMO_METRICS))
+    messages = [
+        RawMessage("bench", 0, i, None, json.dumps(p.to_json()).encode())
+        for i, p in enumerate(synthetic_points(assets=assets, ticks=args.points, seed=1))
+    ]
+    states: dict[str, dict] = {}
+    scorer = build_scorer(Settings(_env_file=None))
+
+    def load(key: str) -> SeriesState:
+        return SeriesState.from_dict(states.get(key))
+
+    started = time.perf_counter()
+    for i in range(0, len(messages), args.batch):
+        result = process_batch(messages[i : i + args.batch], load, scorer)
+        for key, (_, state) in result.states.items():
+            states[key] = state.to_dict()
+    seconds = time.perf_counter() - started
+
+    sizes = sorted(len(json.dumps(s)) for s in states.values())
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"command: {' '.join([os.path.basename(sys.executable), *sys.argv])}")
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"series: {len(states)}, points: {len(messages)}, batch: {args.batch}")
+    print(f"throughput: {len(messages) / seconds:,.0f} points/s ({seconds:.2f} s, one core)")
+    print(f"state per series (JSON): median {sizes[len(sizes) // 2]} B, max {sizes[-1]} B")
+    print(f"peak resident memory: {rss_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
