@@ -123,13 +123,19 @@ class BatchHandler:
             metrics.DEAD_LETTERS.labels(kind=kind).inc()
         metrics.BATCH_SIZE.observe(n_messages)
         metrics.BATCH_SECONDS.observe(seconds)
-        if result.dead_letters or result.anomalies:
+        if result.dead_letters:
+            log.warning(
+                "batch of %d messages: %d dead-lettered, first because %s",
+                n_messages,
+                len(result.dead_letters),
+                result.dead_letters[0].reason,
+            )
+        if result.anomalies:
             log.info(
-                "batch of %d messages: %d scored, %d anomalies, %d dead letters",
+                "batch of %d messages: %d scored, %d anomalies",
                 n_messages,
                 len(result.scored),
                 len(result.anomalies),
-                len(result.dead_letters),
             )
 
 

@@ -1,9 +1,10 @@
 """A synthetic EMS feed: several assets x four metrics with a daily shape, noise and rare spikes.
 
 `ems-ml produce --demo` publishes it live to the input topic; tests use `synthetic_points` to build
-reproducible streams. Time is simulated: each tick advances `step_seconds` (default one minute),
-so a
-day passes in 1,440 ticks whatever the publishing rate.
+reproducible streams. The shape follows simulated time: each tick advances `step_seconds` (default
+one minute), so a day passes in 1,440 ticks whatever the publishing rate. The live feed stamps each
+tick with the wall clock, so a feed never runs ahead of real time and a second run of it continues
+the series instead of colliding with the first.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ async def produce_demo(
     sent = 0
     loop = asyncio.get_running_loop()
     started = loop.time()
-    start = datetime.now(UTC).replace(second=0, microsecond=0)
+    start = datetime.now(UTC)
+    last_ms = 0
     ticks = None if duration is None else max(1, int(duration * rate))
     points = synthetic_points(
         assets=assets,
@@ -102,8 +104,12 @@ async def produce_demo(
     per_tick = assets * len(DEMO_METRICS)
     try:
         for i, point in enumerate(points):
+            if i % per_tick == 0:
+                # wall-clock stamp, strictly increasing even at more than 1,000 ticks a second
+                last_ms = max(int(datetime.now(UTC).timestamp() * 1000), last_ms + 1)
+            body = {**point.to_json(), "timestamp": last_ms}
             await producer.send(
-                topic, key=str(point.asset_id).encode(), value=json.dumps(point.to_json()).encode()
+                topic, key=str(point.asset_id).encode(), value=json.dumps(body).encode()
             )
             sent += 1
             if point.injected:

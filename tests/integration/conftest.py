@@ -119,13 +119,17 @@ class WorkerProcess:
             time.sleep(0.2)
         raise AssertionError(f"worker not ready in {timeout}s:\n{self.log()[-3000:]}")
 
-    def counter(self, name: str) -> float:
-        """Sum of a Prometheus counter over its labels, read from the worker's endpoint."""
+    def samples(self, name: str) -> list[float]:
+        """Every sample of a Prometheus metric (one per label set), from the worker's endpoint."""
         import httpx
 
         text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
         pattern = rf"^{re.escape(name)}(?:\{{[^}}]*\}})? ([0-9.e+]+)$"
-        return sum(float(v) for v in re.findall(pattern, text, flags=re.MULTILINE))
+        return [float(v) for v in re.findall(pattern, text, flags=re.MULTILINE)]
+
+    def counter(self, name: str) -> float:
+        """Sum of a Prometheus counter over its labels."""
+        return sum(self.samples(name))
 
     def kill(self) -> None:
         if self.proc.poll() is None:

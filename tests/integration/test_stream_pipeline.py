@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import replace
 
 import pytest
@@ -82,6 +83,15 @@ def test_every_point_is_scored_and_spikes_reach_the_anomalies_topic(settings, st
     assert set(spike["detector_scores"]) == {"zscore"}
     assert spike["severity"] in {"info", "warning", "critical"}
     assert worker.counter("ems_ml_points_scored_total") == len(points)
+    assert worker.counter("ems_ml_anomalies_total") == len(found)
+    # the lag gauge (refreshed every 5 s) comes down to zero once everything is processed
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        lag = worker.samples("ems_ml_consumer_lag_messages")
+        if lag and not any(lag):
+            break
+        time.sleep(0.5)
+    assert lag and not any(lag), f"consumer lag samples: {lag}"
 
 
 def test_malformed_messages_go_to_the_dead_letter_topic_and_the_rest_is_scored(
