@@ -1,0 +1,116 @@
+"""Runs a detector over the NAB corpus and prints its standard, low-FP and low-FN scores.
+
+    .venv/bin/python -m benchmarks.nab.run [--nab-dir ../shared/nab] [--detector ems|null|random]
+
+`ems` is the service's own scorer, the code the worker runs, one fresh series per file, causal (each
+point is scored before it is learnt), one configuration for the whole corpus. `null` and `random`
+are NAB's baselines, to check this scorer against NAB's published figures (0 and about 11).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from benchmarks.nab.corpus import DataFile, load_corpus, load_profiles
+from benchmarks.nab.scorer import CostMatrix, best_threshold, normalised, sweep_rows
+
+PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
+PUBLISHED = {  # NAB scoreboard: standard / low FP / low FN
+    "ARTime": (74.9, 65.1, 80.4),
+    "Numenta HTM": (70.5, 62.6, 75.2),
+    "CAD OSE": (69.9, 67.0, 73.2),
+    "KNN CAD": (58.0, 43.4, 64.8),
+    "Random Cut Forest": (51.7, 38.4, 59.7),
+    "Windowed Gaussian": (39.6, 20.9, 47.4),
+    "Random": (11.0, 1.2, 19.5),
+    "Null": (0.0, 0.0, 0.0),
+}
+
+Detector = Callable[[Sequence[datetime], Sequence[float]], list[float]]
+
+
+def null_detector(timestamps, values) -> list[float]:
+    return [0.0] * len(values)
+
+
+def random_detector(seed: int = 42) -> Detector:
+    rng = random.Random(seed)
+    return lambda timestamps, values: [rng.random() for _ in values]
+
+
+def ems_detector(timestamps, values) -> list[float]:
+    from stream.config import Settings
+    from stream.features import SeriesState
+    from stream.worker import build_scorer
+
+    scorer = build_scorer(Settings(_env_file=None))
+    state = SeriesState()
+    return [scorer.score_and_learn(state, v, ts).score for ts, v in zip(timestamps, values)]
+
+
+DETECTORS: dict[str, Callable[[], Detector]] = {
+    "ems": lambda: ems_detector,
+    "null": lambda: null_detector,
+    "random": random_detector,
+}
+
+
+def evaluate(files: Sequence[DataFile], scores: dict[str, list[float]], profiles: dict) -> dict:
+    """Normalised NAB score and corpus threshold per profile."""
+    n_windows = sum(len(f.windows) for f in files)
+    results = {}
+    for profile in PROFILES:
+        costs = CostMatrix.from_profile(profiles[profile])
+        rows = []
+        for f in files:
+            rows.extend(sweep_rows(f.name, f.timestamps, scores[f.name], f.windows, costs))
+        best = best_threshold(rows, costs)
+        null_best = best_threshold(
+            [r.__class__(0.0, r.sweep_value, r.window) for r in rows], costs
+        )
+        results[profile] = {
+            "score": normalised(best.score, n_windows=n_windows, costs=costs, null_raw=null_best.score),
+            "threshold": best.threshold,
+            "tp": best.tp,
+            "fp": best.fp,
+            "missed_windows": best.fn_windows,
+        }
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--nab-dir", type=Path, default=Path(__file__).resolve().parents[2].parent / "shared" / "nab")
+    parser.add_argument("--detector", choices=sorted(DETECTORS), default="ems")
+    args = parser.parse_args()
+
+    files = list(load_corpus(args.nab_dir))
+    detector = DETECTORS[args.detector]()
+    started = time.perf_counter()
+    scores = {f.name: detector(f.timestamps, f.values) for f in files}
+    seconds = time.perf_counter() - started
+    results = evaluate(files, scores, load_profiles(args.nab_dir))
+
+    n_points = sum(len(f.values) for f in files)
+    print(f"command: {' '.join([os.path.basename(sys.executable), '-m', 'benchmarks.nab.run', *sys.argv[1:]])}")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"corpus: {len(files)} files, {n_points} points, {sum(len(f.windows) for f in files)} windows")
+    print(f"detector: {args.detector}, {n_points / seconds:,.0f} points/s")
+    for profile, r in results.items():
+        print(
+            f"{profile:20s} {r['score']:6.1f}  (threshold {r['threshold']:.4f}, "
+            f"{r['tp']} detections in windows, {r['fp']} outside, {r['missed_windows']} windows missed)"
+        )
+    print("published:", "; ".join(f"{k} {v[0]}/{v[1]}/{v[2]}" for k, v in PUBLISHED.items()))
+
+
+if __name__ == "__main__":
+    main()
