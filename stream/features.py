@@ -29,17 +29,68 @@ class Features:
     min: float
     max: float
     lag1: float
+    #: the value less its daily/weekly seasonal component (the value itself without seasonality)
+    signal: float = 0.0
+    #: the series' previous signals (up to HISTORY_SIZE), oldest first
+    history: tuple[float, ...] = ()
+    #: the same, sorted: what the robust detectors compare with
+    recent: tuple[float, ...] = ()
+    #: median of `recent`, and its robust standard deviation (1.4826 x MAD, floored above 0)
+    center: float = 0.0
+    spread: float = 1.0
 
     def as_dict(self) -> dict[str, float]:
-        return asdict(self)
+        return {k: getattr(self, k) for k in ("value", "mean", "std", "min", "max", "lag1")}
 
 
-def window_features(value: float, previous: list[float]) -> Features:
+# Previous signals kept per series for the robust (median/MAD, quartile) detectors.
+HISTORY_SIZE = 64
+_MAD_TO_SIGMA = 1.4826
+_MEAN_AD_TO_SIGMA = 1.2533
+
+
+def quantile(ordered: tuple[float, ...] | list[float], q: float) -> float:
+    """Linear-interpolated quantile of sorted data (numpy's default method)."""
+    pos = q * (len(ordered) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def spread_floor(center: float, spread: float) -> float:
+    """A flat history (spread 0) must not make the smallest change infinitely surprising: the
+    spread is at least 0.1% of the level."""
+    return max(spread, abs(center) * 1e-3, 1e-9)
+
+
+def robust_center_spread(ordered: tuple[float, ...]) -> tuple[float, float]:
+    """Median and robust standard deviation of sorted data.
+
+    The spread is 1.4826 x MAD, or 1.2533 x the mean absolute deviation from the median when that
+    is larger: both estimate sigma for normal data, and the second is not 0 for a series of mostly
+    repeated values (counts, quantised gauges), where MAD is.
+    """
+    median = quantile(ordered, 0.5)
+    deviations = sorted(abs(v - median) for v in ordered)
+    mad_sigma = quantile(deviations, 0.5) * _MAD_TO_SIGMA
+    mean_ad_sigma = sum(deviations) / len(deviations) * _MEAN_AD_TO_SIGMA
+    return median, spread_floor(median, max(mad_sigma, mean_ad_sigma))
+
+
+def window_features(
+    value: float,
+    previous: list[float],
+    *,
+    signal: float | None = None,
+    history: tuple[float, ...] = (),
+) -> Features:
     """Features of `value` with the points before it in its window (population std).
 
     `previous` holds the older points of the window, oldest first; for a series's first point it is
     empty and lag-1 is the value itself.
     """
+    recent = tuple(sorted(history))
+    center, spread = robust_center_spread(recent) if recent else (value, 1.0)
     window = [*previous, value]
     n = len(window)
     mean = math.fsum(window) / n
@@ -51,6 +102,11 @@ def window_features(value: float, previous: list[float]) -> Features:
         min=min(window),
         max=max(window),
         lag1=previous[-1] if previous else value,
+        signal=value if signal is None else signal,
+        history=history,
+        recent=recent,
+        center=center,
+        spread=spread,
     )
 
 
@@ -64,6 +120,10 @@ class SeriesState:
 
     count: int = 0
     window: list[float] = field(default_factory=list)
+    history: list[float] = field(default_factory=list)
+    season: dict | None = None
+    #: decaying peak of recent combined scores (see scoring.damp_repeats)
+    peak: float = 0.0
     last_ts_ms: int | None = None
     partition: int | None = None
     offset: int | None = None
@@ -82,8 +142,11 @@ class SeriesState:
         """True when the message at (partition, offset) was already folded into this state."""
         return self.partition == partition and self.offset is not None and offset <= self.offset
 
-    def push(self, value: float, window_size: int) -> None:
-        """Append a value to the window, keeping the `window_size - 1` newest before the next."""
+    def push(self, value: float, window_size: int, signal: float | None = None) -> None:
+        """Append a value to the window, keeping the `window_size - 1` newest before the next,
+        and its signal to the history, keeping the `HISTORY_SIZE` newest."""
         self.window.append(value)
         del self.window[: max(0, len(self.window) - (window_size - 1))]
+        self.history.append(value if signal is None else signal)
+        del self.history[: max(0, len(self.history) - HISTORY_SIZE)]
         self.count += 1

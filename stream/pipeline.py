@@ -94,7 +94,7 @@ def process_batch(
                     f"series' last point ({state.last_ts_ms} ms)"
                 )
                 continue
-            verdict = scorer.score_and_learn(state, point.value)
+            verdict = scorer.score_and_learn(state, point.value, point.timestamp)
             state.last_ts_ms = ts_ms
             touched.append(state)
             result.states[key] = (message.partition, state)

@@ -13,6 +13,9 @@ from psycopg_pool import AsyncConnectionPool
 from stream.agents import BatchHandler, register_agents
 from stream.app import create_app
 from stream.config import Settings, configure_logging, logging_dict_config
+from stream.detectors.hst import HalfSpaceTrees
+from stream.detectors.pattern import PatternDetector
+from stream.detectors.robust import IQRDetector, MADDetector
 from stream.detectors.zscore import ZScoreDetector
 from stream.scoring import Scorer
 from stream.sinks.kafka_events import EventPublisher
@@ -21,12 +24,13 @@ from stream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = "zscore-v1"
+MODEL_VERSION = "ensemble-v1"
 
 
 def build_scorer(settings: Settings) -> Scorer:
+    """The detector ensemble the worker, `ems-ml replay` and the NAB benchmark all run."""
     return Scorer(
-        [ZScoreDetector()],
+        [ZScoreDetector(), MADDetector(), IQRDetector(), HalfSpaceTrees(), PatternDetector()],
         threshold=settings.anomaly_threshold,
         window_size=settings.window_size,
         warmup_points=settings.warmup_points,
