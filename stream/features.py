@@ -46,7 +46,6 @@ class Features:
 # Previous signals kept per series for the robust (median/MAD, quartile) detectors.
 HISTORY_SIZE = 64
 _MAD_TO_SIGMA = 1.4826
-_MEAN_AD_TO_SIGMA = 1.2533
 
 
 def quantile(ordered: tuple[float, ...] | list[float], q: float) -> float:
@@ -64,17 +63,17 @@ def spread_floor(center: float, spread: float) -> float:
 
 
 def robust_center_spread(ordered: tuple[float, ...]) -> tuple[float, float]:
-    """Median and robust standard deviation of sorted data.
+    """Median and robust standard deviation (1.4826 x MAD) of sorted data.
 
-    The spread is 1.4826 x MAD, or 1.2533 x the mean absolute deviation from the median when that
-    is larger: both estimate sigma for normal data, and the second is not 0 for a series of mostly
-    repeated values (counts, quantised gauges), where MAD is.
+    The spread is at least the data's resolution, the smallest gap between distinct values: a
+    gauge that moves in steps of 1 cannot be judged more finely than 1, even when most of its
+    recent values are equal and its MAD is 0.
     """
     median = quantile(ordered, 0.5)
     deviations = sorted(abs(v - median) for v in ordered)
-    mad_sigma = quantile(deviations, 0.5) * _MAD_TO_SIGMA
-    mean_ad_sigma = sum(deviations) / len(deviations) * _MEAN_AD_TO_SIGMA
-    return median, spread_floor(median, max(mad_sigma, mean_ad_sigma))
+    gaps = [b - a for a, b in zip(ordered, ordered[1:]) if b > a]
+    resolution = min(gaps) if gaps else 0.0
+    return median, spread_floor(median, max(quantile(deviations, 0.5) * _MAD_TO_SIGMA, resolution))
 
 
 def window_features(

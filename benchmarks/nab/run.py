@@ -73,11 +73,11 @@ def evaluate(files: Sequence[DataFile], scores: dict[str, list[float]], profiles
         for f in files:
             rows.extend(sweep_rows(f.name, f.timestamps, scores[f.name], f.windows, costs))
         best = best_threshold(rows, costs)
-        null_best = best_threshold(
-            [r.__class__(0.0, r.sweep_value, r.window) for r in rows], costs
-        )
+        null_best = best_threshold([r.__class__(0.0, r.sweep_value, r.window) for r in rows], costs)
         results[profile] = {
-            "score": normalised(best.score, n_windows=n_windows, costs=costs, null_raw=null_best.score),
+            "score": normalised(
+                best.score, n_windows=n_windows, costs=costs, null_raw=null_best.score
+            ),
             "threshold": best.threshold,
             "tp": best.tp,
             "fp": best.fp,
@@ -88,7 +88,11 @@ def evaluate(files: Sequence[DataFile], scores: dict[str, list[float]], profiles
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--nab-dir", type=Path, default=Path(__file__).resolve().parents[2].parent / "shared" / "nab")
+    parser.add_argument(
+        "--nab-dir",
+        type=Path,
+        default=Path(__file__).resolve().parents[2].parent / "shared" / "nab",
+    )
     parser.add_argument("--detector", choices=sorted(DETECTORS), default="ems")
     args = parser.parse_args()
 
@@ -100,9 +104,15 @@ def main() -> None:
     results = evaluate(files, scores, load_profiles(args.nab_dir))
 
     n_points = sum(len(f.values) for f in files)
-    print(f"command: {' '.join([os.path.basename(sys.executable), '-m', 'benchmarks.nab.run', *sys.argv[1:]])}")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"corpus: {len(files)} files, {n_points} points, {sum(len(f.windows) for f in files)} windows")
+    print(
+        f"command: {' '.join([os.path.basename(sys.executable), '-m', 'benchmarks.nab.run', *sys.argv[1:]])}"
+    )
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(
+        f"corpus: {len(files)} files, {n_points} points, {sum(len(f.windows) for f in files)} windows"
+    )
     print(f"detector: {args.detector}, {n_points / seconds:,.0f} points/s")
     for profile, r in results.items():
         print(

@@ -103,7 +103,9 @@ class ThresholdResult:
 
 def best_threshold(rows: Sequence[ScoredRow], costs: CostMatrix) -> ThresholdResult:
     """Sweep every distinct score as a threshold (detect when score >= threshold); the best wins."""
-    scorable = sorted((r for r in rows if r.window != ""), key=lambda r: r.anomaly_score, reverse=True)
+    scorable = sorted(
+        (r for r in rows if r.window != ""), key=lambda r: r.anomaly_score, reverse=True
+    )
     window_best: dict[str, float] = {r.window: -costs.fn for r in scorable if r.window is not None}
     detected: set[str] = set()
     fp_total = 0.0

@@ -4,22 +4,22 @@ Each detector measures how far a point lies from what it learnt, in its own robu
 (z for the EW z-score, MAD units for MAD, IQR units beyond the quartiles, standard units of its own
 recent scores for the isolation model). `z_to_score` turns such a distance into the same score for
 every detector and every series, whatever the metric's scale, through the two-sided normal tail
-probability p of the distance: with L = -log10(p), score = 1 - exp(-L / 3.5). So 0.7 (the default
-threshold) is a one-in-16,000 deviation (z = 4), 0.8 about z = 4.8, 0.9 about z = 5.8; the score
-keeps rising towards 1 and never saturates, so the rarest points still rank above the merely rare.
+probability p of the distance: with L = -log10(p), score = L / (L + 1.8). So 0.7 (the default
+threshold) is a one-in-16,000 deviation (z = 4), 0.8 about z = 5.2, 0.9 about z = 7.4; the score
+keeps rising towards 1 without reaching it, so the rarest points still rank above the merely rare.
 
->>> [round(z_to_score(z), 2) for z in (0, 1, 2, 3, 4, 5, 6, 8)]
-[0.0, 0.1, 0.32, 0.52, 0.7, 0.83, 0.92, 0.99]
+>>> [round(z_to_score(z), 2) for z in (0, 1, 2, 3, 4, 5, 6, 8, 20)]
+[0.0, 0.22, 0.43, 0.59, 0.7, 0.78, 0.83, 0.89, 0.98]
 """
 
 from __future__ import annotations
 
 import math
 
-# L = -log10(p) at which the score is 1 - 1/e: sets 0.7 at z = 4.
-_L_SCALE = 3.5
 _LN10 = math.log(10.0)
 _HALF_LN_PI_OVER_2 = 0.5 * math.log(math.pi / 2)
+# The z that scores exactly 0.7, the default ANOMALY_THRESHOLD.
+Z_AT_DEFAULT_THRESHOLD = 4.0
 
 
 def neg_log10_tail(z: float) -> float:
@@ -31,6 +31,11 @@ def neg_log10_tail(z: float) -> float:
     return (z * z / 2 + math.log(z) + _HALF_LN_PI_OVER_2) / _LN10
 
 
+# L = -log10(p) at which the score is 0.5 (about 1.8), so that z = 4 scores 0.7.
+_L_HALF = neg_log10_tail(Z_AT_DEFAULT_THRESHOLD) * (1 - 0.7) / 0.7
+
+
 def z_to_score(z: float) -> float:
     """Map a deviation in standard units to [0, 1) through its tail probability."""
-    return 1.0 - math.exp(-neg_log10_tail(z) / _L_SCALE)
+    L = max(0.0, neg_log10_tail(z))
+    return L / (L + _L_HALF)

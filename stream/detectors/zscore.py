@@ -21,8 +21,8 @@ class ZScoreDetector:
     ...     d.learn_one(s, window_features(v, []))
     >>> d.score_one(s, window_features(10.0, [])) < 0.1
     True
-    >>> d.score_one(s, window_features(30.0, []))
-    1.0
+    >>> d.score_one(s, window_features(30.0, [])) > 0.95
+    True
     """
 
     name = "zscore"

@@ -1,0 +1,53 @@
+"""The z-score and robust detectors: spikes high, noise low, at any scale."""
+
+import random
+
+import pytest
+
+from stream.detectors.robust import IQRDetector, MADDetector
+from stream.detectors.zscore import ZScoreDetector
+from stream.features import HISTORY_SIZE, window_features
+
+
+def noisy(n, scale, seed=1):
+    rng = random.Random(seed)
+    return [scale * (100 + rng.gauss(0, 1)) for _ in range(n)]
+
+
+@pytest.mark.parametrize("scale", [0.001, 1.0, 1e6])
+def test_zscore_spike_high_and_normal_low_at_any_scale(scale):
+    d = ZScoreDetector()
+    s = d.new_state()
+    for v in noisy(500, scale):
+        d.learn_one(s, window_features(v, []))
+    assert d.score_one(s, window_features(scale * 100.5, [])) < 0.2
+    assert d.score_one(s, window_features(scale * 110, [])) > 0.9
+
+
+@pytest.mark.parametrize("detector", [MADDetector(), IQRDetector()])
+@pytest.mark.parametrize("scale", [0.001, 1.0, 1e6])
+def test_robust_detectors_spike_high_and_normal_low_at_any_scale(detector, scale):
+    history = tuple(noisy(HISTORY_SIZE, scale))
+    assert detector.score_one({}, window_features(scale * 100.3, [], history=history)) < 0.2
+    assert detector.score_one({}, window_features(scale * 110, [], history=history)) > 0.9
+    assert detector.score_one({}, window_features(scale * 90, [], history=history)) > 0.9
+
+
+@pytest.mark.parametrize("detector", [MADDetector(), IQRDetector()])
+def test_one_earlier_outlier_does_not_hide_the_next(detector):
+    history = tuple(noisy(HISTORY_SIZE - 1, 1.0)) + (1000.0,)
+    assert detector.score_one({}, window_features(110.0, [], history=history)) > 0.9
+
+
+def test_a_mostly_constant_series_is_not_infinitely_surprised():
+    history = tuple([5.0] * 60 + [6.0, 4.0, 5.5, 4.5])
+    score = MADDetector().score_one({}, window_features(6.0, [], history=history))
+    assert score < 0.7
+
+
+def test_no_score_before_enough_history():
+    assert MADDetector().score_one({}, window_features(1e9, [], history=(1.0, 2.0))) == 0.0
+    d = ZScoreDetector()
+    s = d.new_state()
+    d.learn_one(s, window_features(1.0, []))
+    assert d.score_one(s, window_features(1000.0, [])) == 0.0

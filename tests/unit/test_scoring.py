@@ -1,0 +1,65 @@
+"""The combined score: weighting, repeat damping, warm-up, explanation."""
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from stream.config import Settings
+from stream.features import SeriesState
+from stream.scoring import combine, damp_repeats
+from stream.worker import build_scorer
+
+T0 = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def scored(values, warmup=30):
+    scorer = build_scorer(Settings(_env_file=None, warmup_points=warmup))
+    state = SeriesState()
+    return [
+        scorer.score_and_learn(state, v, T0 + timedelta(minutes=i)) for i, v in enumerate(values)
+    ]
+
+
+def noise(n, seed=4):
+    rng = random.Random(seed)
+    return [50.0 + rng.gauss(0, 1) for _ in range(n)]
+
+
+def test_weighted_mean_uses_given_weights_and_defaults_others_to_one():
+    assert combine({"a": 1.0, "b": 0.0}, {"a": 3.0, "b": 1.0}) == 0.75
+    assert combine({"a": 1.0, "c": 0.0}, {"a": 1.0}) == 0.5
+
+
+def test_a_repeat_that_does_not_beat_the_recent_peak_is_halved():
+    state = SeriesState()
+    assert damp_repeats(0.9, state) == 0.9
+    assert damp_repeats(0.8, state) == 0.4
+    assert damp_repeats(0.95, state) == 0.95  # an escalation keeps its full score
+
+
+def test_a_spike_in_noise_is_an_anomaly_and_says_why():
+    results = scored(noise(400) + [80.0] + noise(20, seed=5))
+    spike = results[400]
+    assert spike.is_anomaly
+    assert spike.driver.split(":")[0] in spike.detector_scores
+    assert set(spike.detector_scores) == {"zscore", "mad", "iqr", "hst", "pattern"}
+    assert sum(r.is_anomaly for r in results[:400]) <= 2
+
+
+def test_a_level_shift_alarms_at_its_onset_not_on_every_point_after():
+    results = scored(noise(400) + [v + 30 for v in noise(200, seed=6)])
+    after = [r.is_anomaly for r in results[400:]]
+    assert any(after[:3])
+    assert sum(after) < 20
+
+
+def test_no_anomaly_during_warm_up_however_extreme():
+    values = noise(20) + [1e6]
+    assert scored(values, warmup=10)[-1].is_anomaly
+    assert not any(r.is_anomaly for r in scored(values, warmup=30))
+
+
+def test_scores_are_the_same_at_any_scale_and_offset():
+    base = noise(300) + [58.0] + noise(50, seed=9)
+    a = [r.score for r in scored(base)]
+    b = [r.score for r in scored([1000 * v + 7 for v in base])]
+    assert max(abs(x - y) for x, y in zip(a, b)) < 0.02

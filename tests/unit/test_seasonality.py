@@ -1,0 +1,50 @@
+"""Daily and weekly patterns do not alarm once learnt; a change of the pattern does."""
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from stream import seasonality
+from stream.features import SeriesState
+from stream.worker import build_scorer
+from stream.config import Settings
+
+START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
+
+
+def business_hours(ts: datetime, rng: random.Random) -> float:
+    busy = ts.weekday() < 5 and 9 <= ts.hour < 18
+    return (80.0 if busy else 20.0) + rng.gauss(0, 2)
+
+
+def feed(days: int, value_at, step_minutes: int = 10):
+    rng = random.Random(1)
+    scorer, state = build_scorer(Settings(_env_file=None)), SeriesState()
+    results = []
+    for i in range(days * 24 * 60 // step_minutes):
+        ts = START + timedelta(minutes=i * step_minutes)
+        results.append((ts, scorer.score_and_learn(state, value_at(ts, rng), ts)))
+    return scorer, state, results
+
+
+def test_the_business_hours_step_stops_alarming_once_learnt():
+    _, state, results = feed(21, business_hours)
+    third_week = [r for ts, r in results if ts >= START + timedelta(days=14)]
+    assert not any(r.is_anomaly for r in third_week)
+    assert seasonality.active_profile(state.season) == "weekly"
+
+
+def test_a_step_at_an_hour_the_pattern_does_not_expect_alarms():
+    def shifted(ts, rng):
+        if ts >= START + timedelta(days=21) and ts.hour in (2, 3):
+            return 80.0 + rng.gauss(0, 2)  # a nightly peak nobody has seen before
+        return business_hours(ts, rng)
+
+    _, _, results = feed(22, shifted)
+    night = [r for ts, r in results if ts >= START + timedelta(days=21) and ts.hour == 2]
+    assert any(r.is_anomaly for r in night)
+
+
+def test_without_a_pattern_no_profile_is_used():
+    _, state, _ = feed(10, lambda ts, rng: 50.0 + rng.gauss(0, 2))
+    assert seasonality.active_profile(state.season) is None
+    assert len(str(state.season)) < 6 * 1024
