@@ -71,7 +71,7 @@ def robust_center_spread(ordered: tuple[float, ...]) -> tuple[float, float]:
     """
     median = quantile(ordered, 0.5)
     deviations = sorted(abs(v - median) for v in ordered)
-    gaps = [b - a for a, b in zip(ordered, ordered[1:]) if b > a]
+    gaps = [b - a for a, b in zip(ordered, ordered[1:], strict=False) if b > a]
     resolution = min(gaps) if gaps else 0.0
     return median, spread_floor(median, max(quantile(deviations, 0.5) * _MAD_TO_SIGMA, resolution))
 

@@ -53,7 +53,9 @@ def ems_detector(timestamps, values) -> list[float]:
 
     scorer = build_scorer(Settings(_env_file=None))
     state = SeriesState()
-    return [scorer.score_and_learn(state, v, ts).score for ts, v in zip(timestamps, values)]
+    return [
+        scorer.score_and_learn(state, v, ts).score for ts, v in zip(timestamps, values, strict=True)
+    ]
 
 
 DETECTORS: dict[str, Callable[[], Detector]] = {
@@ -104,20 +106,21 @@ def main() -> None:
     results = evaluate(files, scores, load_profiles(args.nab_dir))
 
     n_points = sum(len(f.values) for f in files)
+    n_windows = sum(len(f.windows) for f in files)
     print(
-        f"command: {' '.join([os.path.basename(sys.executable), '-m', 'benchmarks.nab.run', *sys.argv[1:]])}"
+        "command:",
+        " ".join([os.path.basename(sys.executable), "-m", "benchmarks.nab.run", *sys.argv[1:]]),
     )
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
-    print(
-        f"corpus: {len(files)} files, {n_points} points, {sum(len(f.windows) for f in files)} windows"
-    )
+    print(f"corpus: {len(files)} files, {n_points} points, {n_windows} windows")
     print(f"detector: {args.detector}, {n_points / seconds:,.0f} points/s")
     for profile, r in results.items():
         print(
             f"{profile:20s} {r['score']:6.1f}  (threshold {r['threshold']:.4f}, "
-            f"{r['tp']} detections in windows, {r['fp']} outside, {r['missed_windows']} windows missed)"
+            f"{r['tp']} detections in windows, {r['fp']} outside, "
+            f"{r['missed_windows']} windows missed)"
         )
     print("published:", "; ".join(f"{k} {v[0]}/{v[1]}/{v[2]}" for k, v in PUBLISHED.items()))
 

@@ -62,4 +62,4 @@ def test_scores_are_the_same_at_any_scale_and_offset():
     base = noise(300) + [58.0] + noise(50, seed=9)
     a = [r.score for r in scored(base)]
     b = [r.score for r in scored([1000 * v + 7 for v in base])]
-    assert max(abs(x - y) for x, y in zip(a, b)) < 0.02
+    assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 0.02

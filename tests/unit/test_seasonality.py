@@ -4,9 +4,9 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from stream import seasonality
+from stream.config import Settings
 from stream.features import SeriesState
 from stream.worker import build_scorer
-from stream.config import Settings
 
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 
