@@ -7,8 +7,8 @@ the combined score is their weighted mean (`DEFAULT_WEIGHTS`: the EW z-score car
 most reliable single detector on NAB; the robust, isolation and pattern detectors add evidence the
 z-score misses). Then *repeat damping*: a point that scores no higher than the series' recent peak
 (a peak that decays by 0.5% a point, so it fades over a few hundred points) has its score halved.
-The onset of an anomaly, and any escalation of it, keep their full score; the hundred points that follow
-a level shift do not each raise a new alarm.
+The onset of an anomaly, and any escalation of it, keep their full score; the hundred points
+that follow a level shift do not each raise a new alarm.
 """
 
 from __future__ import annotations

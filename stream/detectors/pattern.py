@@ -5,8 +5,8 @@ gone flat, a new oscillation) where no single value is extreme. The series keeps
 `memory` past subsequences of `length` signals, each in robust units of its time and quantised to
 bytes (256 x 8 = 2 KB, about 2.7 KB as base64 JSON); a point's nonconformity is the mean distance of
 its subsequence to the `k` nearest remembered ones (kNN, as in NAB's KNN-CAD), calibrated
-against the series' own recent nonconformities. Memory slots are overwritten in a scattered, deterministic order
-once full, so the memory spans far more history than its size.
+against the series' own recent nonconformities. Once the memory is full, slots are overwritten in
+a scattered, deterministic order, so the memory spans far more history than its size.
 """
 
 from __future__ import annotations
