@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from stream.config import Settings, configure_logging
 from stream.errors import EmsMlError
@@ -71,6 +72,16 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
     )
     print(f"published {sent} points to {settings.metrics_topic}")
     return 0
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from stream.replay import iter_report_lines, replay
+    from stream.worker import build_scorer
+
+    report = replay(args.input, args.output, build_scorer(settings), progress=not args.quiet)
+    for line in iter_report_lines(report, args.output):
+        print(line, file=sys.stderr)
+    return 0 if report.scored or not report.rejected else 1
 
 
 def _run_all(args: argparse.Namespace, settings: Settings) -> int:
@@ -151,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--anomaly-probability", type=float, default=0.002, help="chance of a spike per point"
     )
     p.set_defaults(func=_produce)
+
+    p = sub.add_parser("replay", help="score a CSV of metrics offline, as the worker would")
+    p.add_argument("input", type=Path, help="CSV with asset_id,metric,timestamp,value")
+    p.add_argument("-o", "--output", type=Path, required=True, help="CSV to write the scores to")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_replay)
 
     p = sub.add_parser("run", help="stack, worker, API and demo feed together, until Ctrl-C")
     feed_options(p)

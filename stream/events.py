@@ -165,6 +165,7 @@ class AnomalyEvent(BaseModel):
     threshold: float
     severity: Severity
     detector_scores: dict[str, float]
+    driver: str = Field(description='What drove the score: "<detector>:<feature>"')
     model_version: str
 
     @field_validator("timestamp")
@@ -174,7 +175,8 @@ class AnomalyEvent(BaseModel):
 
 
 def severity_for(score: float) -> Severity:
-    """A point's severity from its score (incidents in #5 also weigh duration)."""
+    """A point's severity from its score (incidents in #5 also weigh duration): info from the
+    threshold, warning from 0.8 (about a 5.2-sigma deviation), critical from 0.9 (about 7.4)."""
     if score >= 0.9:
         return "critical"
     if score >= 0.8:

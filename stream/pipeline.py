@@ -60,6 +60,23 @@ def _millis(ts: datetime) -> int:
     return int(ts.timestamp() * 1000)
 
 
+def apply_point(state: SeriesState, point: MetricPoint, scorer: Scorer) -> PointScore | str:
+    """Score `point` into its series' state: the one step the worker and `ems-ml replay` share.
+
+    Returns the verdict, or the reason the point cannot be scored: a series is scored in time
+    order, so a point not after the series' last one is refused as out of order.
+    """
+    ts_ms = _millis(point.timestamp)
+    if state.last_ts_ms is not None and ts_ms <= state.last_ts_ms:
+        return (
+            f"out of order: {point.series_key} at {point.timestamp.isoformat()} is not after the "
+            f"series' last point ({state.last_ts_ms} ms)"
+        )
+    verdict = scorer.score_and_learn(state, point.value, point.timestamp)
+    state.last_ts_ms = ts_ms
+    return verdict
+
+
 def process_batch(
     messages: Sequence[RawMessage],
     load_state: Callable[[str], SeriesState],
@@ -87,15 +104,10 @@ def process_batch(
             if state.already_applied(message.partition, message.offset):
                 result.replayed += 1
                 continue
-            ts_ms = _millis(point.timestamp)
-            if state.last_ts_ms is not None and ts_ms <= state.last_ts_ms:
-                reasons.append(
-                    f"out of order: {key} at {point.timestamp.isoformat()} is not after the "
-                    f"series' last point ({state.last_ts_ms} ms)"
-                )
+            verdict = apply_point(state, point, scorer)
+            if isinstance(verdict, str):
+                reasons.append(verdict)
                 continue
-            verdict = scorer.score_and_learn(state, point.value, point.timestamp)
-            state.last_ts_ms = ts_ms
             touched.append(state)
             result.states[key] = (message.partition, state)
             result.scored.append(ScoredPoint(point, verdict))

@@ -24,6 +24,7 @@ def anomaly_event(scored: ScoredPoint, threshold: float) -> AnomalyEvent:
         threshold=threshold,
         severity=severity_for(verdict.score),
         detector_scores=verdict.detector_scores,
+        driver=verdict.driver,
         model_version=verdict.model_version,
     )
 

@@ -68,10 +68,13 @@ CREATE TABLE IF NOT EXISTS anomaly_scores (
     score            DOUBLE PRECISION NOT NULL,
     is_anomaly       BOOLEAN NOT NULL,
     detector_scores  JSONB NOT NULL,
+    driver           TEXT,
     model_version    TEXT NOT NULL,
     scored_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (asset_id, metric, ts)
 ) PARTITION BY RANGE (ts);
+-- added after the first schema; databases created before it gain the column here
+ALTER TABLE anomaly_scores ADD COLUMN IF NOT EXISTS driver TEXT;
 CREATE INDEX IF NOT EXISTS anomaly_scores_anomalies ON anomaly_scores (asset_id, ts)
     WHERE is_anomaly;
 CREATE TABLE IF NOT EXISTS model_metadata (
@@ -92,10 +95,10 @@ CREATE TABLE IF NOT EXISTS model_metadata (
 # One statement per batch: arrays in, rows out; a replayed point hits the key and is skipped.
 _INSERT_SCORES = """
 INSERT INTO anomaly_scores
-    (asset_id, metric, ts, value, score, is_anomaly, detector_scores, model_version)
-SELECT a, m, t, v, s, i, d::jsonb, mv
+    (asset_id, metric, ts, value, score, is_anomaly, detector_scores, driver, model_version)
+SELECT a, m, t, v, s, i, d::jsonb, dr, mv
 FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::float8[], %s::float8[],
-            %s::bool[], %s::text[], %s::text[]) AS u(a, m, t, v, s, i, d, mv)
+            %s::bool[], %s::text[], %s::text[], %s::text[]) AS u(a, m, t, v, s, i, d, dr, mv)
 ON CONFLICT (asset_id, metric, ts) DO NOTHING
 """
 
@@ -182,5 +185,6 @@ def _columns(scored: Sequence[ScoredPoint]) -> tuple[list, ...]:
         [s.verdict.score for s in scored],
         [s.verdict.is_anomaly for s in scored],
         [json.dumps(s.verdict.detector_scores) for s in scored],
+        [s.verdict.driver for s in scored],
         [s.verdict.model_version for s in scored],
     )

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
+import subprocess
+import sys
 import time
 from dataclasses import replace
+from datetime import datetime
 
 import pytest
 
@@ -17,6 +21,7 @@ from stream.worker import build_scorer
 from tests.integration.conftest import (
     consume_all,
     count_in_db,
+    env_for,
     produce,
     scores_in_db,
     wait_for_count,
@@ -80,7 +85,8 @@ def test_every_point_is_scored_and_spikes_reach_the_anomalies_topic(settings, st
     spike = next(a for a in anomalies if a["asset_id"] == 2 and a["metric"] == "cpu_usage")
     assert spike["score"] >= settings.anomaly_threshold
     assert spike["threshold"] == settings.anomaly_threshold
-    assert set(spike["detector_scores"]) == {"zscore"}
+    assert set(spike["detector_scores"]) == {"zscore", "mad", "iqr", "hst", "pattern"}
+    assert spike["driver"].split(":")[0] in spike["detector_scores"]
     assert spike["severity"] in {"info", "warning", "critical"}
     assert worker.counter("ems_ml_points_scored_total") == len(points)
     assert worker.counter("ems_ml_anomalies_total") == len(found)
@@ -176,3 +182,47 @@ def test_two_workers_split_the_partitions_and_score_every_point_once(settings, s
     expected = expected_scores(settings, values)
     stored = scores_in_db(settings)
     assert [k for k in expected if abs(stored[k][0] - expected[k]) > 1e-9] == []
+
+
+def test_replaying_a_csv_gives_the_scores_of_streaming_it_through_kafka(
+    settings, start_worker, tmp_path
+):
+    points, _ = feed_with_spikes(assets=3, ticks=200)
+    values, keys = encoded(points)
+    worker = start_worker()
+    worker.wait_ready()
+    asyncio.run(produce(settings, values, keys))
+    assert wait_for_count(settings, len(points)) == len(points)
+
+    with open(tmp_path / "history.csv", "w") as f:
+        f.write("asset_id,metric,timestamp,value\n")
+        for raw in values:
+            p = json.loads(raw)
+            f.write(f"{p['asset_id']},{p['metric']},{p['timestamp']},{p['value']}\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ems_ml.cli",
+            "replay",
+            str(tmp_path / "history.csv"),
+            "-o",
+            str(tmp_path / "scores.csv"),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        env=env_for(settings),
+    )
+    assert result.returncode == 0, result.stderr
+    streamed = scores_in_db(settings)
+    with open(tmp_path / "scores.csv", newline="") as f:
+        replayed = {
+            (
+                int(r["asset_id"]),
+                r["metric"],
+                int(datetime.fromisoformat(r["timestamp"]).timestamp() * 1000),
+            ): (float(r["score"]), r["is_anomaly"] == "1")
+            for r in csv.DictReader(f)
+        }
+    assert replayed == streamed
