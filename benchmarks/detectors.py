@@ -79,9 +79,8 @@ def main() -> None:
     for ts, v in points[:WARM]:
         scorer.score_and_learn(state, v, ts)
     us = time_per_point(lambda p: scorer.score_and_learn(state, p[1], p[0]), points[WARM:])
-    print(
-        f"{'ensemble (all detectors, seasonality)':44s} {us:9.1f} {len(json.dumps(state.to_dict())):12d}"
-    )
+    size = len(json.dumps(state.to_dict()))
+    print(f"{'ensemble (all detectors, seasonality)':44s} {us:9.1f} {size:12d}")
 
     xs = features_of(points)
     for detector in build_scorer(Settings(_env_file=None)).detectors:
@@ -95,7 +94,8 @@ def main() -> None:
             d.learn_one(s, x)
 
         us = time_per_point(step, xs[WARM:])
-        print(f"{'  ' + detector.name:44s} {us:9.1f} {len(json.dumps(own)):12d}")
+        stored = SeriesState(detectors={detector.name: own}).to_dict()["detectors"]
+        print(f"{'  ' + detector.name:44s} {us:9.1f} {len(json.dumps(stored)):12d}")
 
     hst = HalfSpaceTrees()
     own = hst.new_state()

@@ -7,9 +7,12 @@ detector's own state.
 
 from __future__ import annotations
 
+import base64
 import copy
 import math
 from dataclasses import asdict, dataclass, field
+
+import numpy as np
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,34 @@ def window_features(
     )
 
 
+_ARRAY_TAG = "__ndarray__"
+
+
+def _to_jsonable(obj):
+    if isinstance(obj, np.ndarray):
+        return {
+            _ARRAY_TAG: base64.b64encode(np.ascontiguousarray(obj).tobytes()).decode(),
+            "dtype": obj.dtype.str,
+            "shape": list(obj.shape),
+        }
+    if isinstance(obj, dict):
+        return {k: _to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_jsonable(v) for v in obj]
+    return obj
+
+
+def _from_jsonable(obj):
+    if isinstance(obj, dict):
+        if _ARRAY_TAG in obj:
+            raw = base64.b64decode(obj[_ARRAY_TAG])
+            return np.frombuffer(raw, dtype=obj["dtype"]).reshape(obj["shape"]).copy()
+        return {k: _from_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_from_jsonable(v) for v in obj]
+    return obj
+
+
 @dataclass(slots=True)
 class SeriesState:
     """What the worker remembers about one (asset, metric) series between points.
@@ -129,13 +160,14 @@ class SeriesState:
     detectors: dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """JSON-ready: detector arrays (numpy) become base64 bytes with their dtype and shape."""
+        return _to_jsonable(asdict(self))
 
     @classmethod
     def from_dict(cls, data: dict | None) -> SeriesState:
         """A state built from a table value; a deep copy, so scoring a batch that is later
         abandoned never changes what the table holds."""
-        return cls(**copy.deepcopy(data)) if data else cls()
+        return cls(**_from_jsonable(copy.deepcopy(data))) if data else cls()
 
     def already_applied(self, partition: int, offset: int) -> bool:
         """True when the message at (partition, offset) was already folded into this state."""

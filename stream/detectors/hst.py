@@ -5,10 +5,10 @@ feature space, masses counted over alternating reference and latest windows, a p
 the reference masses along its path), built for many small series:
 
 - The trees' structure (split feature and split value of every node) depends only on the seed, so
-  it is built once and shared by every series; a series stores only its node masses, as bytes
-  (uint8: `window_size` is at most 255). At the defaults (8 trees of height 6) that is
-  2 x 8 x 127 = 2,032 bytes, about 2.7 KB as base64 JSON, where a River model holds Python node
-  objects (about 370 MB at 25 trees of height 15).
+  it is built once and shared by every series; a series stores only its node masses, as uint8
+  arrays (`window_size` is at most 255). At the defaults (8 trees of height 6) that is
+  2 x 8 x 127 = 2,032 bytes, about 2.8 KB as base64 JSON in the changelog, where a River model
+  holds Python node objects (about 370 MB at 25 trees of height 15).
 - All trees walk at once (one numpy step per level), and `score_many` scores a whole array of
   points against the same reference window in one pass.
 
@@ -19,7 +19,6 @@ recent raw scores, so a point is anomalous when it is far rarer than what this s
 
 from __future__ import annotations
 
-import base64
 import math
 from functools import lru_cache
 
@@ -84,8 +83,12 @@ class HalfSpaceTrees:
         self.n_nodes = 2 ** (height + 1) - 1
         self.feature, self.split = _structure(n_trees, height, n_features, seed)
         self._tree_index = np.arange(n_trees)[None, :, None]
-        # (features object, raw score) of the last score_one, so learn_one need not walk again
-        self._last: tuple[Features, float] | None = None
+        n_internal = 2**height - 1
+        self._row_offset = np.arange(n_trees)[None, :] * n_internal
+        self._feature_flat = self.feature.ravel()
+        self._split_flat = self.split.ravel()
+        # (features, walked path, raw score) of the last score_one: learn_one reuses the walk
+        self._last: tuple[Features, np.ndarray, float] | None = None
         self._depth_weight = 2.0 ** np.arange(height + 1)
         self._size_limit = 0.1 * window_size
         self._max_score = n_trees * window_size * self.n_nodes
@@ -93,18 +96,19 @@ class HalfSpaceTrees:
     # ----------------------------------------------------------------- state
 
     def new_state(self) -> dict:
-        empty = base64.b64encode(bytes(self.n_trees * self.n_nodes)).decode()
-        # r/l: reference and latest masses; k: points in the latest window; ready: a reference
-        # window exists; n/mean/var: EW statistics of the raw scores, for calibration.
-        return {"r": empty, "l": empty, "k": 0, "ready": False, "n": 0, "mean": 0.0, "var": 0.0}
-
-    def _masses(self, state: dict, key: str) -> np.ndarray:
-        raw = base64.b64decode(state[key])
-        return np.frombuffer(raw, dtype=np.uint8).reshape(self.n_trees, self.n_nodes)
-
-    @staticmethod
-    def _store(state: dict, key: str, masses: np.ndarray) -> None:
-        state[key] = base64.b64encode(masses.astype(np.uint8).tobytes()).decode()
+        # r/l: reference and latest masses (uint8 arrays, stored as base64 by SeriesState);
+        # k: points in the latest window; ready: a reference window exists;
+        # n/mean/var: EW statistics of the raw scores, for calibration.
+        shape = (self.n_trees, self.n_nodes)
+        return {
+            "r": np.zeros(shape, dtype=np.uint8),
+            "l": np.zeros(shape, dtype=np.uint8),
+            "k": 0,
+            "ready": False,
+            "n": 0,
+            "mean": 0.0,
+            "var": 0.0,
+        }
 
     # ----------------------------------------------------------------- core
 
@@ -117,17 +121,18 @@ class HalfSpaceTrees:
         return np.array([squash(level), squash(change), squash(2.0 * (volatility - 1.0))])
 
     def _paths(self, u: np.ndarray) -> np.ndarray:
-        """Node indices along every tree's path, shape (n_points, n_trees, height + 1)."""
+        """Node indices along every tree's path, shape (n_points, n_trees, height + 1).
+
+        All points and all trees step down together: one gather and one comparison per level.
+        """
         u = np.atleast_2d(u)
         n = u.shape[0]
         nodes = np.zeros((n, self.n_trees), dtype=np.intp)
-        paths = np.empty((n, self.n_trees, self.height + 1), dtype=np.intp)
-        paths[:, :, 0] = 0
-        trees = np.arange(self.n_trees)
+        paths = np.zeros((n, self.n_trees, self.height + 1), dtype=np.intp)
         rows = np.arange(n)[:, None]
         for depth in range(self.height):
-            f = self.feature[trees, nodes]
-            go_right = u[rows, f] >= self.split[trees, nodes]
+            flat = self._row_offset + nodes
+            go_right = u[rows, self._feature_flat[flat]] >= self._split_flat[flat]
             nodes = 2 * nodes + 1 + go_right
             paths[:, :, depth + 1] = nodes
         return paths
@@ -144,27 +149,25 @@ class HalfSpaceTrees:
         """River-style raw scores (higher is more anomalous) of points against the reference."""
         if not state["ready"]:
             return np.zeros(np.atleast_2d(u).shape[0])
-        return self._raw_scores(self._masses(state, "r"), self._paths(u))
+        return self._raw_scores(state["r"], self._paths(u))
 
-    def learn_many(self, state: dict, u: np.ndarray) -> None:
-        """Count points into the latest window, swapping windows every `window_size` points."""
-        u = np.atleast_2d(u)
-        latest = self._masses(state, "l").astype(np.int32)
-        reference = None
+    def _learn_paths(self, state: dict, paths: np.ndarray) -> None:
+        """Count walked paths into the latest window, swapping windows every `window_size`."""
         start = 0
-        while start < len(u):
-            take = min(len(u) - start, self.window_size - state["k"])
-            paths = self._paths(u[start : start + take])
-            for tree in range(self.n_trees):
-                np.add.at(latest[tree], paths[:, tree, :].ravel(), 1)
+        while start < len(paths):
+            take = min(len(paths) - start, self.window_size - state["k"])
+            chunk = paths[start : start + take]
+            trees = np.broadcast_to(self._tree_index, chunk.shape)
+            np.add.at(state["l"], (trees.ravel(), chunk.ravel()), 1)
             state["k"] += take
             start += take
             if state["k"] == self.window_size:
-                reference, latest = latest, np.zeros_like(latest)
+                state["r"], state["l"] = state["l"], np.zeros_like(state["l"])
                 state["k"], state["ready"] = 0, True
-        if reference is not None:
-            self._store(state, "r", reference)
-        self._store(state, "l", latest)
+
+    def learn_many(self, state: dict, u: np.ndarray) -> None:
+        """Count points into the latest window, swapping windows every `window_size` points."""
+        self._learn_paths(state, self._paths(u))
 
     # ----------------------------------------------------------------- detector interface
 
@@ -182,20 +185,41 @@ class HalfSpaceTrees:
         state["var"] = (1 - a) * (state["var"] + a * delta * delta)
         state["n"] = n + 1
 
+    def _walk_one(self, state: dict, x: Features) -> tuple[np.ndarray, float]:
+        """One point's path (n_trees, height + 1) and raw score: the streaming fast path.
+
+        Compares the point with every split of every tree in one step, then follows the results
+        down all trees at once, level by level.
+        """
+        right_of = self.vector(x)[self._feature_flat] >= self._split_flat
+        nodes = np.zeros(self.n_trees, dtype=np.intp)
+        path = np.zeros((self.n_trees, self.height + 1), dtype=np.intp)
+        for depth in range(self.height):
+            nodes = 2 * nodes + 1 + right_of[self._row_offset[0] + nodes]
+            path[:, depth + 1] = nodes
+        if not state["ready"]:
+            return path, 0.0
+        return path, float(self._raw_scores(state["r"], path[None])[0])
+
     def score_one(self, state: dict, x: Features) -> float:
-        raw = float(self.raw_score_many(state, self.vector(x))[0])
-        self._last = (x, raw)
+        paths, raw = self._walk_one(state, x)
+        self._last = (x, paths, raw)
         return self._calibrated(state, raw)
 
     def learn_one(self, state: dict, x: Features) -> None:
         if self._last is not None and self._last[0] is x:
-            raw = self._last[1]
+            _, paths, raw = self._last
         else:
-            raw = float(self.raw_score_many(state, self.vector(x))[0])
+            paths, raw = self._walk_one(state, x)
         self._last = None
         if state["ready"]:
             self._learn_calibration(state, raw)
-        self.learn_many(state, self.vector(x))
+        # one point: its nodes are distinct within each tree, so a plain fancy increment counts
+        state["l"][self._tree_index[0], paths] += 1
+        state["k"] += 1
+        if state["k"] == self.window_size:
+            state["r"], state["l"] = state["l"], np.zeros_like(state["l"])
+            state["k"], state["ready"] = 0, True
 
     def score_many(self, state: dict, xs: list[Features]) -> np.ndarray:
         """Calibrated scores of points that share one reference window (no learning between)."""

@@ -11,7 +11,6 @@ a scattered, deterministic order, so the memory spans far more history than its 
 
 from __future__ import annotations
 
-import base64
 import math
 
 import numpy as np
@@ -31,9 +30,19 @@ class PatternDetector:
 
     def __init__(self, *, length: int = 8, memory: int = 256, k: int = 3) -> None:
         self.length, self.memory, self.k = length, memory, k
+        # (features, vector, distance) of the last score_one: learn_one reuses them
+        self._last: tuple[Features, np.ndarray | None, float | None] | None = None
 
     def new_state(self) -> dict:
-        return {"mem": "", "n": 0, "cn": 0, "mean": 0.0, "var": 0.0}
+        # mem: remembered subsequences (uint8 array, base64 in the changelog); n: subsequences
+        # stored; cn/mean/var: EW statistics of log nonconformity, for calibration.
+        return {
+            "mem": np.zeros((0, self.length), dtype=np.uint8),
+            "n": 0,
+            "cn": 0,
+            "mean": 0.0,
+            "var": 0.0,
+        }
 
     def _vector(self, x: Features) -> np.ndarray | None:
         if len(x.history) < self.length - 1:
@@ -42,30 +51,33 @@ class PatternDetector:
         units = np.clip((shape - x.center) / x.spread, -_CLIP, _CLIP)
         return np.rint((units + _CLIP) * _QUANT).astype(np.uint8)
 
-    def _memory(self, state: dict) -> np.ndarray:
-        raw = base64.b64decode(state["mem"]) if state["mem"] else b""
-        return np.frombuffer(raw, dtype=np.uint8).reshape(-1, self.length)
-
     def _distance(self, state: dict, v: np.ndarray) -> float | None:
-        mem = self._memory(state)
+        mem = state["mem"]
         if len(mem) < 2 * self.k:
             return None
         d = np.abs(mem.astype(np.int16) - v.astype(np.int16)).mean(axis=1) / _QUANT
         return float(np.partition(d, self.k - 1)[: self.k].mean())
 
-    def score_one(self, state: dict, x: Features) -> float:
+    def _measure(self, state: dict, x: Features) -> tuple[np.ndarray | None, float | None]:
+        if self._last is not None and self._last[0] is x:
+            return self._last[1], self._last[2]
         v = self._vector(x)
         d = None if v is None else self._distance(state, v)
+        self._last = (x, v, d)
+        return v, d
+
+    def score_one(self, state: dict, x: Features) -> float:
+        _, d = self._measure(state, x)
         if d is None or state["cn"] < 20:
             return 0.0
         z = (math.log(d + 0.05) - state["mean"]) / max(math.sqrt(state["var"]), 0.05)
         return z_to_score(max(0.0, z))
 
     def learn_one(self, state: dict, x: Features) -> None:
-        v = self._vector(x)
+        v, d = self._measure(state, x)
+        self._last = None
         if v is None:
             return
-        d = self._distance(state, v)
         if d is not None:
             n = state["cn"]
             a = max(0.01, 1.0 / (n + 1))
@@ -73,11 +85,8 @@ class PatternDetector:
             state["mean"] += a * delta
             state["var"] = (1 - a) * (state["var"] + a * delta * delta)
             state["cn"] = n + 1
-        mem = self._memory(state)
-        if len(mem) < self.memory:
-            mem = np.vstack([mem, v[None, :]])
+        if len(state["mem"]) < self.memory:
+            state["mem"] = np.vstack([state["mem"], v[None, :]])
         else:
-            mem = mem.copy()
-            mem[(state["n"] * _SCATTER) % self.memory] = v
-        state["mem"] = base64.b64encode(mem.tobytes()).decode()
+            state["mem"][(state["n"] * _SCATTER) % self.memory] = v
         state["n"] += 1

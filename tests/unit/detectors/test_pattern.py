@@ -37,4 +37,4 @@ def test_a_sine_that_turns_into_a_sawtooth_alarms_though_values_stay_in_range():
 def test_memory_is_bounded_and_small():
     rng = random.Random(3)
     _, state = run([rng.gauss(0, 1) for _ in range(2000)])
-    assert len(json.dumps(state.detectors["pattern"])) < 4 * 1024
+    assert len(json.dumps(state.to_dict()["detectors"]["pattern"])) < 4 * 1024
