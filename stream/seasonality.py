@@ -7,12 +7,15 @@ each value: the detectors then see the level and the noise, not the business-hou
 that comes every weekday at 09:00 stops alarming after a few days (the daily profile) or a week
 (the weekly one); a peak at an hour when the profile expects none still does.
 
-State: 2 x (24 + 168) numbers, about 3 KB of JSON per series.
+State: slot means (float64) and counts (int32) for 24 + 168 slots, numpy arrays, about 2.6 KB as
+base64 JSON per series.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+
+import numpy as np
 
 # Observations a slot needs before its mean is trusted.
 MIN_SLOT_OBSERVATIONS = 3
@@ -35,16 +38,27 @@ def slot_of(ts: datetime, period: str) -> int:
 
 
 def new_state() -> dict:
-    """Per profile: slot means `m`, slot counts `c`, their sum `s`, and the EW residual (`res`)
-    and total (`tot`) variances measured on values before the profile learnt them."""
+    """Per profile: slot means `m`, slot counts `c`, the sum of the means `s`, whether every slot
+    has enough observations (`ready`, never unset), and the EW residual (`res`) and total (`tot`)
+    variances measured on values before the profile learnt them, over `t` values."""
     return {
-        period: {"m": [0.0] * slots, "c": [0] * slots, "s": 0.0, "res": 0.0, "tot": 0.0, "t": 0}
+        period: {
+            "m": np.zeros(slots),
+            "c": np.zeros(slots, dtype=np.int32),
+            "s": 0.0,
+            "ready": False,
+            "res": 0.0,
+            "tot": 0.0,
+            "t": 0,
+        }
         for period, slots in PROFILES.items()
     }
 
 
 def _ready(profile: dict) -> bool:
-    return min(profile["c"]) >= MIN_SLOT_OBSERVATIONS
+    if not profile["ready"] and profile["c"].min() >= MIN_SLOT_OBSERVATIONS:
+        profile["ready"] = True
+    return profile["ready"]
 
 
 def active_profile(state: dict) -> str | None:
@@ -66,7 +80,7 @@ def seasonal_component(state: dict, ts: datetime) -> float:
     if period is None:
         return 0.0
     profile = state[period]
-    return profile["m"][slot_of(ts, period)] - profile["s"] / len(profile["m"])
+    return float(profile["m"][slot_of(ts, period)]) - profile["s"] / len(profile["m"])
 
 
 def learn(state: dict, ts: datetime, value: float) -> None:
@@ -75,13 +89,14 @@ def learn(state: dict, ts: datetime, value: float) -> None:
         slot = slot_of(ts, period)
         means, counts = profile["m"], profile["c"]
         if _ready(profile):
-            residual = value - means[slot]
+            residual = value - float(means[slot])
             around_level = value - profile["s"] / len(means)
             a = max(VARIANCE_ALPHA, 1.0 / (profile["t"] + 1))
             profile["res"] = (1 - a) * profile["res"] + a * residual * residual
             profile["tot"] = (1 - a) * profile["tot"] + a * around_level * around_level
             profile["t"] += 1
-        step = max(SLOT_ALPHA, 1.0 / (counts[slot] + 1)) * (value - means[slot])
+        count = int(counts[slot])
+        step = max(SLOT_ALPHA, 1.0 / (count + 1)) * (value - float(means[slot]))
         means[slot] += step
         profile["s"] += step
-        counts[slot] += 1
+        counts[slot] = count + 1
