@@ -1,6 +1,6 @@
 """Cost per point and state size of each detector, beside River's Half-Space Trees.
 
-    .venv/bin/python benchmarks/detectors.py [--points 20000]
+    .venv/bin/python -m benchmarks.detectors [--points 20000]
 
 Every detector scores then learns each point of one noisy series (warm: timed after the first
 2,000 points). Our half-space trees run on the same three squashed features as River's model, one
@@ -13,33 +13,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
-import sys
 import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from benchmarks.machine import header
 from stream.config import Settings
 from stream.detectors.hst import FEATURE_NAMES, HalfSpaceTrees
 from stream.features import SeriesState
 from stream.worker import build_scorer
 
 WARM = 2000
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 def series(n: int) -> list[tuple[datetime, float]]:
@@ -69,8 +56,7 @@ def main() -> None:
     parser.add_argument("--skip-river-large", action="store_true")
     args = parser.parse_args()
     points = series(args.points)
-    print(f"command: {' '.join([os.path.basename(sys.executable), *sys.argv])}")
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(header())
     print(f"points: {args.points} (timed after {WARM})\n")
     print(f"{'what':44s} {'us/point':>9s} {'state bytes':>12s}")
 

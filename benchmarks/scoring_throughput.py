@@ -1,6 +1,6 @@
 """Throughput of the scoring path (decode, features, detectors) and per-series state size.
 
-    .venv/bin/python benchmarks/scoring_throughput.py [--series 2000] [--points 100]
+    .venv/bin/python -m benchmarks.scoring_throughput [--series 2000] [--points 100]
 
 Runs the worker's pure batch code (`stream.pipeline.process_batch`) over synthetic JSON messages in
 batches of 500, without Kafka or PostgreSQL, and prints points per second, the state size per series
@@ -12,28 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
-import sys
 import time
 
+from benchmarks.machine import header
 from stream.config import Settings
 from stream.demo_feed import DEMO_METRICS, synthetic_points
 from stream.features import SeriesState
 from stream.pipeline import RawMessage, process_batch
 from stream.worker import build_scorer
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 def main() -> None:
@@ -63,8 +50,7 @@ def main() -> None:
 
     sizes = sorted(len(json.dumps(s)) for s in states.values())
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"command: {' '.join([os.path.basename(sys.executable), *sys.argv])}")
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(header())
     print(f"series: {len(states)}, points: {len(messages)}, batch: {args.batch}")
     print(f"throughput: {len(messages) / seconds:,.0f} points/s ({seconds:.2f} s, one core)")
     print(f"state per series (JSON): median {sizes[len(sizes) // 2]} B, max {sizes[-1]} B")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import sys
 import time
@@ -19,6 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from benchmarks.machine import header
 from benchmarks.nab.corpus import DataFile, load_corpus, load_profiles
 from benchmarks.nab.scorer import CostMatrix, best_threshold, normalised, sweep_rows
 
@@ -107,13 +107,7 @@ def main() -> None:
 
     n_points = sum(len(f.values) for f in files)
     n_windows = sum(len(f.windows) for f in files)
-    print(
-        "command:",
-        " ".join([os.path.basename(sys.executable), "-m", "benchmarks.nab.run", *sys.argv[1:]]),
-    )
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    )
+    print(header([os.path.basename(sys.executable), "-m", "benchmarks.nab.run", *sys.argv[1:]]))
     print(f"corpus: {len(files)} files, {n_points} points, {n_windows} windows")
     print(f"detector: {args.detector}, {n_points / seconds:,.0f} points/s")
     for profile, r in results.items():
