@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--skip-river-large", action="store_true")
     args = parser.parse_args()
     points = series(args.points)
-    print(header())
+    print(header("benchmarks.detectors"))
     print(f"points: {args.points} (timed after {WARM})\n")
     print(f"{'what':44s} {'us/point':>9s} {'state bytes':>12s}")
 

@@ -18,9 +18,9 @@ def cpu_model() -> str:
     return platform.machine()
 
 
-def header(command: list[str] | None = None) -> str:
-    """`command: ...` and `machine: ...` lines; the command defaults to this process's argv."""
-    argv = command or [os.path.basename(sys.executable), *sys.argv]
+def header(module: str) -> str:
+    """`command: python -m MODULE ARGS` and `machine: ...` lines."""
+    argv = [os.path.basename(sys.executable), "-m", module, *sys.argv[1:]]
     return (
         f"command: {' '.join(argv)}\n"
         f"machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}"

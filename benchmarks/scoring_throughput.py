@@ -50,7 +50,7 @@ def main() -> None:
 
     sizes = sorted(len(json.dumps(s)) for s in states.values())
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(header())
+    print(header("benchmarks.scoring_throughput"))
     print(f"series: {len(states)}, points: {len(messages)}, batch: {args.batch}")
     print(f"throughput: {len(messages) / seconds:,.0f} points/s ({seconds:.2f} s, one core)")
     print(f"state per series (JSON): median {sizes[len(sizes) // 2]} B, max {sizes[-1]} B")

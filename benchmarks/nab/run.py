@@ -10,9 +10,7 @@ are NAB's baselines, to check this scorer against NAB's published figures (0 and
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -107,7 +105,7 @@ def main() -> None:
 
     n_points = sum(len(f.values) for f in files)
     n_windows = sum(len(f.windows) for f in files)
-    print(header([os.path.basename(sys.executable), "-m", "benchmarks.nab.run", *sys.argv[1:]]))
+    print(header("benchmarks.nab.run"))
     print(f"corpus: {len(files)} files, {n_points} points, {n_windows} windows")
     print(f"detector: {args.detector}, {n_points / seconds:,.0f} points/s")
     for profile, r in results.items():
