@@ -1,13 +1,17 @@
-"""What routes depend on: settings and the database pool, as FastAPI `Annotated` aliases."""
+"""What routes depend on: settings, database pool, API key check (as `Annotated` aliases)."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
 from psycopg_pool import AsyncConnectionPool
 
 from stream.config import Settings
+
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
 def get_settings(request: Request) -> Settings:
@@ -20,3 +24,14 @@ def get_pool(request: Request) -> AsyncConnectionPool:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
+
+
+def require_api_key(
+    settings: SettingsDep, supplied: Annotated[str | None, Security(_api_key_header)]
+) -> None:
+    """401 unless `API_KEY` is unset or the request's X-API-Key header matches it."""
+    if settings.api_key is None:
+        return
+    expected = settings.api_key.get_secret_value()
+    if supplied is None or not secrets.compare_digest(supplied, expected):
+        raise HTTPException(status_code=401, detail="missing or wrong X-API-Key header")

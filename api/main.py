@@ -5,16 +5,29 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Response
+from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
-from api.routes import health
+from api.deps import require_api_key
+from api.routes import asset_metrics, detect, health, models, scores
 from stream.config import Settings
+from stream.sinks.postgres import ensure_schema
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
+
+
+async def _ensure_schema(pool: AsyncConnectionPool) -> None:
+    """The tables the API reads exist even if no worker has started yet; a database that is down
+    now is reported by /health rather than stopping the API."""
+    try:
+        async with pool.connection(timeout=5) as conn:
+            await ensure_schema(conn)
+    except Exception as e:  # noqa: BLE001 - any failure here only delays readiness
+        log.warning("could not create the schema at start-up: %s", e)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -27,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool = AsyncConnectionPool(settings.database_dsn, min_size=1, max_size=10, open=False)
         await pool.open(wait=False)
         app.state.pool = pool
+        await _ensure_schema(pool)
         try:
             yield
         finally:
@@ -41,6 +55,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.include_router(health.router, prefix=API_PREFIX)
+    # everything but health (and /metrics below) needs the API key when API_KEY is set
+    protected = [Depends(require_api_key)]
+    for module in (scores, asset_metrics, models, detect):
+        app.include_router(module.router, prefix=API_PREFIX, dependencies=protected)
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-API-Key"],
+        )
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:

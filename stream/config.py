@@ -39,6 +39,18 @@ class Settings(BaseSettings):
     debug: bool = Field(False, description="Debug mode: verbose errors and logs")
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR")
 
+    api_key: SecretStr | None = Field(
+        None,
+        description="When set, API calls need it in the X-API-Key header (/health, /metrics open)",
+    )
+    cors_origins: str = Field(
+        "", description="Comma-separated origins allowed by CORS (the EMS front end); empty: none"
+    )
+    max_query_hours: int = Field(
+        720, ge=1, description="Longest time range (hours) one API request may read"
+    )
+    max_page_size: int = Field(1000, ge=1, description="Most rows one API page returns")
+
     # --- detection ---
     anomaly_threshold: float = Field(
         0.7, ge=0.0, le=1.0, description="A point whose combined score reaches this is an anomaly"
@@ -86,6 +98,12 @@ class Settings(BaseSettings):
     stack_dir: str = Field(
         ".stack", description="Folder of the local stack's data, pid files and logs"
     )
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_key_is_no_key(cls, value):
+        # `API_KEY=` in a .env copied from .env.example means "no key", not "the empty key"
+        return None if value in ("", None) else value
 
     @field_validator("log_level")
     @classmethod

@@ -52,7 +52,10 @@ def _parse_asset_id(raw: Any) -> int:
 
 
 def _parse_timestamp(raw: Any) -> datetime:
-    """ISO 8601 text, or epoch milliseconds as a number; always returned timezone-aware (UTC)."""
+    """ISO 8601 text, or epoch milliseconds as a number (or a datetime, from the database);
+    always returned timezone-aware, a time without zone taken as UTC."""
+    if isinstance(raw, datetime):
+        return raw if raw.tzinfo else raw.replace(tzinfo=UTC)
     if isinstance(raw, bool):
         raise ValueError("timestamp must be ISO 8601 text or epoch milliseconds")
     if isinstance(raw, int | float):

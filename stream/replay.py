@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from tqdm import tqdm
 from stream.events import MetricPoint
 from stream.features import SeriesState
 from stream.pipeline import apply_point
-from stream.scoring import Scorer
+from stream.scoring import PointScore, Scorer
 
 INPUT_COLUMNS = ("asset_id", "metric", "timestamp", "value")
 
@@ -52,7 +52,8 @@ def _number_or_text(raw: str | None):
         return text
 
 
-def read_points(path: Path, report: ReplayReport) -> list[MetricPoint]:
+def read_points(path: Path, report: ReplayReport) -> list[tuple[int, MetricPoint]]:
+    """Valid rows with their line numbers, in time order; invalid rows go to the report."""
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in INPUT_COLUMNS if c not in (reader.fieldnames or [])]
@@ -81,19 +82,32 @@ def read_points(path: Path, report: ReplayReport) -> list[MetricPoint]:
     return points
 
 
+def score_points(
+    points: Iterable[MetricPoint], scorer: Scorer
+) -> Iterator[tuple[MetricPoint, PointScore | str]]:
+    """Score time-ordered points of any number of series from fresh states, with the worker's
+    step; yields each point with its verdict, or the reason it was not scored."""
+    states: dict[str, SeriesState] = {}
+    for point in points:
+        state = states.setdefault(point.series_key, SeriesState())
+        yield point, apply_point(state, point, scorer)
+
+
 def replay(
     input_path: Path, output_path: Path, scorer: Scorer, *, progress: bool = True
 ) -> ReplayReport:
     report = ReplayReport()
     points = read_points(input_path, report)
     detector_names = [d.name for d in scorer.detectors]
-    states: dict[str, SeriesState] = {}
+    lines = [line for line, _ in points]
+    verdicts = score_points((point for _, point in points), scorer)
     with open(output_path, "w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow([*INPUT_COLUMNS, "score", "is_anomaly", "driver", *detector_names])
-        for line, point in tqdm(points, disable=not progress, unit="pt", file=sys.stderr):
-            state = states.setdefault(point.series_key, SeriesState())
-            verdict = apply_point(state, point, scorer)
+        progress_bar = tqdm(
+            verdicts, total=len(points), disable=not progress, unit="pt", file=sys.stderr
+        )
+        for line, (point, verdict) in zip(lines, progress_bar, strict=True):
             if isinstance(verdict, str):
                 report.rejected.append((line, verdict))
                 continue

@@ -18,6 +18,7 @@ def test_env_example_lists_every_setting_with_its_default():
         value = getattr(defaults, name)
         value = value.get_secret_value() if hasattr(value, "get_secret_value") else value
         expected = str(value).lower() if isinstance(value, bool) else str(value)
+        expected = "" if value is None else expected
         assert listed[name.upper()] == expected, name
 
 

@@ -1,0 +1,107 @@
+"""The SQL the API runs: one function a question, values always bound as parameters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+_ASSET_KNOWN = """
+SELECT EXISTS (SELECT 1 FROM assets WHERE id = %(a)s)
+    OR EXISTS (SELECT 1 FROM metrics WHERE asset_id = %(a)s)
+    OR EXISTS (SELECT 1 FROM anomaly_scores WHERE asset_id = %(a)s)
+"""
+
+
+async def asset_known(conn: AsyncConnection, asset_id: int) -> bool:
+    """An asset is known when EMS lists it or it has metrics or scores."""
+    row = await (await conn.execute(_ASSET_KNOWN, {"a": asset_id})).fetchone()
+    return bool(row[0])
+
+
+async def score_page(
+    conn: AsyncConnection,
+    *,
+    asset_id: int,
+    since: datetime,
+    metric: str | None,
+    only_anomalies: bool,
+    limit: int,
+    offset: int,
+) -> tuple[int, list[dict]]:
+    """Total matching rows, and one page of them, newest first."""
+    where = "asset_id = %(a)s AND ts >= %(since)s"
+    if metric is not None:
+        where += " AND metric = %(m)s"
+    if only_anomalies:
+        where += " AND is_anomaly"
+    params = {"a": asset_id, "since": since, "m": metric, "limit": limit, "offset": offset}
+    total = await (
+        await conn.execute(f"SELECT count(*) FROM anomaly_scores WHERE {where}", params)
+    ).fetchone()
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT asset_id, metric, ts AS timestamp, value, score, is_anomaly, detector_scores, "
+        f"driver, model_version FROM anomaly_scores WHERE {where} "
+        "ORDER BY ts DESC, metric LIMIT %(limit)s OFFSET %(offset)s",
+        params,
+    )
+    return total[0], await cur.fetchall()
+
+
+async def metric_statistics(conn: AsyncConnection, *, asset_id: int, since: datetime) -> list[dict]:
+    """Per metric of the asset since `since`: count, mean, std, min, max, p50/p95/p99, last."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        """
+        SELECT metric_name AS metric,
+               count(*) AS count,
+               avg(value) AS mean,
+               coalesce(stddev_samp(value), 0) AS std,
+               min(value) AS min,
+               max(value) AS max,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY value) AS p50,
+               percentile_cont(0.95) WITHIN GROUP (ORDER BY value) AS p95,
+               percentile_cont(0.99) WITHIN GROUP (ORDER BY value) AS p99,
+               (array_agg(value ORDER BY "timestamp" DESC))[1] AS last_value,
+               max("timestamp") AS last_timestamp
+        FROM metrics
+        WHERE asset_id = %(a)s AND "timestamp" >= %(since)s
+        GROUP BY metric_name
+        ORDER BY metric_name
+        """,
+        {"a": asset_id, "since": since},
+    )
+    return await cur.fetchall()
+
+
+async def metric_history(
+    conn: AsyncConnection,
+    *,
+    since: datetime,
+    asset_id: int | None,
+    metric_names: list[str] | None,
+    limit: int,
+) -> list[tuple[int, str, datetime, float]]:
+    """(asset_id, metric, timestamp, value) rows since `since`, in time order, at most `limit`."""
+    where = '"timestamp" >= %(since)s'
+    if asset_id is not None:
+        where += " AND asset_id = %(a)s"
+    if metric_names:
+        where += " AND metric_name = ANY(%(names)s)"
+    cur = await conn.execute(
+        f'SELECT asset_id, metric_name, "timestamp", value FROM metrics WHERE {where} '
+        'ORDER BY "timestamp", id LIMIT %(limit)s',
+        {"since": since, "a": asset_id, "names": metric_names, "limit": limit},
+    )
+    return await cur.fetchall()
+
+
+async def models(conn: AsyncConnection) -> list[dict]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT id, model_type, version, series, samples, parameters, quality, path, is_active, "
+        "trained_at FROM model_metadata ORDER BY model_type, trained_at DESC"
+    )
+    return await cur.fetchall()

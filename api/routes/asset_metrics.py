@@ -1,0 +1,54 @@
+"""`GET /api/v1/metrics/{asset_id}`: an asset's metrics with per-metric statistics."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from pydantic import BaseModel
+
+from api import queries
+from api.deps import PoolDep, SettingsDep
+
+router = APIRouter(tags=["metrics"])
+
+
+class MetricStatistics(BaseModel):
+    metric: str
+    count: int
+    mean: float
+    std: float
+    min: float
+    max: float
+    p50: float
+    p95: float
+    p99: float
+    last_value: float
+    last_timestamp: datetime
+
+
+class AssetMetrics(BaseModel):
+    asset_id: int
+    hours: float
+    metrics: list[MetricStatistics]
+
+
+@router.get("/metrics/{asset_id}", response_model=AssetMetrics)
+async def asset_metrics(
+    settings: SettingsDep,
+    pool: PoolDep,
+    asset_id: Annotated[int, Path(gt=0, le=2**63 - 1)],
+    hours: Annotated[float, Query(gt=0, description="How far back to read")] = 24,
+) -> AssetMetrics:
+    """Statistics of every metric the asset reported in the last `hours` (EMS's metrics table)."""
+    if hours > settings.max_query_hours:
+        raise HTTPException(422, f"hours must be at most {settings.max_query_hours}")
+    since = datetime.now(UTC) - timedelta(hours=hours)
+    async with pool.connection() as conn:
+        if not await queries.asset_known(conn, asset_id):
+            raise HTTPException(404, f"asset {asset_id} is unknown: no metrics or scores")
+        rows = await queries.metric_statistics(conn, asset_id=asset_id, since=since)
+    return AssetMetrics(
+        asset_id=asset_id, hours=hours, metrics=[MetricStatistics(**r) for r in rows]
+    )

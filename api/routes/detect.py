@@ -1,0 +1,115 @@
+"""`POST /api/v1/anomaly/detect`: score stored metrics of a time range and return the anomalies."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+from starlette.concurrency import run_in_threadpool
+
+from api import queries
+from api.deps import PoolDep, SettingsDep
+from stream.events import METRIC_NAME_PATTERN, MetricPoint
+from stream.replay import score_points
+from stream.worker import build_scorer
+
+router = APIRouter(tags=["anomaly"])
+
+# Most stored points one request may score; more answers 422 (narrow the range or the asset).
+MAX_DETECT_POINTS = 500_000
+
+
+class DetectRequest(BaseModel):
+    """Field names as the EMS front end sends them (camelCase); snake_case is accepted too."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    asset_id: Annotated[int | None, Field(gt=0, le=2**63 - 1)] = None
+    metric_names: Annotated[
+        list[Annotated[str, Field(pattern=METRIC_NAME_PATTERN)]] | None, Field(max_length=100)
+    ] = None
+    time_range: Annotated[int, Field(gt=0, description="Seconds back from now to report")] = 3600
+    threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.7
+
+
+class DetectedAnomaly(BaseModel):
+    asset_id: int
+    metric: str
+    timestamp: datetime
+    value: float
+    score: float
+    detector_scores: dict[str, float]
+    driver: str
+
+
+class DetectResponse(BaseModel):
+    threshold: float
+    time_range: int
+    points_scored: int
+    anomalies: list[DetectedAnomaly]
+    counts_per_asset: dict[int, int]
+
+
+def _detect(rows, scorer, report_from: datetime) -> tuple[int, list[DetectedAnomaly]]:
+    points = (MetricPoint(asset_id=a, metric=m, timestamp=ts, value=v) for a, m, ts, v in rows)
+    scored, found = 0, []
+    for point, verdict in score_points(points, scorer):
+        if isinstance(verdict, str) or point.timestamp < report_from:
+            continue
+        scored += 1
+        if verdict.is_anomaly:
+            found.append(
+                DetectedAnomaly(
+                    asset_id=point.asset_id,
+                    metric=point.metric,
+                    timestamp=point.timestamp,
+                    value=point.value,
+                    score=verdict.score,
+                    detector_scores=verdict.detector_scores,
+                    driver=verdict.driver,
+                )
+            )
+    return scored, found
+
+
+@router.post("/anomaly/detect", response_model=DetectResponse)
+async def detect(request: DetectRequest, settings: SettingsDep, pool: PoolDep) -> DetectResponse:
+    """Scores the stored metrics of the last `timeRange` seconds (one asset or all).
+
+    Each series first learns from the history before the range (as much again as the range, at
+    least 24 hours, within `MAX_QUERY_HOURS`), so the range is judged against what came before it.
+    """
+    max_seconds = settings.max_query_hours * 3600
+    if request.time_range > max_seconds:
+        raise HTTPException(422, f"timeRange must be at most {max_seconds} seconds")
+    now = datetime.now(UTC)
+    report_from = now - timedelta(seconds=request.time_range)
+    lookback = min(max(request.time_range, 86400), max_seconds - request.time_range)
+    async with pool.connection() as conn:
+        if request.asset_id is not None and not await queries.asset_known(conn, request.asset_id):
+            raise HTTPException(404, f"asset {request.asset_id} is unknown: no metrics or scores")
+        rows = await queries.metric_history(
+            conn,
+            since=report_from - timedelta(seconds=lookback),
+            asset_id=request.asset_id,
+            metric_names=request.metric_names,
+            limit=MAX_DETECT_POINTS + 1,
+        )
+    if len(rows) > MAX_DETECT_POINTS:
+        raise HTTPException(
+            422, f"more than {MAX_DETECT_POINTS} stored points; narrow timeRange or pick an asset"
+        )
+    scorer = build_scorer(settings.model_copy(update={"anomaly_threshold": request.threshold}))
+    # CPU-bound: off the event loop, so other requests are served meanwhile
+    scored, found = await run_in_threadpool(_detect, rows, scorer, report_from)
+    return DetectResponse(
+        threshold=request.threshold,
+        time_range=request.time_range,
+        points_scored=scored,
+        anomalies=found,
+        counts_per_asset=dict(Counter(a.asset_id for a in found)),
+    )

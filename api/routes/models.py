@@ -1,0 +1,41 @@
+"""`GET /api/v1/models`: every model with its metadata, and which version is active."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from api import queries
+from api.deps import PoolDep
+from stream.worker import MODEL_VERSION
+
+router = APIRouter(tags=["models"])
+
+
+class ModelInfo(BaseModel):
+    id: int
+    model_type: str
+    version: str
+    series: str | None
+    samples: int | None
+    parameters: dict[str, Any]
+    quality: dict[str, Any] | None
+    path: str | None
+    is_active: bool
+    trained_at: datetime
+
+
+class ModelList(BaseModel):
+    #: the streaming ensemble's version, which scores every point that no trained model covers
+    streaming_version: str
+    models: list[ModelInfo]
+
+
+@router.get("/models", response_model=ModelList)
+async def list_models(pool: PoolDep) -> ModelList:
+    async with pool.connection() as conn:
+        rows = await queries.models(conn)
+    return ModelList(streaming_version=MODEL_VERSION, models=[ModelInfo(**r) for r in rows])

@@ -1,0 +1,74 @@
+"""`GET /api/v1/anomaly/scores/{asset_id}`: the score history the worker wrote."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from pydantic import BaseModel
+
+from api import queries
+from api.deps import PoolDep, SettingsDep
+
+router = APIRouter(tags=["anomaly"])
+
+
+class ScoreRow(BaseModel):
+    asset_id: int
+    metric: str
+    timestamp: datetime
+    value: float
+    score: float
+    is_anomaly: bool
+    detector_scores: dict[str, float]
+    driver: str | None
+    model_version: str
+
+
+class ScorePage(BaseModel):
+    asset_id: int
+    hours: float
+    total: int
+    limit: int
+    offset: int
+    items: list[ScoreRow]
+
+
+@router.get("/anomaly/scores/{asset_id}", response_model=ScorePage)
+async def anomaly_scores(
+    settings: SettingsDep,
+    pool: PoolDep,
+    asset_id: Annotated[int, Path(gt=0, le=2**63 - 1)],
+    hours: Annotated[float, Query(gt=0, description="How far back to read")] = 24,
+    metric: Annotated[str | None, Query(max_length=64)] = None,
+    only_anomalies: Annotated[bool, Query(description="Only anomalous points")] = False,
+    limit: Annotated[int, Query(ge=1)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> ScorePage:
+    """Scores of one asset, newest first, paginated."""
+    if hours > settings.max_query_hours:
+        raise HTTPException(422, f"hours must be at most {settings.max_query_hours}")
+    if limit > settings.max_page_size:
+        raise HTTPException(422, f"limit must be at most {settings.max_page_size}")
+    since = datetime.now(UTC) - timedelta(hours=hours)
+    async with pool.connection() as conn:
+        if not await queries.asset_known(conn, asset_id):
+            raise HTTPException(404, f"asset {asset_id} is unknown: no metrics or scores")
+        total, rows = await queries.score_page(
+            conn,
+            asset_id=asset_id,
+            since=since,
+            metric=metric,
+            only_anomalies=only_anomalies,
+            limit=limit,
+            offset=offset,
+        )
+    return ScorePage(
+        asset_id=asset_id,
+        hours=hours,
+        total=total,
+        limit=limit,
+        offset=offset,
+        items=[ScoreRow(**row) for row in rows],
+    )

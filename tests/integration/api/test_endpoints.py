@@ -1,0 +1,126 @@
+"""The API's read and detect endpoints on real PostgreSQL data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from api.main import create_app
+from tests.integration.api.conftest import ASSET, SPIKE_AT, history
+
+pytestmark = pytest.mark.integration
+
+
+def test_metrics_give_per_metric_statistics(client):
+    body = client.get(f"/api/v1/metrics/{ASSET}", params={"hours": 24}).json()
+    stats = {m["metric"]: m for m in body["metrics"]}
+    assert set(stats) == {"cpu_usage", "memory_usage"}
+    cpu = stats["cpu_usage"]
+    day = [v for a, m, t, v in history() if m == "cpu_usage"][-cpu["count"] :]
+    assert cpu["count"] == len(day)
+    assert cpu["max"] == 99.0 and cpu["min"] == pytest.approx(min(day))
+    assert cpu["mean"] == pytest.approx(sum(day) / len(day))
+    assert cpu["p50"] <= cpu["p95"] <= cpu["p99"] <= cpu["max"]
+    assert cpu["last_value"] == day[-1]
+
+
+def test_scores_are_paginated_and_filterable(client):
+    first = client.get(f"/api/v1/anomaly/scores/{ASSET}", params={"limit": 5}).json()
+    assert first["total"] > 5 and len(first["items"]) == 5
+    second = client.get(f"/api/v1/anomaly/scores/{ASSET}", params={"limit": 5, "offset": 5}).json()
+    assert first["items"][-1]["timestamp"] >= second["items"][0]["timestamp"]
+    anomalies = client.get(
+        f"/api/v1/anomaly/scores/{ASSET}", params={"only_anomalies": True, "metric": "cpu_usage"}
+    ).json()["items"]
+    assert anomalies and all(a["is_anomaly"] and a["metric"] == "cpu_usage" for a in anomalies)
+    assert any(datetime.fromisoformat(a["timestamp"]) == SPIKE_AT for a in anomalies)
+
+
+def test_detect_finds_the_spike_in_stored_history(client):
+    response = client.post(
+        "/api/v1/anomaly/detect",
+        json={"assetId": ASSET, "metricNames": ["cpu_usage"], "timeRange": 7200, "threshold": 0.7},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["threshold"] == 0.7 and body["points_scored"] > 0
+    spikes = [a for a in body["anomalies"] if datetime.fromisoformat(a["timestamp"]) == SPIKE_AT]
+    assert spikes and spikes[0]["value"] == 99.0 and spikes[0]["driver"]
+    assert body["counts_per_asset"] == {str(ASSET): len(body["anomalies"])}
+
+
+def test_a_higher_threshold_reports_fewer_anomalies(client):
+    def count(threshold):
+        body = client.post(
+            "/api/v1/anomaly/detect", json={"timeRange": 86400, "threshold": threshold}
+        ).json()
+        return len(body["anomalies"])
+
+    assert count(0.99) <= count(0.7) <= count(0.3)
+
+
+def test_models_lists_the_streaming_version(client):
+    body = client.get("/api/v1/models").json()
+    assert body["streaming_version"] == "ensemble-v1"
+    assert body["models"] == []
+
+
+@pytest.mark.parametrize("path", ["/api/v1/metrics/999", "/api/v1/anomaly/scores/999"])
+def test_unknown_asset_is_404_with_a_message(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert "asset 999 is unknown" in response.json()["detail"]
+
+
+def test_unknown_asset_in_detect_is_404(client):
+    response = client.post("/api/v1/anomaly/detect", json={"assetId": 999})
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "says"),
+    [
+        ("get", f"/api/v1/metrics/{ASSET}", {"params": {"hours": 10_000}}, "hours must be at most"),
+        ("get", f"/api/v1/metrics/{ASSET}", {"params": {"hours": -1}}, "hours"),
+        ("get", f"/api/v1/anomaly/scores/{ASSET}", {"params": {"limit": 5000}}, "limit must be"),
+        ("get", "/api/v1/anomaly/scores/0", {}, "asset_id"),
+        ("post", "/api/v1/anomaly/detect", {"json": {"timeRange": 10**9}}, "timeRange must be"),
+        ("post", "/api/v1/anomaly/detect", {"json": {"threshold": 2}}, "threshold"),
+        ("post", "/api/v1/anomaly/detect", {"json": {"metricNames": ["bad name!"]}}, "metricNames"),
+        ("post", "/api/v1/anomaly/detect", {"json": {"bogus": 1}}, "bogus"),
+    ],
+)
+def test_bad_parameters_are_422_saying_which(client, method, path, kwargs, says):
+    response = getattr(client, method)(path, **kwargs)
+    assert response.status_code == 422
+    assert says in response.text
+
+
+def test_api_key_is_required_when_set_but_health_and_metrics_stay_open(seeded):
+    keyed = seeded.model_copy(update={"api_key": SecretStr("s3cret")})
+    with TestClient(create_app(keyed)) as client:
+        assert client.get(f"/api/v1/metrics/{ASSET}").status_code == 401
+        wrong = client.get(f"/api/v1/metrics/{ASSET}", headers={"X-API-Key": "nope"})
+        assert wrong.status_code == 401
+        right = client.get(f"/api/v1/metrics/{ASSET}", headers={"X-API-Key": "s3cret"})
+        assert right.status_code == 200
+        assert client.get("/api/v1/health").status_code == 200
+        assert client.get("/metrics").status_code == 200
+
+
+def test_cors_allows_the_configured_front_end_only(seeded):
+    configured = seeded.model_copy(update={"cors_origins": "http://ems.example"})
+    with TestClient(create_app(configured)) as client:
+        ok = client.options(
+            "/api/v1/models",
+            headers={"Origin": "http://ems.example", "Access-Control-Request-Method": "GET"},
+        )
+        assert ok.headers.get("access-control-allow-origin") == "http://ems.example"
+        other = client.options(
+            "/api/v1/models",
+            headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "GET"},
+        )
+        assert "access-control-allow-origin" not in other.headers
