@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
 from api.deps import require_api_key
-from api.routes import asset_metrics, detect, health, models, scores
+from api.routes import asset_metrics, detect, health, models, scores, train
 from stream.config import Settings
 from stream.sinks.postgres import ensure_schema
 
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router, prefix=API_PREFIX)
     # everything but health (and /metrics below) needs the API key when API_KEY is set
     protected = [Depends(require_api_key)]
-    for module in (scores, asset_metrics, models, detect):
+    for module in (scores, asset_metrics, models, detect, train):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=protected)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:

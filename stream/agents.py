@@ -17,10 +17,13 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
+import psycopg
 from faust.types import EventT, StreamT
 
-from stream import metrics
+from stream import metrics, models_store
 from stream.app import StreamApp
 from stream.errors import PublishError, StorageError
 from stream.features import SeriesState
@@ -55,6 +58,41 @@ async def retry_until_done(
             delay = min(delay * 2, _RETRY_MAX_SECONDS)
 
 
+@dataclass(frozen=True)
+class ActiveModel:
+    version: str
+    states: dict[str, dict]
+
+
+class ModelWatcher:
+    """Polls `model_metadata` for the active model and hands a new version to the handler."""
+
+    def __init__(self, *, dsn: str, handler: BatchHandler) -> None:
+        self._dsn = dsn
+        self._handler = handler
+
+    async def poll(self) -> None:
+        try:
+            async with await psycopg.AsyncConnection.connect(self._dsn) as conn:
+                found = await models_store.active(conn)
+        except psycopg.Error as e:
+            log.warning("cannot look for a new model: %s", e)
+            return
+        current = self._handler.model
+        if found is None or (current is not None and current.version == found[0]):
+            return
+        version, path = found
+        try:
+            header, states = await asyncio.get_running_loop().run_in_executor(
+                None, models_store.load, Path(path)
+            )
+        except (OSError, ValueError) as e:
+            log.error("model %s at %s cannot be loaded: %s", version, path, e)
+            return
+        self._handler.model = ActiveModel(version=version, states=states)
+        log.info("adopted model %s (%d series)", version, len(states))
+
+
 class BatchHandler:
     """Scores a batch of metric events and hands the results to the sinks."""
 
@@ -72,9 +110,22 @@ class BatchHandler:
         self._publisher = publisher
         #: Last offset processed per (topic, partition), for the consumer-lag gauge.
         self.positions: dict[tuple[str, int], int] = {}
+        #: The active trained model, set by ModelWatcher.
+        self.model: ActiveModel | None = None
 
     def _load_state(self, key: str) -> SeriesState:
-        return SeriesState.from_dict(self._state.get(key))
+        """The series' state; warm-started from the active trained model when the model covers
+        the series and the state does not come from it yet."""
+        state = SeriesState.from_dict(self._state.get(key))
+        model = self.model
+        if model is None or state.model_version == model.version or key not in model.states:
+            return state
+        trained = SeriesState.from_dict(model.states[key])
+        # stream positions stay the live state's: replays are still recognised, and a stream
+        # that lags behind the training history is not refused as out of order
+        trained.partition, trained.offset = state.partition, state.offset
+        trained.last_ts_ms = state.last_ts_ms
+        return trained
 
     async def handle(self, events: Sequence[EventT]) -> None:
         started = time.perf_counter()
@@ -140,10 +191,20 @@ class BatchHandler:
 
 
 def register_agents(
-    stream_app: StreamApp, handler: BatchHandler, *, batch_size: int, batch_timeout: float
+    stream_app: StreamApp,
+    handler: BatchHandler,
+    watcher: ModelWatcher,
+    *,
+    batch_size: int,
+    batch_timeout: float,
+    model_poll_seconds: float,
 ) -> None:
-    """Attach the scoring agent and the consumer-lag timer to the app."""
+    """Attach the scoring agent, the model watcher and the consumer-lag timer to the app."""
     app = stream_app.app
+
+    @app.timer(model_poll_seconds)
+    async def look_for_new_model() -> None:
+        await watcher.poll()
 
     @app.agent(stream_app.metrics_topic, name="score-metrics")
     async def score_metrics(stream: StreamT) -> None:

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         ".cache/worker-data", description="Folder for the worker's local table state"
     )
 
+    models_dir: str = Field(".cache/models", description="Folder of trained model snapshots")
+    model_poll_seconds: float = Field(
+        5.0, gt=0, description="How often workers look for a newly trained model version"
+    )
+
     # --- local stack (`ems-ml stack`), for development and tests ---
     kafka_version: str = Field("4.1.1", description="Apache Kafka version `ems-ml stack` runs")
     stack_dir: str = Field(

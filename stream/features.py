@@ -155,6 +155,8 @@ class SeriesState:
     season: dict | None = None
     #: decaying peak of recent combined scores (see scoring.damp_repeats)
     peak: float = 0.0
+    #: the trained model this state was warm-started from (None: learnt from the stream alone)
+    model_version: str | None = None
     last_ts_ms: int | None = None
     partition: int | None = None
     offset: int | None = None

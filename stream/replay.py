@@ -83,11 +83,14 @@ def read_points(path: Path, report: ReplayReport) -> list[tuple[int, MetricPoint
 
 
 def score_points(
-    points: Iterable[MetricPoint], scorer: Scorer
+    points: Iterable[MetricPoint],
+    scorer: Scorer,
+    states: dict[str, SeriesState] | None = None,
 ) -> Iterator[tuple[MetricPoint, PointScore | str]]:
-    """Score time-ordered points of any number of series from fresh states, with the worker's
-    step; yields each point with its verdict, or the reason it was not scored."""
-    states: dict[str, SeriesState] = {}
+    """Score time-ordered points of any number of series with the worker's step, from `states`
+    (fresh ones by default; updated in place); yields each point with its verdict, or the
+    reason it was not scored."""
+    states = {} if states is None else states
     for point in points:
         state = states.setdefault(point.series_key, SeriesState())
         yield point, apply_point(state, point, scorer)

@@ -103,7 +103,7 @@ class Scorer:
             is_anomaly=warmed_up and score >= self.threshold,
             detector_scores=detector_scores,
             features=x,
-            model_version=self.model_version,
+            model_version=state.model_version or self.model_version,
             driver=self._driver(detector_scores, x),
         )
 

@@ -10,7 +10,7 @@ import psycopg
 from prometheus_client import start_http_server
 from psycopg_pool import AsyncConnectionPool
 
-from stream.agents import BatchHandler, register_agents
+from stream.agents import BatchHandler, ModelWatcher, register_agents
 from stream.app import create_app
 from stream.config import Settings, configure_logging, logging_dict_config
 from stream.detectors.hst import HalfSpaceTrees
@@ -67,8 +67,10 @@ def run_worker(settings: Settings) -> None:
     register_agents(
         stream_app,
         handler,
+        ModelWatcher(dsn=settings.database_dsn, handler=handler),
         batch_size=settings.batch_size,
         batch_timeout=settings.batch_timeout_seconds,
+        model_poll_seconds=settings.model_poll_seconds,
     )
     worker = faust.Worker(
         stream_app.app,

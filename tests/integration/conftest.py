@@ -226,6 +226,16 @@ def count_in_db(settings: Settings) -> int:
         return 0
 
 
+def wait_until(predicate, timeout: float) -> bool:
+    """True once `predicate()` is, False if `timeout` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return predicate()
+
+
 def wait_for_count(settings: Settings, expected: int, timeout: float = 90) -> int:
     deadline = time.monotonic() + timeout
     count = 0

@@ -1,0 +1,97 @@
+"""`POST /api/v1/anomaly/train`: train (warm-start) the detectors from EMS's stored metrics."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+from starlette.concurrency import run_in_threadpool
+
+from api import queries
+from api.deps import PoolDep, SettingsDep
+from stream import models_store
+from stream.events import METRIC_NAME_PATTERN
+from stream.worker import build_scorer
+
+router = APIRouter(tags=["models"])
+
+# Most stored points one training may read; more answers 422.
+MAX_TRAINING_POINTS = 2_000_000
+
+
+class TrainRequest(BaseModel):
+    """Field names as the EMS front end sends them (camelCase); snake_case is accepted too."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    model_type: Literal["anomaly_detection"] = "anomaly_detection"
+    time_range: Annotated[int, Field(gt=0, description="Seconds of history to train on")] = 86400
+    asset_id: Annotated[int | None, Field(gt=0, le=2**63 - 1)] = None
+    metric_names: Annotated[
+        list[Annotated[str, Field(pattern=METRIC_NAME_PATTERN)]] | None, Field(max_length=100)
+    ] = None
+
+
+class TrainResponse(BaseModel):
+    model_type: str
+    version: str
+    series: int
+    samples: int
+    path: str
+    is_active: bool
+    trained_at: datetime
+    parameters: dict[str, Any]
+    quality: dict[str, Any]
+
+
+@router.post("/anomaly/train", response_model=TrainResponse, status_code=201)
+async def train(request: TrainRequest, settings: SettingsDep, pool: PoolDep) -> TrainResponse:
+    """Replays the history of every selected series through the streaming detectors and saves
+    their states as a new model version, made active: running workers adopt it within
+    `MODEL_POLL_SECONDS`, and their scores then record its version. The work runs off the event
+    loop, so the API keeps answering other requests meanwhile."""
+    max_seconds = settings.max_query_hours * 3600
+    if request.time_range > max_seconds:
+        raise HTTPException(422, f"timeRange must be at most {max_seconds} seconds")
+    since = datetime.now(UTC) - timedelta(seconds=request.time_range)
+    async with pool.connection() as conn:
+        if request.asset_id is not None and not await queries.asset_known(conn, request.asset_id):
+            raise HTTPException(404, f"asset {request.asset_id} is unknown: no metrics or scores")
+        rows = await queries.metric_history(
+            conn,
+            since=since,
+            asset_id=request.asset_id,
+            metric_names=request.metric_names,
+            limit=MAX_TRAINING_POINTS + 1,
+        )
+    if len(rows) > MAX_TRAINING_POINTS:
+        raise HTTPException(422, f"more than {MAX_TRAINING_POINTS} points; narrow the selection")
+    try:
+        series = models_store.check_history(rows, settings.min_training_samples)
+    except models_store.TrainingError as e:
+        raise HTTPException(422, str(e)) from e
+
+    def build_and_save():
+        model = models_store.train(
+            series, build_scorer(settings), contamination=settings.anomaly_contamination
+        )
+        return model, models_store.save(model, Path(settings.models_dir))
+
+    model, path = await run_in_threadpool(build_and_save)
+    async with pool.connection() as conn:
+        await models_store.register(conn, model, path)
+    return TrainResponse(
+        model_type=models_store.MODEL_TYPE,
+        version=model.version,
+        series=len(model.states),
+        samples=model.samples,
+        path=str(path),
+        is_active=True,
+        trained_at=datetime.now(UTC),
+        parameters=model.parameters,
+        quality=model.quality,
+    )

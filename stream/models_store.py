@@ -1,0 +1,184 @@
+"""Trained models: built from history, saved as versioned snapshots, listed, loaded by workers.
+
+A model of type `anomaly_detection` is the warmed-up state of every series it was trained on: the
+history of each series replayed through the streaming scorer (`replay.score_points`), so a worker
+that adopts it scores that series from then on as if it had streamed all of that history, with
+seasonal profiles and detector windows already learnt. A snapshot is one gzip'd JSON-lines file
+under `MODELS_DIR/<type>/<version>.jsonl.gz` (a header line, then one line per series), described by
+a row of `model_metadata`; training makes the new version the active one.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from stream.errors import EmsMlError
+from stream.events import MetricPoint
+from stream.features import SeriesState
+from stream.replay import score_points
+from stream.scoring import Scorer
+
+MODEL_TYPE = "anomaly_detection"
+
+
+class TrainingError(EmsMlError):
+    """The history cannot train a model; the message names the series and why."""
+
+
+@dataclass
+class TrainedModel:
+    version: str
+    states: dict[str, dict]  # series key -> SeriesState.to_dict()
+    samples: int
+    parameters: dict
+    quality: dict = field(default_factory=dict)
+
+
+def new_version(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return f"ad-{now:%Y%m%dT%H%M%S}-{os.urandom(2).hex()}"
+
+
+def check_history(
+    rows: Iterable[tuple[int, str, datetime, float]], min_samples: int
+) -> dict[str, list[tuple[datetime, float]]]:
+    """Group rows by series and refuse what cannot train, naming every offending series."""
+    series: dict[str, list[tuple[datetime, float]]] = defaultdict(list)
+    for asset_id, metric, ts, value in rows:
+        series[f"{asset_id}/{metric}"].append((ts, value))
+    if not series:
+        raise TrainingError("no metrics in the requested range")
+    problems = []
+    for key, points in sorted(series.items()):
+        bad = sum(1 for _, v in points if not math.isfinite(v))
+        if bad:
+            problems.append(f"{key}: {bad} NaN or infinite values")
+        elif len(points) < min_samples:
+            problems.append(f"{key}: {len(points)} points, fewer than {min_samples}")
+    if problems:
+        raise TrainingError("cannot train on " + "; ".join(problems))
+    return series
+
+
+def train(
+    series: dict[str, list[tuple[datetime, float]]],
+    scorer: Scorer,
+    *,
+    contamination: float,
+    version: str | None = None,
+) -> TrainedModel:
+    """Replay each series' history through `scorer`; the end states are the model.
+
+    Quality figures: points and anomalies seen, the anomaly rate, score quantiles, and the
+    threshold that would flag the top `contamination` share of the training points.
+    """
+    version = version or new_version()
+    points = []
+    for key, rows in series.items():
+        asset, metric = key.split("/", 1)
+        points.extend(
+            MetricPoint(asset_id=int(asset), metric=metric, timestamp=ts, value=v) for ts, v in rows
+        )
+    points.sort(key=lambda p: p.timestamp)
+    states: dict[str, SeriesState] = {}
+    scores, anomalies = [], 0
+    for _, verdict in score_points(points, scorer, states):
+        if isinstance(verdict, str):
+            continue  # a duplicate timestamp in the history: not learnt twice
+        scores.append(verdict.score)
+        anomalies += verdict.is_anomaly
+    for state in states.values():
+        state.model_version = version
+        state.partition = state.offset = None  # stream positions belong to the live state
+    q = np.quantile(scores, [0.5, 0.95, 0.99, 1 - contamination]) if scores else [0.0] * 4
+    return TrainedModel(
+        version=version,
+        states={key: state.to_dict() for key, state in states.items()},
+        samples=len(points),
+        parameters={
+            "detectors": [d.name for d in scorer.detectors],
+            "weights": scorer.weights,
+            "window_size": scorer.window_size,
+            "warmup_points": scorer.warmup_points,
+            "base_version": scorer.model_version,
+        },
+        quality={
+            "series": len(states),
+            "anomalies": anomalies,
+            "anomaly_rate": anomalies / len(points) if points else 0.0,
+            "score_p50": float(q[0]),
+            "score_p95": float(q[1]),
+            "score_p99": float(q[2]),
+            "threshold_at_contamination": float(q[3]),
+            "contamination": contamination,
+        },
+    )
+
+
+def save(model: TrainedModel, models_dir: Path) -> Path:
+    folder = models_dir / MODEL_TYPE
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{model.version}.jsonl.gz"
+    partial = path.with_suffix(".partial")
+    with gzip.open(partial, "wt") as f:
+        header = {"version": model.version, "type": MODEL_TYPE, "parameters": model.parameters}
+        f.write(json.dumps(header) + "\n")
+        for key, state in model.states.items():
+            f.write(json.dumps({"series": key, "state": state}) + "\n")
+    partial.rename(path)  # a worker never sees half a file
+    return path
+
+
+def load(path: Path) -> tuple[dict, dict[str, dict]]:
+    """(header, series key -> state dict) of a saved snapshot."""
+    with gzip.open(path, "rt") as f:
+        header = json.loads(f.readline())
+        states = {}
+        for line in f:
+            item = json.loads(line)
+            states[item["series"]] = item["state"]
+    return header, states
+
+
+async def register(conn: AsyncConnection, model: TrainedModel, path: Path) -> None:
+    """Record the model and make it the active version of its type, in one transaction."""
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE model_metadata SET is_active = false WHERE model_type = %s AND is_active",
+            (MODEL_TYPE,),
+        )
+        await conn.execute(
+            "INSERT INTO model_metadata (model_type, version, series, samples, parameters, "
+            "quality, path, is_active) VALUES (%s, %s, %s, %s, %s, %s, %s, true)",
+            (
+                MODEL_TYPE,
+                model.version,
+                ",".join(sorted(model.states))[:10_000],
+                model.samples,
+                Jsonb(model.parameters),
+                Jsonb(model.quality),
+                str(path),
+            ),
+        )
+
+
+async def active(conn: AsyncConnection) -> tuple[str, str] | None:
+    """(version, path) of the active model, if any."""
+    cur = await conn.execute(
+        "SELECT version, path FROM model_metadata WHERE model_type = %s AND is_active "
+        "ORDER BY trained_at DESC LIMIT 1",
+        (MODEL_TYPE,),
+    )
+    return await cur.fetchone()
