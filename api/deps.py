@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
+import httpx
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 from psycopg_pool import AsyncConnectionPool
@@ -22,8 +23,14 @@ def get_pool(request: Request) -> AsyncConnectionPool:
     return request.app.state.pool
 
 
+def get_http(request: Request) -> httpx.AsyncClient:
+    """The process's one pooled HTTP client (a client per request would defeat pooling)."""
+    return request.app.state.http
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
+HttpDep = Annotated[httpx.AsyncClient, Depends(get_http)]
 
 
 def require_api_key(
@@ -35,3 +42,8 @@ def require_api_key(
     expected = settings.api_key.get_secret_value()
     if supplied is None or not secrets.compare_digest(supplied, expected):
         raise HTTPException(status_code=401, detail="missing or wrong X-API-Key header")
+
+
+def enforce_rate_limit(request: Request) -> None:
+    """429 once this client has spent its RATE_LIMIT budget (see api.rate_limit)."""
+    request.app.state.rate_limiter.check(request)

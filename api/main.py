@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import Depends, FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
-from api.deps import require_api_key
+from api.deps import enforce_rate_limit, require_api_key
+from api.rate_limit import RateLimiter
+from api.responses import PROTECTED
 from api.routes import asset_metrics, detect, health, models, scores, train
 from stream.config import Settings
 from stream.sinks.postgres import ensure_schema
@@ -41,9 +44,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await pool.open(wait=False)
         app.state.pool = pool
         await _ensure_schema(pool)
+        app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
         try:
             yield
         finally:
+            await app.state.http.aclose()
             await pool.close()
 
     app = FastAPI(
@@ -55,10 +60,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.include_router(health.router, prefix=API_PREFIX)
-    # everything but health (and /metrics below) needs the API key when API_KEY is set
-    protected = [Depends(require_api_key)]
+    # everything but health (and /metrics below) needs the API key when API_KEY is set, and
+    # counts against the client's RATE_LIMIT
+    app.state.rate_limiter = RateLimiter(settings.rate_limit)
+    protected = [Depends(require_api_key), Depends(enforce_rate_limit)]
     for module in (scores, asset_metrics, models, detect, train):
-        app.include_router(module.router, prefix=API_PREFIX, dependencies=protected)
+        app.include_router(
+            module.router, prefix=API_PREFIX, dependencies=protected, responses=PROTECTED
+        )
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
         app.add_middleware(

@@ -46,10 +46,10 @@ class Settings(BaseSettings):
     cors_origins: str = Field(
         "", description="Comma-separated origins allowed by CORS (the EMS front end); empty: none"
     )
-    max_query_hours: int = Field(
-        720, ge=1, description="Longest time range (hours) one API request may read"
+    rate_limit: str = Field(
+        "300/minute",
+        description="Requests per client (API key, else address), e.g. 300/minute; empty: no limit",
     )
-    max_page_size: int = Field(1000, ge=1, description="Most rows one API page returns")
 
     # --- detection ---
     anomaly_threshold: float = Field(

@@ -9,7 +9,8 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel
 
 from api import queries
-from api.deps import PoolDep, SettingsDep
+from api.deps import PoolDep
+from api.responses import MAX_HOURS, UNKNOWN_ASSET
 
 router = APIRouter(tags=["metrics"])
 
@@ -34,16 +35,13 @@ class AssetMetrics(BaseModel):
     metrics: list[MetricStatistics]
 
 
-@router.get("/metrics/{asset_id}", response_model=AssetMetrics)
+@router.get("/metrics/{asset_id}", response_model=AssetMetrics, responses=UNKNOWN_ASSET)
 async def asset_metrics(
-    settings: SettingsDep,
     pool: PoolDep,
     asset_id: Annotated[int, Path(gt=0, le=2**63 - 1)],
-    hours: Annotated[float, Query(gt=0, description="How far back to read")] = 24,
+    hours: Annotated[float, Query(gt=0, le=MAX_HOURS, description="How far back to read")] = 24,
 ) -> AssetMetrics:
     """Statistics of every metric the asset reported in the last `hours` (EMS's metrics table)."""
-    if hours > settings.max_query_hours:
-        raise HTTPException(422, f"hours must be at most {settings.max_query_hours}")
     since = datetime.now(UTC) - timedelta(hours=hours)
     async with pool.connection() as conn:
         if not await queries.asset_known(conn, asset_id):

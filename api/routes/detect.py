@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import queries
 from api.deps import PoolDep, SettingsDep
+from api.responses import MAX_SECONDS, UNKNOWN_ASSET, unprocessable
 from stream.events import METRIC_NAME_PATTERN, MetricPoint
 from stream.replay import score_points
 from stream.worker import build_scorer
@@ -32,7 +33,9 @@ class DetectRequest(BaseModel):
     metric_names: Annotated[
         list[Annotated[str, Field(pattern=METRIC_NAME_PATTERN)]] | None, Field(max_length=100)
     ] = None
-    time_range: Annotated[int, Field(gt=0, description="Seconds back from now to report")] = 3600
+    time_range: Annotated[
+        int, Field(gt=0, le=MAX_SECONDS, description="Seconds back from now to report")
+    ] = 3600
     threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.7
 
 
@@ -76,19 +79,16 @@ def _detect(rows, scorer, report_from: datetime) -> tuple[int, list[DetectedAnom
     return scored, found
 
 
-@router.post("/anomaly/detect", response_model=DetectResponse)
+@router.post("/anomaly/detect", response_model=DetectResponse, responses=UNKNOWN_ASSET)
 async def detect(request: DetectRequest, settings: SettingsDep, pool: PoolDep) -> DetectResponse:
     """Scores the stored metrics of the last `timeRange` seconds (one asset or all).
 
     Each series first learns from the history before the range (as much again as the range, at
-    least 24 hours, within `MAX_QUERY_HOURS`), so the range is judged against what came before it.
+    least 24 hours, within 30 days), so the range is judged against what came before it.
     """
-    max_seconds = settings.max_query_hours * 3600
-    if request.time_range > max_seconds:
-        raise HTTPException(422, f"timeRange must be at most {max_seconds} seconds")
     now = datetime.now(UTC)
     report_from = now - timedelta(seconds=request.time_range)
-    lookback = min(max(request.time_range, 86400), max_seconds - request.time_range)
+    lookback = min(max(request.time_range, 86400), MAX_SECONDS - request.time_range)
     async with pool.connection() as conn:
         if request.asset_id is not None and not await queries.asset_known(conn, request.asset_id):
             raise HTTPException(404, f"asset {request.asset_id} is unknown: no metrics or scores")
@@ -100,8 +100,8 @@ async def detect(request: DetectRequest, settings: SettingsDep, pool: PoolDep) -
             limit=MAX_DETECT_POINTS + 1,
         )
     if len(rows) > MAX_DETECT_POINTS:
-        raise HTTPException(
-            422, f"more than {MAX_DETECT_POINTS} stored points; narrow timeRange or pick an asset"
+        raise unprocessable(
+            "timeRange", f"more than {MAX_DETECT_POINTS} stored points; narrow it or pick an asset"
         )
     scorer = build_scorer(settings.model_copy(update={"anomaly_threshold": request.threshold}))
     # CPU-bound: off the event loop, so other requests are served meanwhile

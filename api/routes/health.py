@@ -6,11 +6,14 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Literal
 
+import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
-from api.deps import PoolDep, SettingsDep
+from api.deps import HttpDep, PoolDep, SettingsDep
+from stream import models_store
+from stream.worker import MODEL_VERSION
 
 router = APIRouter(tags=["health"])
 
@@ -22,11 +25,19 @@ class DependencyStatus(BaseModel):
     detail: str | None = None
 
 
+class ModelStatus(BaseModel):
+    loaded: bool
+    version: str | None
+
+
 class HealthReport(BaseModel):
     status: Literal["healthy", "degraded", "unhealthy"]
     timestamp: datetime
     database: DependencyStatus
     kafka: DependencyStatus
+    ems_core: DependencyStatus
+    #: per model type: the streaming ensemble always; a trained model when one is active
+    models: dict[str, ModelStatus]
     reasons: list[str]
 
 
@@ -55,18 +66,54 @@ async def check_kafka(bootstrap_servers: str) -> DependencyStatus:
         await admin.close()
 
 
-@router.get("/health", response_model=HealthReport)
-async def health(settings: SettingsDep, pool: PoolDep, response: Response) -> HealthReport:
-    """Healthy when PostgreSQL and Kafka answer; unhealthy (503) without the database, which
-    every endpoint needs; degraded without Kafka (stored scores are still served)."""
-    database, kafka = await asyncio.gather(
-        check_database(pool), check_kafka(settings.kafka_bootstrap_servers)
+async def check_ems_core(client: httpx.AsyncClient, base_url: str) -> DependencyStatus:
+    try:
+        answer = await client.get(f"{base_url.rstrip('/')}/health", timeout=CHECK_TIMEOUT_SECONDS)
+        if answer.status_code < 500:
+            return DependencyStatus(status="up")
+        return DependencyStatus(status="down", detail=f"HTTP {answer.status_code}")
+    except httpx.HTTPError as e:
+        return DependencyStatus(status="down", detail=f"{type(e).__name__}: {e}"[:300])
+
+
+async def model_status(pool) -> dict[str, ModelStatus]:
+    models = {"streaming": ModelStatus(loaded=True, version=MODEL_VERSION)}
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+            async with pool.connection() as conn:
+                active = await models_store.active(conn)
+    except Exception:  # the database check reports why; here the trained model is just unknown
+        active = None
+    models[models_store.MODEL_TYPE] = ModelStatus(
+        loaded=active is not None, version=active[0] if active else None
+    )
+    return models
+
+
+@router.get(
+    "/health",
+    response_model=HealthReport,
+    responses={503: {"model": HealthReport, "description": "Unhealthy: the database is down"}},
+)
+async def health(
+    settings: SettingsDep, pool: PoolDep, http: HttpDep, response: Response
+) -> HealthReport:
+    """Healthy when PostgreSQL, Kafka and EMS Core answer; unhealthy (503) without the database,
+    which every endpoint needs; degraded without Kafka or EMS Core (stored scores are still
+    served)."""
+    database, kafka, ems_core, models = await asyncio.gather(
+        check_database(pool),
+        check_kafka(settings.kafka_bootstrap_servers),
+        check_ems_core(http, settings.ems_core_url),
+        model_status(pool),
     )
     reasons = []
     if database.status == "down":
         reasons.append(f"database unreachable: {database.detail}")
     if kafka.status == "down":
         reasons.append(f"kafka unreachable: {kafka.detail}")
+    if ems_core.status == "down":
+        reasons.append(f"EMS Core unreachable at {settings.ems_core_url}: {ems_core.detail}")
     if database.status == "down":
         status = "unhealthy"
         response.status_code = 503
@@ -77,5 +124,7 @@ async def health(settings: SettingsDep, pool: PoolDep, response: Response) -> He
         timestamp=datetime.now(UTC),
         database=database,
         kafka=kafka,
+        ems_core=ems_core,
+        models=models,
         reasons=reasons,
     )

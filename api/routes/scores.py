@@ -9,7 +9,8 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel
 
 from api import queries
-from api.deps import PoolDep, SettingsDep
+from api.deps import PoolDep
+from api.responses import MAX_HOURS, MAX_PAGE_SIZE, UNKNOWN_ASSET
 
 router = APIRouter(tags=["anomaly"])
 
@@ -35,22 +36,17 @@ class ScorePage(BaseModel):
     items: list[ScoreRow]
 
 
-@router.get("/anomaly/scores/{asset_id}", response_model=ScorePage)
+@router.get("/anomaly/scores/{asset_id}", response_model=ScorePage, responses=UNKNOWN_ASSET)
 async def anomaly_scores(
-    settings: SettingsDep,
     pool: PoolDep,
     asset_id: Annotated[int, Path(gt=0, le=2**63 - 1)],
-    hours: Annotated[float, Query(gt=0, description="How far back to read")] = 24,
+    hours: Annotated[float, Query(gt=0, le=MAX_HOURS, description="How far back to read")] = 24,
     metric: Annotated[str | None, Query(max_length=64)] = None,
     only_anomalies: Annotated[bool, Query(description="Only anomalous points")] = False,
-    limit: Annotated[int, Query(ge=1)] = 100,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> ScorePage:
     """Scores of one asset, newest first, paginated."""
-    if hours > settings.max_query_hours:
-        raise HTTPException(422, f"hours must be at most {settings.max_query_hours}")
-    if limit > settings.max_page_size:
-        raise HTTPException(422, f"limit must be at most {settings.max_page_size}")
     since = datetime.now(UTC) - timedelta(hours=hours)
     async with pool.connection() as conn:
         if not await queries.asset_known(conn, asset_id):

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import queries
 from api.deps import PoolDep, SettingsDep
+from api.responses import MAX_SECONDS, UNKNOWN_ASSET, unprocessable
 from stream import models_store
 from stream.events import METRIC_NAME_PATTERN
 from stream.worker import build_scorer
@@ -29,7 +30,9 @@ class TrainRequest(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
     model_type: Literal["anomaly_detection"] = "anomaly_detection"
-    time_range: Annotated[int, Field(gt=0, description="Seconds of history to train on")] = 86400
+    time_range: Annotated[
+        int, Field(gt=0, le=MAX_SECONDS, description="Seconds of history to train on")
+    ] = 86400
     asset_id: Annotated[int | None, Field(gt=0, le=2**63 - 1)] = None
     metric_names: Annotated[
         list[Annotated[str, Field(pattern=METRIC_NAME_PATTERN)]] | None, Field(max_length=100)
@@ -48,15 +51,14 @@ class TrainResponse(BaseModel):
     quality: dict[str, Any]
 
 
-@router.post("/anomaly/train", response_model=TrainResponse, status_code=201)
+@router.post(
+    "/anomaly/train", response_model=TrainResponse, status_code=201, responses=UNKNOWN_ASSET
+)
 async def train(request: TrainRequest, settings: SettingsDep, pool: PoolDep) -> TrainResponse:
     """Replays the history of every selected series through the streaming detectors and saves
     their states as a new model version, made active: running workers adopt it within
     `MODEL_POLL_SECONDS`, and their scores then record its version. The work runs off the event
     loop, so the API keeps answering other requests meanwhile."""
-    max_seconds = settings.max_query_hours * 3600
-    if request.time_range > max_seconds:
-        raise HTTPException(422, f"timeRange must be at most {max_seconds} seconds")
     since = datetime.now(UTC) - timedelta(seconds=request.time_range)
     async with pool.connection() as conn:
         if request.asset_id is not None and not await queries.asset_known(conn, request.asset_id):
@@ -69,11 +71,11 @@ async def train(request: TrainRequest, settings: SettingsDep, pool: PoolDep) -> 
             limit=MAX_TRAINING_POINTS + 1,
         )
     if len(rows) > MAX_TRAINING_POINTS:
-        raise HTTPException(422, f"more than {MAX_TRAINING_POINTS} points; narrow the selection")
+        raise unprocessable("timeRange", f"more than {MAX_TRAINING_POINTS} points; narrow it")
     try:
         series = models_store.check_history(rows, settings.min_training_samples)
     except models_store.TrainingError as e:
-        raise HTTPException(422, str(e)) from e
+        raise unprocessable("timeRange", str(e)) from e
 
     def build_and_save():
         model = models_store.train(

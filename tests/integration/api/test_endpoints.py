@@ -83,11 +83,16 @@ def test_unknown_asset_in_detect_is_404(client):
 @pytest.mark.parametrize(
     ("method", "path", "kwargs", "says"),
     [
-        ("get", f"/api/v1/metrics/{ASSET}", {"params": {"hours": 10_000}}, "hours must be at most"),
+        (
+            "get",
+            f"/api/v1/metrics/{ASSET}",
+            {"params": {"hours": 10_000}},
+            "less than or equal to 720",
+        ),
         ("get", f"/api/v1/metrics/{ASSET}", {"params": {"hours": -1}}, "hours"),
-        ("get", f"/api/v1/anomaly/scores/{ASSET}", {"params": {"limit": 5000}}, "limit must be"),
+        ("get", f"/api/v1/anomaly/scores/{ASSET}", {"params": {"limit": 5000}}, '"limit"'),
         ("get", "/api/v1/anomaly/scores/0", {}, "asset_id"),
-        ("post", "/api/v1/anomaly/detect", {"json": {"timeRange": 10**9}}, "timeRange must be"),
+        ("post", "/api/v1/anomaly/detect", {"json": {"timeRange": 10**9}}, '"timeRange"'),
         ("post", "/api/v1/anomaly/detect", {"json": {"threshold": 2}}, "threshold"),
         ("post", "/api/v1/anomaly/detect", {"json": {"metricNames": ["bad name!"]}}, "metricNames"),
         ("post", "/api/v1/anomaly/detect", {"json": {"bogus": 1}}, "bogus"),

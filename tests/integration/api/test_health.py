@@ -51,3 +51,27 @@ def test_prometheus_metrics_and_docs_are_served(settings):
         assert client.get("/docs").status_code == 200
         assert client.get("/redoc").status_code == 200
         assert "/api/v1/health" in client.get("/openapi.json").json()["paths"]
+
+
+def test_degraded_without_ems_core_and_models_reported(settings):
+    elsewhere = settings.model_copy(update={"ems_core_url": f"http://127.0.0.1:{free_port()}"})
+    with TestClient(create_app(elsewhere)) as client:
+        response = client.get("/api/v1/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["ems_core"]["status"] == "down"
+    assert any("EMS Core unreachable" in r for r in body["reasons"])
+    assert body["models"]["streaming"] == {"loaded": True, "version": "ensemble-v1"}
+    assert body["models"]["anomaly_detection"] == {"loaded": False, "version": None}
+
+
+def test_rate_limit_per_client_spares_health_and_metrics(settings):
+    limited = settings.model_copy(update={"rate_limit": "3/minute"})
+    with TestClient(create_app(limited)) as client:
+        codes = [client.get("/api/v1/models").status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        # another client (its own API key) has its own budget
+        assert client.get("/api/v1/models", headers={"X-API-Key": "other"}).status_code == 200
+        assert all(client.get("/api/v1/health").status_code == 200 for _ in range(5))
+        assert all(client.get("/metrics").status_code == 200 for _ in range(5))

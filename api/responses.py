@@ -1,0 +1,30 @@
+"""Limits and error answers the API documents in its OpenAPI schema, beside each success."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException
+from pydantic import BaseModel
+
+# No request reads more than this much history or returns more rows than this: they are in the
+# schema (parameter bounds), so clients see them before they call.
+MAX_HOURS = 720
+MAX_SECONDS = MAX_HOURS * 3600
+MAX_PAGE_SIZE = 1000
+
+
+def unprocessable(field: str, message: str) -> HTTPException:
+    """A 422 shaped like FastAPI's own validation errors, naming the field and why."""
+    return HTTPException(
+        422, detail=[{"loc": ["body", field], "msg": message, "type": "value_error"}]
+    )
+
+
+class ErrorBody(BaseModel):
+    detail: str
+
+
+UNKNOWN_ASSET = {404: {"model": ErrorBody, "description": "The asset has no metrics or scores"}}
+PROTECTED = {
+    401: {"model": ErrorBody, "description": "API_KEY is set and X-API-Key is missing or wrong"},
+    429: {"model": ErrorBody, "description": "RATE_LIMIT exceeded for this client"},
+}
