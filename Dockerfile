@@ -8,7 +8,7 @@ COPY api ./api
 COPY deploy ./deploy
 COPY ems_ml ./ems_ml
 RUN pip install .
-RUN useradd --system --create-home ems && mkdir -p /app/.cache && chown ems /app/.cache
+RUN useradd --system --create-home ems && mkdir -p /app/.cache /models && chown ems /app/.cache /models
 USER ems
 EXPOSE 8000 9464
 CMD ["ems-ml", "worker"]
