@@ -6,6 +6,7 @@ the series states, calls `process_batch`, makes the results durable, then stores
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,6 +14,8 @@ from datetime import datetime
 from stream.events import MetricPoint, decode_metric_message
 from stream.features import SeriesState
 from stream.scoring import PointScore, Scorer
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +107,11 @@ def process_batch(
             if state.already_applied(message.partition, message.offset):
                 result.replayed += 1
                 continue
-            verdict = apply_point(state, point, scorer)
+            try:
+                verdict = apply_point(state, point, scorer)
+            except Exception as e:  # a bug must cost this point, not the partition
+                log.exception("scoring %s failed", key)
+                verdict = f"internal error: scoring failed with {e!r}"
             if isinstance(verdict, str):
                 reasons.append(verdict)
                 continue

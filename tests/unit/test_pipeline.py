@@ -100,3 +100,20 @@ def test_invalid_and_valid_messages_interleave():
     (letter,) = result.dead_letters
     assert letter.message.offset == 1 and letter.reason.startswith("not valid JSON")
     assert result.consumed == 3
+
+
+def test_a_scoring_bug_dead_letters_its_point_and_the_batch_goes_on():
+    class Broken(Scorer):
+        def score_and_learn(self, state, value, ts):
+            if value == 13.0:
+                raise ZeroDivisionError("unlucky")
+            return super().score_and_learn(state, value, ts)
+
+    broken = Broken(
+        [ZScoreDetector()], threshold=0.7, window_size=5, warmup_points=5, model_version="t"
+    )
+    messages = [msg(0, 1.0, 1000), msg(1, 13.0, 2000), msg(2, 2.0, 3000)]
+    result = process_batch(messages, Store().load, broken)
+    assert [s.point.value for s in result.scored] == [1.0, 2.0]
+    (letter,) = result.dead_letters
+    assert letter.message.offset == 1 and letter.reason.startswith("internal error")
