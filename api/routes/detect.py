@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException
@@ -14,7 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from api import queries
 from api.deps import PoolDep, SettingsDep
 from api.responses import MAX_SECONDS, UNKNOWN_ASSET, unprocessable
+from stream import models_store
 from stream.events import METRIC_NAME_PATTERN, MetricPoint
+from stream.features import SeriesState
 from stream.replay import score_points
 from stream.worker import build_scorer
 
@@ -47,6 +50,8 @@ class DetectedAnomaly(BaseModel):
     score: float
     detector_scores: dict[str, float]
     driver: str
+    #: the trained model that scored it, or the streaming ensemble's version
+    model_version: str
 
 
 class DetectResponse(BaseModel):
@@ -57,10 +62,27 @@ class DetectResponse(BaseModel):
     counts_per_asset: dict[int, int]
 
 
-def _detect(rows, scorer, report_from: datetime) -> tuple[int, list[DetectedAnomaly]]:
+def starting_states(model_states: dict[str, dict], report_from: datetime) -> dict[str, SeriesState]:
+    """States from the active model for the series whose training ended before the range: they
+    are scored from what the model learnt. The others learn from the stored history instead (a
+    model that has already seen part of the range cannot judge it afresh)."""
+    start_ms = int(report_from.timestamp() * 1000)
+    states = {}
+    for key, data in model_states.items():
+        state = SeriesState.from_dict(data)
+        if state.last_ts_ms is not None and state.last_ts_ms < start_ms:
+            states[key] = state
+    return states
+
+
+def detect_in(
+    rows, scorer, report_from: datetime, states: dict[str, SeriesState]
+) -> tuple[int, list[DetectedAnomaly]]:
+    """Score time-ordered `rows` from `states`; count and return the anomalies from
+    `report_from` on. Points a model state has already learnt are skipped (out of order)."""
     points = (MetricPoint(asset_id=a, metric=m, timestamp=ts, value=v) for a, m, ts, v in rows)
     scored, found = 0, []
-    for point, verdict in score_points(points, scorer):
+    for point, verdict in score_points(points, scorer, states):
         if isinstance(verdict, str) or point.timestamp < report_from:
             continue
         scored += 1
@@ -74,6 +96,7 @@ def _detect(rows, scorer, report_from: datetime) -> tuple[int, list[DetectedAnom
                     score=verdict.score,
                     detector_scores=verdict.detector_scores,
                     driver=verdict.driver,
+                    model_version=verdict.model_version,
                 )
             )
     return scored, found
@@ -81,9 +104,10 @@ def _detect(rows, scorer, report_from: datetime) -> tuple[int, list[DetectedAnom
 
 @router.post("/anomaly/detect", response_model=DetectResponse, responses=UNKNOWN_ASSET)
 async def detect(request: DetectRequest, settings: SettingsDep, pool: PoolDep) -> DetectResponse:
-    """Scores the stored metrics of the last `timeRange` seconds (one asset or all).
+    """Scores the stored metrics of the last `timeRange` seconds (one asset or all) with the
+    current models: a series the active trained model covers starts from its trained state.
 
-    Each series first learns from the history before the range (as much again as the range, at
+    Any other series first learns from the history before the range (as much again as the range, at
     least 24 hours, within 30 days), so the range is judged against what came before it.
     """
     now = datetime.now(UTC)
@@ -92,6 +116,7 @@ async def detect(request: DetectRequest, settings: SettingsDep, pool: PoolDep) -
     async with pool.connection() as conn:
         if request.asset_id is not None and not await queries.asset_known(conn, request.asset_id):
             raise HTTPException(404, f"asset {request.asset_id} is unknown: no metrics or scores")
+        active = await models_store.active(conn)
         rows = await queries.metric_history(
             conn,
             since=report_from - timedelta(seconds=lookback),
@@ -104,8 +129,15 @@ async def detect(request: DetectRequest, settings: SettingsDep, pool: PoolDep) -
             "timeRange", f"more than {MAX_DETECT_POINTS} stored points; narrow it or pick an asset"
         )
     scorer = build_scorer(settings.model_copy(update={"anomaly_threshold": request.threshold}))
-    # CPU-bound: off the event loop, so other requests are served meanwhile
-    scored, found = await run_in_threadpool(_detect, rows, scorer, report_from)
+
+    def run():  # CPU-bound: off the event loop, so other requests are served meanwhile
+        states = {}
+        if active is not None:
+            _, model_states = models_store.load(Path(active[1]))
+            states = starting_states(model_states, report_from)
+        return detect_in(rows, scorer, report_from, states)
+
+    scored, found = await run_in_threadpool(run)
     return DetectResponse(
         threshold=request.threshold,
         time_range=request.time_range,
