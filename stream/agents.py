@@ -29,6 +29,7 @@ from stream.errors import PublishError, StorageError
 from stream.features import SeriesState
 from stream.pipeline import RawMessage, process_batch
 from stream.scoring import Scorer
+from stream.sinks.ems_core import EmsCoreSender
 from stream.sinks.kafka_events import EventPublisher
 from stream.sinks.postgres import ScoreWriter
 
@@ -145,14 +146,19 @@ class BatchHandler:
             for e in events
         ]
         result = process_batch(messages, self._load_state, self._scorer)
+        incidents: list = []
+
+        async def write() -> None:
+            incidents[:] = await self._writer.write(result.scored)
+
+        await retry_until_done(write, sink="postgres", transient=StorageError)
         await retry_until_done(
-            lambda: self._writer.write(result.scored), sink="postgres", transient=StorageError
-        )
-        await retry_until_done(
-            lambda: self._publisher.publish(result.anomalies, result.dead_letters),
+            lambda: self._publisher.publish(result.anomalies, result.dead_letters, incidents),
             sink="kafka",
             transient=PublishError,
         )
+        for change in incidents:
+            metrics.INCIDENT_EVENTS.labels(kind=change.kind).inc()
         for key, (partition, state) in result.states.items():
             self._state.put(partition, key, state.to_dict())
         for event in events:
@@ -194,13 +200,22 @@ def register_agents(
     stream_app: StreamApp,
     handler: BatchHandler,
     watcher: ModelWatcher,
+    sender: EmsCoreSender | None,
     *,
     batch_size: int,
     batch_timeout: float,
     model_poll_seconds: float,
+    outbox_poll_seconds: float,
 ) -> None:
-    """Attach the scoring agent, the model watcher and the consumer-lag timer to the app."""
+    """Attach the scoring agent, the model watcher, the EMS Core sender (when alerts are on)
+    and the consumer-lag timer to the app."""
     app = stream_app.app
+
+    if sender is not None:
+
+        @app.timer(outbox_poll_seconds)
+        async def deliver_to_ems_core() -> None:
+            await sender.deliver_pending()
 
     @app.timer(model_poll_seconds)
     async def look_for_new_model() -> None:

@@ -58,7 +58,16 @@ class Settings(BaseSettings):
     anomaly_contamination: float = Field(
         0.1, gt=0.0, lt=0.5, description="Expected share of anomalous points, used by training"
     )
-    auto_create_alerts: bool = Field(True, description="Send anomalies to EMS Core as events")
+    auto_create_alerts: bool = Field(
+        True, description="Deliver incidents to EMS Core as events (the topic gets them anyway)"
+    )
+    incident_quiet_seconds: float = Field(
+        900, gt=0, description="Anomaly-free time (event time) after which an incident resolves"
+    )
+    ems_core_timeout_seconds: float = Field(5.0, gt=0, description="Timeout of each EMS Core call")
+    outbox_poll_seconds: float = Field(
+        1.0, gt=0, description="How often a worker delivers pending incident changes to EMS Core"
+    )
     min_training_samples: int = Field(
         100, ge=1, description="Fewest points a series needs to train"
     )

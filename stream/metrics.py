@@ -32,3 +32,13 @@ BATCH_SIZE = Histogram(
 CONSUMER_LAG = Gauge(
     "ems_ml_consumer_lag_messages", "Messages not yet processed", ["topic", "partition"]
 )
+# EMS Core outbox: rows delivered (by kind: open, update, resolve), failed attempts, retried
+# attempts (a row's second try and later), and rows waiting.
+EMS_CORE_DELIVERED = Counter(
+    "ems_ml_ems_core_delivered_total", "Incident changes delivered to EMS Core", ["kind"]
+)
+EMS_CORE_FAILURES = Counter("ems_ml_ems_core_failures_total", "Failed EMS Core deliveries")
+EMS_CORE_RETRIES = Counter("ems_ml_ems_core_retries_total", "EMS Core delivery retries")
+EMS_CORE_BACKLOG = Gauge("ems_ml_ems_core_backlog", "Outbox rows not yet delivered to EMS Core")
+# Incident changes published on the anomalies topic, by kind.
+INCIDENT_EVENTS = Counter("ems_ml_incident_events_total", "Incident changes", ["kind"])

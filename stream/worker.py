@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 import faust
+import httpx
 import psycopg
 from prometheus_client import start_http_server
 from psycopg_pool import AsyncConnectionPool
@@ -17,7 +18,9 @@ from stream.detectors.hst import HalfSpaceTrees
 from stream.detectors.pattern import PatternDetector
 from stream.detectors.robust import IQRDetector, MADDetector
 from stream.detectors.zscore import ZScoreDetector
+from stream.incidents import IncidentTracker
 from stream.scoring import Scorer
+from stream.sinks.ems_core import EmsCoreSender
 from stream.sinks.kafka_events import EventPublisher
 from stream.sinks.postgres import ScoreWriter, ensure_schema
 from stream.topics import ensure_topics
@@ -57,7 +60,13 @@ def run_worker(settings: Settings) -> None:
     handler = BatchHandler(
         stream_app=stream_app,
         scorer=build_scorer(settings),
-        writer=ScoreWriter(pool=pool),
+        writer=ScoreWriter(
+            pool=pool,
+            incidents=IncidentTracker(
+                quiet_seconds=settings.incident_quiet_seconds,
+                queue_outbox=settings.auto_create_alerts,
+            ),
+        ),
         publisher=EventPublisher(
             anomalies=stream_app.anomalies_topic,
             dead_letters=stream_app.dead_letter_topic,
@@ -68,9 +77,17 @@ def run_worker(settings: Settings) -> None:
         stream_app,
         handler,
         ModelWatcher(dsn=settings.database_dsn, handler=handler),
+        EmsCoreSender(
+            pool=AsyncConnectionPool(settings.database_dsn, min_size=1, max_size=2, open=False),
+            client=httpx.AsyncClient(timeout=httpx.Timeout(settings.ems_core_timeout_seconds)),
+            base_url=settings.ems_core_url,
+        )
+        if settings.auto_create_alerts
+        else None,
         batch_size=settings.batch_size,
         batch_timeout=settings.batch_timeout_seconds,
         model_poll_seconds=settings.model_poll_seconds,
+        outbox_poll_seconds=settings.outbox_poll_seconds,
     )
     worker = faust.Worker(
         stream_app.app,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 
 from faust.types import TopicT
 
 from stream.errors import PublishError
 from stream.events import AnomalyEvent, dead_letter_headers, event_id_for, severity_for
+from stream.incidents import IncidentEvent
 from stream.pipeline import DeadLetter, ScoredPoint
 
 
@@ -38,11 +40,26 @@ class EventPublisher:
         self._threshold = threshold
 
     async def publish(
-        self, anomalies: Sequence[ScoredPoint], dead_letters: Sequence[DeadLetter]
+        self,
+        anomalies: Sequence[ScoredPoint],
+        dead_letters: Sequence[DeadLetter],
+        incidents: Sequence[IncidentEvent] = (),
     ) -> None:
         """Raises `PublishError` if any message was not acknowledged by the broker."""
         pending = []
         try:
+            for change in incidents:
+                body = {
+                    "type": f"incident.{change.kind}",
+                    "incident_id": change.incident_id,
+                    **change.payload,
+                }
+                pending.append(
+                    await self._anomalies.send(
+                        key=str(change.payload["asset_id"]).encode(),
+                        value=json.dumps(body).encode(),
+                    )
+                )
             for scored in anomalies:
                 event = anomaly_event(scored, self._threshold)
                 pending.append(

@@ -17,6 +17,8 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from stream.errors import StorageError
+from stream.incidents import SCHEMA as INCIDENT_TABLES
+from stream.incidents import AnomalyRef, IncidentEvent, IncidentTracker
 from stream.pipeline import ScoredPoint
 
 log = logging.getLogger(__name__)
@@ -100,7 +102,14 @@ SELECT a, m, t, v, s, i, d::jsonb, dr, mv
 FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::float8[], %s::float8[],
             %s::bool[], %s::text[], %s::text[], %s::text[]) AS u(a, m, t, v, s, i, d, dr, mv)
 ON CONFLICT (asset_id, metric, ts) DO NOTHING
+RETURNING asset_id, metric, ts
 """
+
+
+async def open_pool(pool: AsyncConnectionPool) -> None:
+    """Open a pool made with open=False, on first use inside the running event loop."""
+    if pool.closed:
+        await pool.open(wait=True, timeout=10)
 
 
 def month_start(ts: datetime) -> datetime:
@@ -127,6 +136,7 @@ async def ensure_schema(conn: psycopg.AsyncConnection, *, with_ems_tables: bool 
         if with_ems_tables:
             await conn.execute(EMS_TABLES)
         await conn.execute(SERVICE_TABLES)
+        await conn.execute(INCIDENT_TABLES)
 
 
 async def ensure_month_partitions(
@@ -149,29 +159,44 @@ async def ensure_month_partitions(
 
 
 class ScoreWriter:
-    """Writes scored points to `anomaly_scores`, one statement per batch, idempotently."""
+    """Writes scored points to `anomaly_scores`, one statement per batch, idempotently, and in the
+    same transaction the incidents (and EMS Core outbox rows) their new anomalies cause."""
 
-    def __init__(self, *, pool: AsyncConnectionPool) -> None:
+    def __init__(self, *, pool: AsyncConnectionPool, incidents: IncidentTracker) -> None:
         self._pool = pool
+        self._incidents = incidents
         self._known_months: set[datetime] = set()
-        self._opened = False
 
-    async def write(self, scored: Sequence[ScoredPoint]) -> None:
-        """Make the batch durable; returns once it is committed. Raises `StorageError`."""
+    async def write(self, scored: Sequence[ScoredPoint]) -> list[IncidentEvent]:
+        """Make the batch durable; returns its incident events once it is committed.
+        Raises `StorageError`."""
         if not scored:
-            return
+            return []
         months = {month_start(s.point.timestamp) for s in scored}
         try:
-            if not self._opened:
-                await self._pool.open(wait=True, timeout=10)
-                self._opened = True
+            await open_pool(self._pool)
             async with self._pool.connection() as conn:
                 missing = months - self._known_months
                 if missing:
                     await ensure_month_partitions(conn, missing)
                     self._known_months |= missing
                 async with conn.transaction():
-                    await conn.execute(_INSERT_SCORES, _columns(scored))
+                    cur = await conn.execute(_INSERT_SCORES, _columns(scored))
+                    inserted = {(a, m, t) for a, m, t in await cur.fetchall()}
+                    # only new rows count: a replayed batch changes no incident twice
+                    anomalies = [
+                        AnomalyRef(
+                            s.point.asset_id, s.point.metric, s.point.timestamp, s.verdict.score
+                        )
+                        for s in scored
+                        if s.verdict.is_anomaly
+                        and (s.point.asset_id, s.point.metric, s.point.timestamp) in inserted
+                    ]
+                    latest: dict[int, datetime] = {}
+                    for s in scored:
+                        a = s.point.asset_id
+                        latest[a] = max(latest.get(a, s.point.timestamp), s.point.timestamp)
+                    return await self._incidents.apply(conn, anomalies, latest)
         except (psycopg.Error, PoolTimeout) as e:
             raise StorageError(f"writing {len(scored)} scores failed: {e}") from e
 

@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.main import create_app
 from stream.events import MetricPoint
+from stream.incidents import IncidentTracker
 from stream.pipeline import ScoredPoint
 from stream.replay import score_points
 from stream.sinks.postgres import ScoreWriter, ensure_schema
@@ -55,7 +56,7 @@ async def _seed(settings) -> None:
     points = [MetricPoint(asset_id=a, metric=m, timestamp=t, value=v) for a, m, t, v in rows]
     scored = [ScoredPoint(p, v) for p, v in score_points(points, build_scorer(settings))]
     async with AsyncConnectionPool(settings.database_dsn, open=False) as pool:
-        await ScoreWriter(pool=pool).write(scored)
+        await ScoreWriter(pool=pool, incidents=IncidentTracker(quiet_seconds=900)).write(scored)
 
 
 @pytest.fixture

@@ -1,0 +1,245 @@
+"""Incidents, not alert storms: anomalies of an asset grouped into one EMS event.
+
+An incident opens at an asset's first anomaly, takes in every anomaly of any of the asset's metrics
+while they keep coming, and resolves once the asset has gone `quiet_seconds` (event time) without
+one. Each change that matters to a person (opened, a new metric joins, the severity rises,
+resolved) becomes one outbox row, written in the same transaction as the scores that caused it;
+the outbox sender (`sinks/ems_core.py`) delivers them to EMS Core exactly once.
+
+Only anomalies whose score rows were newly inserted are applied: a batch replayed after a worker
+restart inserts nothing and so changes no incident twice.
+
+Severity weighs score and duration: critical from a peak score of 0.9, or 0.8 sustained for 30
+minutes; warning from 0.8, or any anomaly sustained for 10 minutes; info otherwise.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+Severity = Literal["info", "warning", "critical"]
+_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS incidents (
+    id               UUID PRIMARY KEY,
+    asset_id         BIGINT NOT NULL,
+    status           TEXT NOT NULL,            -- open | resolved
+    severity         TEXT NOT NULL,
+    metrics          TEXT[] NOT NULL,
+    anomalies        INTEGER NOT NULL,
+    peak_score       DOUBLE PRECISION NOT NULL,
+    peak_metric      TEXT NOT NULL,
+    started_at       TIMESTAMPTZ NOT NULL,
+    last_anomaly_at  TIMESTAMPTZ NOT NULL,
+    resolved_at      TIMESTAMPTZ,
+    ems_event_id     TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open_per_asset ON incidents (asset_id)
+    WHERE status = 'open';
+CREATE TABLE IF NOT EXISTS ems_outbox (
+    id               BIGSERIAL PRIMARY KEY,
+    incident_id      UUID NOT NULL REFERENCES incidents (id),
+    kind             TEXT NOT NULL,            -- open | update | resolve
+    idempotency_key  TEXT NOT NULL UNIQUE,
+    payload          JSONB NOT NULL,
+    created_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    last_error       TEXT,
+    sent_at          TIMESTAMPTZ
+);
+CREATE INDEX IF NOT EXISTS ems_outbox_pending ON ems_outbox (id) WHERE sent_at IS NULL;
+"""
+
+
+def severity_of(peak_score: float, duration: timedelta) -> Severity:
+    minutes = duration.total_seconds() / 60
+    if peak_score >= 0.9 or (peak_score >= 0.8 and minutes >= 30):
+        return "critical"
+    if peak_score >= 0.8 or minutes >= 10:
+        return "warning"
+    return "info"
+
+
+@dataclass(frozen=True)
+class AnomalyRef:
+    asset_id: int
+    metric: str
+    ts: datetime
+    score: float
+
+
+@dataclass(frozen=True)
+class IncidentEvent:
+    """One change of an incident, as queued for EMS Core and published on the anomalies topic."""
+
+    kind: Literal["open", "update", "resolve"]
+    incident_id: str
+    payload: dict
+
+
+def event_payload(incident: dict) -> dict:
+    """The EMS event JSON of an incident (see the README for its fields)."""
+    duration = incident["last_anomaly_at"] - incident["started_at"]
+    metrics = sorted(incident["metrics"])
+    return {
+        "asset_id": incident["asset_id"],
+        "severity": incident["severity"],
+        "title": f"Anomalous {', '.join(metrics)} on asset {incident['asset_id']}",
+        "description": (
+            f"{incident['anomalies']} anomalous points in {len(metrics)} metric(s) since "
+            f"{incident['started_at'].isoformat()}; peak score {incident['peak_score']:.2f} "
+            f"on {incident['peak_metric']}"
+        ),
+        "source": "ml-service",
+        "metric": incident["peak_metric"],
+        "score": round(incident["peak_score"], 4),
+        "started_at": incident["started_at"].isoformat(),
+        "resolved_at": incident["resolved_at"].isoformat() if incident["resolved_at"] else None,
+        "details": {
+            "incident_id": str(incident["id"]),
+            "metrics": metrics,
+            "anomalies": incident["anomalies"],
+            "peak_score": incident["peak_score"],
+            "duration_seconds": duration.total_seconds(),
+            "last_anomaly_at": incident["last_anomaly_at"].isoformat(),
+        },
+    }
+
+
+class IncidentTracker:
+    """Applies a batch's new anomalies and latest timestamps to the incidents of its assets."""
+
+    def __init__(self, *, quiet_seconds: float, queue_outbox: bool = True) -> None:
+        """`queue_outbox` False (AUTO_CREATE_ALERTS=false): incidents are tracked and published
+        on the anomalies topic, but nothing is queued for EMS Core."""
+        self.quiet = timedelta(seconds=quiet_seconds)
+        self.queue_outbox = queue_outbox
+
+    async def apply(
+        self,
+        conn: AsyncConnection,
+        anomalies: Sequence[AnomalyRef],
+        latest: dict[int, datetime],
+    ) -> list[IncidentEvent]:
+        """Inside the caller's transaction: update incidents, queue outbox rows, return events."""
+        by_asset: dict[int, list[AnomalyRef]] = defaultdict(list)
+        for a in sorted(anomalies, key=lambda a: a.ts):
+            by_asset[a.asset_id].append(a)
+        events: list[IncidentEvent] = []
+        cur = conn.cursor(row_factory=dict_row)
+        for asset_id in sorted(set(by_asset) | set(latest)):
+            await cur.execute(
+                "SELECT * FROM incidents WHERE asset_id = %s AND status = 'open' FOR UPDATE",
+                (asset_id,),
+            )
+            incident = await cur.fetchone()
+            before = dict(incident) if incident else None
+            for a in by_asset.get(asset_id, []):
+                if incident and a.ts - incident["last_anomaly_at"] > self.quiet:
+                    events += await self._resolve(conn, incident, before)
+                    incident = before = None
+                if incident is None:
+                    incident = self._new(a)
+                    before = None
+                else:
+                    self._absorb(incident, a)
+            if incident is not None and asset_id in latest:
+                if latest[asset_id] - incident["last_anomaly_at"] > self.quiet:
+                    events += await self._resolve(conn, incident, before)
+                    continue
+            if incident is not None and incident != before:
+                events += await self._save(conn, incident, before)
+        return events
+
+    @staticmethod
+    def _new(a: AnomalyRef) -> dict:
+        return {
+            "id": uuid.uuid4(),
+            "asset_id": a.asset_id,
+            "status": "open",
+            "severity": severity_of(a.score, timedelta(0)),
+            "metrics": [a.metric],
+            "anomalies": 1,
+            "peak_score": a.score,
+            "peak_metric": a.metric,
+            "started_at": a.ts,
+            "last_anomaly_at": a.ts,
+            "resolved_at": None,
+            "ems_event_id": None,
+        }
+
+    @staticmethod
+    def _absorb(incident: dict, a: AnomalyRef) -> None:
+        incident["anomalies"] += 1
+        if a.metric not in incident["metrics"]:
+            incident["metrics"] = [*incident["metrics"], a.metric]
+        if a.score > incident["peak_score"]:
+            incident["peak_score"], incident["peak_metric"] = a.score, a.metric
+        incident["last_anomaly_at"] = max(incident["last_anomaly_at"], a.ts)
+        duration = incident["last_anomaly_at"] - incident["started_at"]
+        severity = severity_of(incident["peak_score"], duration)
+        if _RANK[severity] > _RANK[incident["severity"]]:
+            incident["severity"] = severity
+
+    async def _save(self, conn, incident: dict, before: dict | None) -> list[IncidentEvent]:
+        """Upsert the incident; queue `open`, or `update` when a person would care."""
+        if before is None:
+            kind = "open"
+        elif incident["severity"] != before["severity"] or set(incident["metrics"]) != set(
+            before["metrics"]
+        ):
+            kind = "update"
+        else:
+            kind = None
+        await conn.execute(
+            """
+            INSERT INTO incidents (id, asset_id, status, severity, metrics, anomalies, peak_score,
+                                   peak_metric, started_at, last_anomaly_at, resolved_at)
+            VALUES (%(id)s, %(asset_id)s, %(status)s, %(severity)s, %(metrics)s, %(anomalies)s,
+                    %(peak_score)s, %(peak_metric)s, %(started_at)s, %(last_anomaly_at)s,
+                    %(resolved_at)s)
+            ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
+                severity = EXCLUDED.severity, metrics = EXCLUDED.metrics,
+                anomalies = EXCLUDED.anomalies, peak_score = EXCLUDED.peak_score,
+                peak_metric = EXCLUDED.peak_metric, last_anomaly_at = EXCLUDED.last_anomaly_at,
+                resolved_at = EXCLUDED.resolved_at
+            """,
+            incident,
+        )
+        return [] if kind is None else [await self._queue(conn, incident, kind)]
+
+    async def _resolve(self, conn, incident: dict, before: dict | None) -> list[IncidentEvent]:
+        """Queue what changed since `before` (an incident opened in this very batch still gets
+        its `open` first), then the resolution."""
+        events = await self._save(conn, incident, before)
+        incident["status"] = "resolved"
+        incident["resolved_at"] = incident["last_anomaly_at"] + self.quiet
+        await self._save(conn, incident, incident)  # compared with itself: stored, not queued
+        events.append(await self._queue(conn, incident, "resolve"))
+        return events
+
+    async def _queue(self, conn, incident: dict, kind: str) -> IncidentEvent:
+        payload = event_payload(incident)
+        if not self.queue_outbox:
+            return IncidentEvent(kind=kind, incident_id=str(incident["id"]), payload=payload)
+        cur = await conn.execute(
+            "SELECT count(*) FROM ems_outbox WHERE incident_id = %s", (incident["id"],)
+        )
+        sequence = (await cur.fetchone())[0]
+        await conn.execute(
+            "INSERT INTO ems_outbox (incident_id, kind, idempotency_key, payload) "
+            "VALUES (%s, %s, %s, %s)",
+            (incident["id"], kind, f"{incident['id']}:{sequence}:{kind}", Jsonb(payload)),
+        )
+        return IncidentEvent(kind=kind, incident_id=str(incident["id"]), payload=payload)

@@ -1,0 +1,188 @@
+"""Incidents delivered to EMS Core (the stand-in, over HTTP) exactly once, whatever happens."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import psycopg
+import pytest
+
+from tests.integration.conftest import consume_all, produce, wait_for_count, wait_until
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 4, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def standin(base_settings):
+    """The stand-in's control switches, reset after the test."""
+    url = base_settings.ems_core_url.rstrip("/")
+
+    def control(**switches):
+        return httpx.post(f"{url}/_control", json=switches, timeout=5).json()
+
+    def events(asset_id):
+        return httpx.get(f"{url}/api/v1/events", params={"asset_id": asset_id}, timeout=5).json()
+
+    control(fail_ratio=0.0, delay_seconds=0.0)
+    yield control, events
+    control(fail_ratio=0.0, delay_seconds=0.0)
+
+
+def asset_ids(n):
+    base = random.randrange(10**6, 10**9)
+    return list(range(base, base + n))
+
+
+def incident_feed(assets, *, normal=120, spikes=3, gap_minutes=1):
+    """Per asset: a quiet cpu_usage series, then `spikes` spikes between quiet points, each 1.5
+    times the last (every one rarer than the one before, so each is an anomaly despite repeat
+    damping), then enough quiet points for the incident to resolve."""
+    rng = random.Random(assets[0])
+    messages = []
+    for asset in assets:
+        t = T0
+        values = [50 + rng.gauss(0, 1) for _ in range(normal)]
+        for i in range(spikes):
+            values += [100 * 1.5**i, 50 + rng.gauss(0, 1)]
+        values += [50 + rng.gauss(0, 1) for _ in range(70)]
+        for v in values:
+            body = {
+                "asset_id": asset,
+                "metric": "cpu_usage",
+                "value": v,
+                "timestamp": t.isoformat(),
+            }
+            messages.append((str(asset).encode(), json.dumps(body).encode()))
+            t += timedelta(minutes=gap_minutes)
+    return messages
+
+
+def outbox(settings):
+    with psycopg.connect(settings.database_dsn) as conn:
+        return conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE sent_at IS NULL), coalesce(max(attempts), 0) "
+            "FROM ems_outbox"
+        ).fetchone()
+
+
+def outbox_rows(settings):
+    with psycopg.connect(settings.database_dsn) as conn:
+        return conn.execute(
+            "SELECT id, kind, attempts, sent_at IS NOT NULL, last_error FROM ems_outbox ORDER BY id"
+        ).fetchall()
+
+
+def send(settings, messages):
+    keys, values = zip(*messages, strict=True)
+    asyncio.run(produce(settings, list(values), list(keys)))
+
+
+@pytest.fixture
+def quick(settings):
+    """Incidents resolve after an anomaly-free hour of event time (the feeds' points are a minute
+    apart; repeat damping can leave ~40 minutes between the anomalies of one burst)."""
+    return settings.model_copy(update={"incident_quiet_seconds": 3600.0})
+
+
+def start(start_worker, settings, **env):
+    worker = start_worker(INCIDENT_QUIET_SECONDS=str(settings.incident_quiet_seconds), **env)
+    worker.wait_ready()
+    return worker
+
+
+def test_a_burst_of_anomalies_makes_one_incident_one_event(quick, start_worker, standin):
+    _, events = standin
+    (asset,) = asset_ids(1)
+    messages = incident_feed([asset], normal=150, spikes=500)
+    start(start_worker, quick)
+    send(quick, messages)
+    assert wait_for_count(quick, len(messages)) == len(messages)
+    with psycopg.connect(quick.database_dsn) as conn:
+        anomalies = conn.execute(
+            "SELECT count(*) FROM anomaly_scores WHERE asset_id = %s AND is_anomaly", (asset,)
+        ).fetchone()[0]
+    assert anomalies >= 400
+    assert wait_until(lambda: outbox(quick)[1] == 0 and outbox(quick)[0] >= 2, timeout=30), (
+        outbox_rows(quick)
+    )
+    # the burst is one event (a stray false positive in the quiet lead-in may be another)
+    burst_start = (T0 + timedelta(minutes=150)).isoformat()
+    burst = [e for e in events(asset) if e["started_at"] >= burst_start]
+    assert len(burst) == 1 and len(events(asset)) <= 3
+    (event,) = burst
+    assert event["status"] == "resolved" and event["source"] == "ml-service"
+    assert event["details"]["anomalies"] >= 400
+    assert event["severity"] == "critical"
+    # the topic carries the points and the incident's open ... resolve
+    kinds = [
+        json.loads(r.value).get("type")
+        for r in asyncio.run(consume_all(quick, quick.anomalies_topic))
+    ]
+    assert kinds.count("anomaly") == anomalies
+    assert kinds.count("incident.open") == kinds.count("incident.resolve") == len(events(asset))
+
+
+def test_an_ems_core_outage_delays_but_loses_and_duplicates_nothing(quick, start_worker, standin):
+    control, events = standin
+    assets = asset_ids(3)
+    control(fail_ratio=1.0, fail_status=503)
+    start(start_worker, quick)
+    send(quick, incident_feed(assets))
+    assert wait_until(lambda: outbox(quick)[2] >= 2, timeout=60), "deliveries must be retried"
+    assert all(events(a) == [] for a in assets)
+    control(fail_ratio=0.0)
+    assert wait_until(lambda: outbox(quick)[1] == 0, timeout=60)
+    assert [len(events(a)) for a in assets] == [1, 1, 1]
+    assert all(events(a)[0]["status"] == "resolved" for a in assets)
+
+
+def test_failing_and_slow_answers_still_deliver_each_incident_once(quick, start_worker, standin):
+    control, events = standin
+    assets = asset_ids(5)
+    control(fail_ratio=0.5, fail_status=500, delay_seconds=0.3)
+    start(start_worker, quick)
+    send(quick, incident_feed(assets))
+    assert wait_until(lambda: outbox(quick)[0] > 0 and outbox(quick)[1] == 0, timeout=120)
+    assert [len(events(a)) for a in assets] == [1] * 5
+
+
+def test_a_worker_killed_between_send_and_mark_creates_no_duplicate(quick, start_worker, standin):
+    control, events = standin
+    (asset,) = asset_ids(1)
+    # EMS Core stores the event at once but answers only after 20 s: the worker has sent and
+    # not yet marked when it is killed
+    control(delay_seconds=20.0)
+    worker = start(start_worker, quick)
+    send(quick, incident_feed([asset]))
+    assert wait_until(lambda: len(events(asset)) == 1, timeout=60)
+    worker.kill()
+    assert outbox(quick)[1] >= 1, "the send must not be marked yet"
+    control(delay_seconds=0.0)
+    start(start_worker, quick)
+    assert wait_until(lambda: outbox(quick)[1] == 0, timeout=60)
+    (event,) = events(asset)
+    assert event["status"] == "resolved"
+
+
+def test_auto_create_alerts_off_keeps_ems_core_out_but_the_topic_informed(
+    quick, start_worker, standin
+):
+    _, events = standin
+    (asset,) = asset_ids(1)
+    messages = incident_feed([asset])
+    start(start_worker, quick, AUTO_CREATE_ALERTS="false")
+    send(quick, messages)
+    assert wait_for_count(quick, len(messages)) == len(messages)
+    kinds = [
+        json.loads(r.value).get("type")
+        for r in asyncio.run(consume_all(quick, quick.anomalies_topic))
+    ]
+    assert "incident.open" in kinds
+    assert outbox(quick)[0] == 0
+    assert events(asset) == []
