@@ -69,6 +69,9 @@ def create_app(settings: Settings) -> StreamApp:
         topic_partitions=settings.metrics_partitions,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
+        # a worker that died (SIGKILL, lost host) frees its partitions after this long
+        broker_session_timeout=settings.consumer_session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.consumer_session_timeout_seconds / 3),
         producer_acks=-1,
         key_serializer="raw",
         value_serializer="raw",

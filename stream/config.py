@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     consumer_group: str = Field(
         "ems-ml-worker", description="Kafka consumer group (faust app id) of the workers"
     )
+    consumer_session_timeout_seconds: float = Field(
+        30.0,
+        ge=6,
+        description="How long a silent worker keeps its partitions before the group moves them",
+    )
     batch_size: int = Field(500, ge=1, description="Most events scored and written in one batch")
     batch_timeout_seconds: float = Field(
         0.5, gt=0, description="Longest wait to fill a batch before it is processed anyway"
