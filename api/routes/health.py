@@ -36,6 +36,8 @@ class HealthReport(BaseModel):
     database: DependencyStatus
     kafka: DependencyStatus
     ems_core: DependencyStatus
+    #: incident changes waiting to reach EMS Core (None when the database cannot say)
+    ems_core_backlog: int | None
     #: per model type: the streaming ensemble always; a trained model when one is active
     models: dict[str, ModelStatus]
     reasons: list[str]
@@ -76,6 +78,16 @@ async def check_ems_core(client: httpx.AsyncClient, base_url: str) -> Dependency
         return DependencyStatus(status="down", detail=f"{type(e).__name__}: {e}"[:300])
 
 
+async def outbox_backlog(pool) -> int | None:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+            async with pool.connection() as conn:
+                cur = await conn.execute("SELECT count(*) FROM ems_outbox WHERE sent_at IS NULL")
+                return (await cur.fetchone())[0]
+    except Exception:  # the database check reports why
+        return None
+
+
 async def model_status(pool) -> dict[str, ModelStatus]:
     models = {"streaming": ModelStatus(loaded=True, version=MODEL_VERSION)}
     try:
@@ -101,10 +113,11 @@ async def health(
     """Healthy when PostgreSQL, Kafka and EMS Core answer; unhealthy (503) without the database,
     which every endpoint needs; degraded without Kafka or EMS Core (stored scores are still
     served)."""
-    database, kafka, ems_core, models = await asyncio.gather(
+    database, kafka, ems_core, backlog, models = await asyncio.gather(
         check_database(pool),
         check_kafka(settings.kafka_bootstrap_servers),
         check_ems_core(http, settings.ems_core_url),
+        outbox_backlog(pool),
         model_status(pool),
     )
     reasons = []
@@ -125,6 +138,7 @@ async def health(
         database=database,
         kafka=kafka,
         ems_core=ems_core,
+        ems_core_backlog=backlog,
         models=models,
         reasons=reasons,
     )

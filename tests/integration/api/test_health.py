@@ -18,6 +18,7 @@ def test_healthy_when_database_and_kafka_answer(settings):
     body = response.json()
     assert body["status"] == "healthy"
     assert body["database"]["status"] == "up" and body["kafka"]["status"] == "up"
+    assert body["ems_core"]["status"] == "up" and body["ems_core_backlog"] == 0
     assert body["reasons"] == []
 
 
