@@ -137,13 +137,17 @@ class IncidentTracker:
         for a in sorted(anomalies, key=lambda a: a.ts):
             by_asset[a.asset_id].append(a)
         events: list[IncidentEvent] = []
+        # one query for the batch: the open incidents of every asset it touched, locked
         cur = conn.cursor(row_factory=dict_row)
-        for asset_id in sorted(set(by_asset) | set(latest)):
-            await cur.execute(
-                "SELECT * FROM incidents WHERE asset_id = %s AND status = 'open' FOR UPDATE",
-                (asset_id,),
-            )
-            incident = await cur.fetchone()
+        await cur.execute(
+            "SELECT * FROM incidents WHERE asset_id = ANY(%s) AND status = 'open' "
+            "ORDER BY asset_id FOR UPDATE",
+            (sorted(set(by_asset) | set(latest)),),
+        )
+        open_incidents = {row["asset_id"]: row for row in await cur.fetchall()}
+        # only assets with an open incident or a new anomaly can change
+        for asset_id in sorted(set(by_asset) | set(open_incidents)):
+            incident = open_incidents.get(asset_id)
             before = dict(incident) if incident else None
             for a in by_asset.get(asset_id, []):
                 if incident and a.ts - incident["last_anomaly_at"] > self.quiet:
