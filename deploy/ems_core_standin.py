@@ -17,7 +17,9 @@ details: incident id, metrics, anomalies, peak score, duration); other fields ar
 Switches for tests, at `POST /_control`: `{"fail_ratio": 0.5, "fail_status": 503}` answers that
 share of event calls with that status; `{"delay_seconds": 3}` stores first, then waits that long
 before answering (a slow EMS Core, or a client that gives up after EMS Core stored the event);
-`{"reset": true}` forgets every event and switch. Events live in memory.
+`{"down": true}` answers 503 to everything, `/health` included (an outage; `ems-ml stack down`
+gives a refused connection instead); `{"reset": true}` forgets every event and switch. Events live
+in memory.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import random
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import FastAPI, Header, HTTPException
+from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
@@ -54,13 +56,14 @@ class Control(BaseModel):
     fail_ratio: float | None = None
     fail_status: int | None = None
     delay_seconds: float | None = None
+    down: bool | None = None
     reset: bool = False
 
 
 _events: dict[int, dict[str, Any]] = {}
 _by_key: dict[str, int] = {}
 _ids = itertools.count(1)
-_switches = {"fail_ratio": 0.0, "fail_status": 500, "delay_seconds": 0.0}
+_switches = {"fail_ratio": 0.0, "fail_status": 500, "delay_seconds": 0.0, "down": False}
 _calls = {"posts": 0, "patches": 0, "failed": 0}
 
 
@@ -73,6 +76,14 @@ def _maybe_fail() -> None:
 async def _delay() -> None:
     if _switches["delay_seconds"]:
         await asyncio.sleep(_switches["delay_seconds"])
+
+
+@app.middleware("http")
+async def outage(request: Request, call_next):
+    """`down`: every answer but the control switch is 503, /health included."""
+    if _switches["down"] and not request.url.path.startswith("/_control"):
+        return JSONResponse({"detail": "EMS Core is down"}, status_code=503)
+    return await call_next(request)
 
 
 @app.get("/health")
@@ -141,9 +152,9 @@ async def control(change: Control) -> dict[str, Any]:
     if change.reset:
         _events.clear()
         _by_key.clear()
-        _switches.update(fail_ratio=0.0, fail_status=500, delay_seconds=0.0)
+        _switches.update(fail_ratio=0.0, fail_status=500, delay_seconds=0.0, down=False)
         _calls.update(posts=0, patches=0, failed=0)
-    for name in ("fail_ratio", "fail_status", "delay_seconds"):
+    for name in ("fail_ratio", "fail_status", "delay_seconds", "down"):
         value = getattr(change, name)
         if value is not None:
             _switches[name] = value

@@ -75,9 +75,16 @@ def test_every_point_is_scored_and_spikes_reach_the_anomalies_topic(settings, st
     stored = scores_in_db(settings)
     assert set(stored) == set(expected_scores(settings, values))
 
-    anomalies = [
+    events = [
         json.loads(r.value) for r in asyncio.run(consume_all(settings, settings.anomalies_topic))
     ]
+    anomalies = [e for e in events if e["type"] == "anomaly"]
+    # the spikes are far apart: each opens an incident of its asset, resolved later or not
+    assert {e["type"] for e in events} - {"anomaly"} <= {
+        "incident.open",
+        "incident.update",
+        "incident.resolve",
+    }
     found = {(a["asset_id"], a["metric"], int(a["event_id"].rsplit(":", 1)[1])) for a in anomalies}
     assert injected <= found
     # the events topic and the table agree on what was anomalous

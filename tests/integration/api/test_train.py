@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -104,3 +104,26 @@ def test_a_running_worker_adopts_a_new_model_and_scores_record_its_version(train
         )
     assert rows["cpu_usage"] == (version, True)
     assert rows["disk_usage"] == ("ensemble-v1", False)
+
+
+def test_train_then_detect_finds_an_injected_anomaly_with_the_trained_model(trainable):
+    with TestClient(create_app(trainable)) as client:
+        version = train(client, timeRange=3 * 86400, assetId=ASSET).json()["version"]
+        # new history after the training: two ordinary points and an injected spike
+        new = [(NOW + timedelta(minutes=m), v) for m, v in ((10, 41.0), (20, 42.0), (30, 180.0))]
+        with psycopg.connect(trainable.database_dsn) as conn:
+            for ts, value in new:
+                conn.execute(
+                    'INSERT INTO metrics (asset_id, metric_name, "timestamp", value) '
+                    "VALUES (%s, 'cpu_usage', %s, %s)",
+                    (ASSET, ts, value),
+                )
+        # a range that starts after the model's last point (NOW): the model scores it
+        assert wait_until(lambda: datetime.now(UTC) - timedelta(seconds=1) > NOW, timeout=5)
+        response = client.post(
+            "/api/v1/anomaly/detect",
+            json={"assetId": ASSET, "metricNames": ["cpu_usage"], "timeRange": 1},
+        )
+    assert response.status_code == 200, response.text
+    found = response.json()["anomalies"]
+    assert [(a["value"], a["model_version"]) for a in found] == [(180.0, version)]
