@@ -2,13 +2,25 @@
 
 Pure code: it reads and updates a `SeriesState` and returns numbers; no Kafka, no database.
 
-Combination. Every detector scores on the same tail-probability scale (`detectors.calibration`);
-the combined score is their weighted mean (`DEFAULT_WEIGHTS`: the EW z-score carries half, as the
-most reliable single detector on NAB; the robust, isolation and pattern detectors add evidence the
-z-score misses). Then *repeat damping*: a point that scores no higher than the series' recent peak
-(a peak that decays by 0.5% a point, so it fades over a few hundred points) has its score halved.
-The onset of an anomaly, and any escalation of it, keep their full score; the hundred points
-that follow a level shift do not each raise a new alarm.
+Combination, in two parts:
+
+- The *point* detectors (`DEFAULT_WEIGHTS`): the z-scores of the point, of the recent level and of
+  the recent volatility, and the robust MAD and IQR scores, averaged with weights. Every detector
+  scores on the same tail-probability scale (`detectors.calibration`). The robust scores count
+  only up to `ROBUST_CAP` (0.7, a z of 4) in the mean: over 64 points a median and quartiles are
+  too rough for their extreme tail (a window of near-equal values makes the smallest change look
+  infinitely far), though they add evidence up to there. Their own scores are reported uncapped.
+- The *shape* detectors (`CORROBORATING`: the isolation trees and the pattern detector). Each on
+  its own is noisy; both high at once means the series does something its history has not shown,
+  even when no value is extreme. The combined score is the larger of the weighted mean and the
+  lower of the two shape scores.
+
+The weights and the cap were chosen on NAB (README, Detection) and kept round.
+
+Then *repeat damping*: a point that scores no higher than the series' recent peak (a peak that
+decays by 0.5% a point, so it fades over a few hundred points) has its score halved. The onset of
+an anomaly, and any escalation of it, keep their full score; the hundred points that follow a
+level shift do not each raise a new alarm.
 """
 
 from __future__ import annotations
@@ -35,15 +47,45 @@ class PointScore:
     driver: str
 
 
-DEFAULT_WEIGHTS = {"zscore": 0.5, "mad": 0.2, "iqr": 0.1, "hst": 0.1, "pattern": 0.1}
+DEFAULT_WEIGHTS = {"zscore": 0.32, "shift": 0.32, "volatility": 0.16, "mad": 0.1, "iqr": 0.1}
+ROBUST_CAP = {"mad": 0.7, "iqr": 0.7}
+CORROBORATING = ("hst", "pattern")
 PEAK_DECAY = 0.995
 REPEAT_FACTOR = 0.5
 
 
-def combine(scores: dict[str, float], weights: dict[str, float]) -> float:
-    """Weighted mean of the detector scores (equal weights for detectors not in `weights`)."""
-    w = {name: weights.get(name, 1.0) for name in scores}
-    return sum(scores[name] * w[name] for name in scores) / sum(w.values())
+def combine(
+    scores: dict[str, float],
+    weights: dict[str, float],
+    caps: dict[str, float] | None = None,
+    corroborating: tuple[str, ...] = CORROBORATING,
+) -> float:
+    """Weighted mean of the point detectors' scores (each capped where `caps` says; equal
+    weights for detectors not in `weights`), raised to the lowest corroborating score when every
+    corroborating detector is present (with only some of them, those count as point detectors).
+
+    >>> round(combine({"a": 0.8, "b": 0.4}, {"a": 3, "b": 1}), 6)
+    0.7
+    >>> combine({"a": 0.9, "b": 0.5}, {"a": 1, "b": 1}, caps={"a": 0.7})
+    0.6
+    >>> combine({"a": 0.2, "hst": 0.9, "pattern": 0.8}, {"a": 1})
+    0.8
+    >>> combine({"a": 0.2, "pattern": 0.8}, {"a": 1})
+    0.5
+    """
+    caps = ROBUST_CAP if caps is None else caps
+    # without all of its partners, a corroborating detector counts as a point detector
+    corroborated = bool(corroborating) and all(name in scores for name in corroborating)
+    point = {
+        name: min(s, caps.get(name, 1.0))
+        for name, s in scores.items()
+        if not (corroborated and name in corroborating)
+    }
+    w = {name: weights.get(name, 1.0) for name in point}
+    mean = sum(point[name] * w[name] for name in point) / sum(w.values()) if point else 0.0
+    if corroborated:
+        return max(mean, min(scores[name] for name in corroborating))
+    return mean
 
 
 def damp_repeats(score: float, state: SeriesState) -> float:
@@ -108,7 +150,10 @@ class Scorer:
         )
 
     def _driver(self, detector_scores: dict[str, float], x: Features) -> str:
-        name = max(detector_scores, key=detector_scores.__getitem__)
+        """The detector that weighed most in the combined score (robust scores as capped), and
+        the feature that moved it."""
+        effective = {n: min(s, ROBUST_CAP.get(n, 1.0)) for n, s in detector_scores.items()}
+        name = max(effective, key=effective.__getitem__)
         detector = next(d for d in self.detectors if d.name == name)
         explain = getattr(detector, "driver", None)
-        return f"{name}:{explain(x) if explain else 'level'}"
+        return f"{name}:{explain(x) if explain else 'value'}"

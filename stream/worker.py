@@ -17,7 +17,7 @@ from stream.config import Settings, configure_logging, logging_dict_config
 from stream.detectors.hst import HalfSpaceTrees
 from stream.detectors.pattern import PatternDetector
 from stream.detectors.robust import IQRDetector, MADDetector
-from stream.detectors.zscore import ZScoreDetector
+from stream.detectors.zscore import LevelShiftDetector, VolatilityDetector, ZScoreDetector
 from stream.incidents import IncidentTracker
 from stream.scoring import Scorer
 from stream.sinks.ems_core import EmsCoreSender
@@ -27,13 +27,21 @@ from stream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = "ensemble-v1"
+MODEL_VERSION = "ensemble-v2"
 
 
 def build_scorer(settings: Settings) -> Scorer:
     """The detector ensemble the worker, `ems-ml replay` and the NAB benchmark all run."""
     return Scorer(
-        [ZScoreDetector(), MADDetector(), IQRDetector(), HalfSpaceTrees(), PatternDetector()],
+        [
+            ZScoreDetector(),
+            LevelShiftDetector(),
+            VolatilityDetector(),
+            MADDetector(),
+            IQRDetector(),
+            HalfSpaceTrees(),
+            PatternDetector(),
+        ],
         threshold=settings.anomaly_threshold,
         window_size=settings.window_size,
         warmup_points=settings.warmup_points,

@@ -1,4 +1,18 @@
-"""Streaming z-score: distance of a signal from an exponentially weighted mean, in EW deviations."""
+"""Streaming z-scores at three time scales: the point, the recent level, the recent volatility.
+
+Each detector follows one measurement of the series with an exponentially weighted mean and
+variance, and scores how many EW deviations the newest measurement lies from that mean:
+
+- `ZScoreDetector`: the signal itself (the value less its seasonal component): spikes and dips.
+- `LevelShiftDetector`: the mean of the last 5 signals: a shift of the level that no single point
+  makes extreme, caught within a few points (averaging takes most of the noise out).
+- `VolatilityDetector`: the log standard deviation of the last 10 signals, upwards only: a series
+  that starts to jitter or oscillate where it was calm.
+
+Each remembers about the last 1/alpha points (alpha 0.003: about 330 points, a day at 5-minute
+intervals); until 1/alpha points are in, it weighs them like a plain average. On NAB, the three
+together rank anomalies far better than any one of them (see README, Detection).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +21,59 @@ import math
 from stream.detectors.calibration import z_to_score
 from stream.features import Features, spread_floor
 
+DEFAULT_ALPHA = 0.003
 
-class ZScoreDetector:
-    """Exponentially weighted z-score of the signal (the value less its seasonal component).
 
-    `alpha` is the weight of the newest point in the EW mean and variance (0.01 remembers about the
-    last 100 points); until 1/alpha points are in, it weighs like a plain average.
+class EWZScore:
+    """EW z-score of `measure(x)`; subclasses say what they measure and whether both tails count."""
+
+    name = "ewz"
+    #: only a rise of the measurement is anomalous (a calmer series is not a problem)
+    upper_only = False
+    #: what moves the measurement, for the score's explanation (`driver`)
+    feature = "value"
+    #: smallest EW deviation, in the measurement's units (None: 0.1% of the level, spread_floor)
+    min_std: float | None = None
+
+    def __init__(self, alpha: float = DEFAULT_ALPHA) -> None:
+        if not 0 < alpha < 1:
+            raise ValueError("alpha must be in (0, 1)")
+        self.alpha = alpha
+
+    def measure(self, state: dict, x: Features) -> float:
+        raise NotImplementedError
+
+    def driver(self, x: Features) -> str:
+        return self.feature
+
+    def new_state(self) -> dict:
+        return {"n": 0, "mean": 0.0, "var": 0.0}
+
+    def z(self, state: dict, x: Features) -> float:
+        if state["n"] < 2:
+            return 0.0
+        std = math.sqrt(state["var"])
+        std = spread_floor(state["mean"], std) if self.min_std is None else max(std, self.min_std)
+        z = (self.measure(state, x) - state["mean"]) / std
+        return max(0.0, z) if self.upper_only else z
+
+    def score_one(self, state: dict, x: Features) -> float:
+        return z_to_score(self.z(state, x))
+
+    def learn_one(self, state: dict, x: Features) -> None:
+        m, n = self.measure(state, x), state["n"]
+        if n == 0:
+            state["mean"], state["var"] = m, 0.0
+        else:
+            a = max(self.alpha, 1.0 / (n + 1))
+            delta = m - state["mean"]
+            state["mean"] += a * delta
+            state["var"] = (1 - a) * (state["var"] + a * delta * delta)
+        state["n"] = n + 1
+
+
+class ZScoreDetector(EWZScore):
+    """EW z-score of the signal.
 
     >>> from stream.features import window_features
     >>> d = ZScoreDetector()
@@ -27,30 +88,59 @@ class ZScoreDetector:
 
     name = "zscore"
 
-    def __init__(self, alpha: float = 0.01) -> None:
-        if not 0 < alpha < 1:
-            raise ValueError("alpha must be in (0, 1)")
-        self.alpha = alpha
+    def measure(self, state: dict, x: Features) -> float:
+        return x.signal
+
+
+class LevelShiftDetector(EWZScore):
+    """EW z-score of the mean of the last `span` signals (the newest included)."""
+
+    name = "shift"
+    feature = "level"
+
+    def __init__(self, alpha: float = DEFAULT_ALPHA, span: int = 5) -> None:
+        super().__init__(alpha)
+        self.span = span
+
+    def measure(self, state: dict, x: Features) -> float:
+        recent = (*x.history[-(self.span - 1) :], x.signal) if self.span > 1 else (x.signal,)
+        return math.fsum(recent) / len(recent)
+
+
+class VolatilityDetector(EWZScore):
+    """EW z-score of the log standard deviation of the last `span` signals, upwards only.
+
+    The log makes a doubling of the jitter count the same on any series. A standard deviation
+    below 1% of the series' usual magnitude (its EW mean absolute signal) counts as flat, and the
+    log standard deviation's own spread is at least 0.05, so a flat stretch does not make the
+    first small wobble infinitely surprising.
+    """
+
+    name = "volatility"
+    feature = "volatility"
+    upper_only = True
+    FLAT_SHARE = 0.01
+    # log units: a jitter 5% above usual is the finest change worth a standard unit
+    min_std = 0.05
+
+    def __init__(self, alpha: float = DEFAULT_ALPHA, span: int = 10) -> None:
+        super().__init__(alpha)
+        self.span = span
 
     def new_state(self) -> dict:
-        return {"n": 0, "mean": 0.0, "var": 0.0}
+        return {**super().new_state(), "magnitude": None}
 
-    def z(self, state: dict, x: Features) -> float:
-        if state["n"] < 2:
-            return 0.0
-        std = spread_floor(state["mean"], math.sqrt(state["var"]))
-        return (x.signal - state["mean"]) / std
-
-    def score_one(self, state: dict, x: Features) -> float:
-        return z_to_score(self.z(state, x))
+    def measure(self, state: dict, x: Features) -> float:
+        recent = (*x.history[-(self.span - 1) :], x.signal)
+        mean = math.fsum(recent) / len(recent)
+        std = math.sqrt(math.fsum((v - mean) ** 2 for v in recent) / len(recent))
+        magnitude = abs(x.signal) if state["magnitude"] is None else state["magnitude"]
+        return math.log(std + self.FLAT_SHARE * magnitude + 1e-9)
 
     def learn_one(self, state: dict, x: Features) -> None:
-        n = state["n"]
-        if n == 0:
-            state["mean"], state["var"] = x.signal, 0.0
+        super().learn_one(state, x)
+        if state["magnitude"] is None:
+            state["magnitude"] = abs(x.signal)
         else:
-            a = max(self.alpha, 1.0 / (n + 1))
-            delta = x.signal - state["mean"]
-            state["mean"] += a * delta
-            state["var"] = (1 - a) * (state["var"] + a * delta * delta)
-        state["n"] = n + 1
+            a = max(self.alpha, 1.0 / state["n"])
+            state["magnitude"] += a * (abs(x.signal) - state["magnitude"])

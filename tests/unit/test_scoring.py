@@ -3,9 +3,11 @@
 import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from stream.config import Settings
 from stream.features import SeriesState
-from stream.scoring import combine, damp_repeats
+from stream.scoring import DEFAULT_WEIGHTS, combine, damp_repeats
 from stream.worker import build_scorer
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
@@ -41,7 +43,15 @@ def test_a_spike_in_noise_is_an_anomaly_and_says_why():
     spike = results[400]
     assert spike.is_anomaly
     assert spike.driver.split(":")[0] in spike.detector_scores
-    assert set(spike.detector_scores) == {"zscore", "mad", "iqr", "hst", "pattern"}
+    assert set(spike.detector_scores) == {
+        "zscore",
+        "shift",
+        "volatility",
+        "mad",
+        "iqr",
+        "hst",
+        "pattern",
+    }
     assert sum(r.is_anomaly for r in results[:400]) <= 2
 
 
@@ -63,3 +73,23 @@ def test_scores_are_the_same_at_any_scale_and_offset():
     a = [r.score for r in scored(base)]
     b = [r.score for r in scored([1000 * v + 7 for v in base])]
     assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 0.02
+
+
+def test_robust_scores_count_only_up_to_their_cap_in_the_mean():
+    capped = combine({"zscore": 0.2, "mad": 1.0}, {"zscore": 1.0, "mad": 1.0})
+    assert capped == pytest.approx((0.2 + 0.7) / 2)
+
+
+def test_isolation_and_pattern_raise_the_score_only_when_both_agree():
+    quiet = {"zscore": 0.1, "shift": 0.1, "volatility": 0.0, "mad": 0.1, "iqr": 0.0}
+    assert combine({**quiet, "hst": 0.95, "pattern": 0.1}, DEFAULT_WEIGHTS) < 0.2
+    assert combine({**quiet, "hst": 0.95, "pattern": 0.85}, DEFAULT_WEIGHTS) == 0.85
+
+
+def test_a_gradual_level_shift_is_caught_by_the_shift_detector():
+    # a shift of 3 sigma: no single point is extreme, the run of them is
+    results = scored(noise(600) + [v + 3.0 for v in noise(40, seed=8)])
+    assert any(r.is_anomaly for r in results[600:605])
+    assert sorted(r.detector_scores["zscore"] for r in results[600:640])[-5] < 0.7
+    assert results[603].driver == "shift:level"
+    assert sum(r.is_anomaly for r in results[300:600]) <= 1
