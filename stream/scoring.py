@@ -43,7 +43,7 @@ class PointScore:
     detector_scores: dict[str, float]
     features: Features
     model_version: str
-    #: what drove the score: "<detector>:<feature>", e.g. "mad:level", "hst:volatility"
+    #: what drove the score: "<detector>:<feature>", e.g. "zscore:value", "shift:level"
     driver: str
 
 
