@@ -54,6 +54,11 @@ PEAK_DECAY = 0.995
 REPEAT_FACTOR = 0.5
 
 
+def capped(scores: dict[str, float], caps: dict[str, float]) -> dict[str, float]:
+    """Each score as far as the combination trusts it (at most its cap)."""
+    return {name: min(s, caps.get(name, 1.0)) for name, s in scores.items()}
+
+
 def combine(
     scores: dict[str, float],
     weights: dict[str, float],
@@ -77,8 +82,8 @@ def combine(
     # without all of its partners, a corroborating detector counts as a point detector
     corroborated = bool(corroborating) and all(name in scores for name in corroborating)
     point = {
-        name: min(s, caps.get(name, 1.0))
-        for name, s in scores.items()
+        name: s
+        for name, s in capped(scores, caps).items()
         if not (corroborated and name in corroborating)
     }
     w = {name: weights.get(name, 1.0) for name in point}
@@ -152,7 +157,7 @@ class Scorer:
     def _driver(self, detector_scores: dict[str, float], x: Features) -> str:
         """The detector that weighed most in the combined score (robust scores as capped), and
         the feature that moved it."""
-        effective = {n: min(s, ROBUST_CAP.get(n, 1.0)) for n, s in detector_scores.items()}
+        effective = capped(detector_scores, ROBUST_CAP)
         name = max(effective, key=effective.__getitem__)
         detector = next(d for d in self.detectors if d.name == name)
         explain = getattr(detector, "driver", None)
