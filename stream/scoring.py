@@ -4,18 +4,20 @@ Pure code: it reads and updates a `SeriesState` and returns numbers; no Kafka, n
 
 Combination, in two parts:
 
-- The *point* detectors (`DEFAULT_WEIGHTS`): the z-scores of the point, of the recent level and of
-  the recent volatility, and the robust MAD and IQR scores, averaged with weights. Every detector
-  scores on the same tail-probability scale (`detectors.calibration`). The robust scores count
-  only up to `ROBUST_CAP` (0.7, a z of 4) in the mean: over 64 points a median and quartiles are
-  too rough for their extreme tail (a window of near-equal values makes the smallest change look
+- A weighted mean (`DEFAULT_WEIGHTS`) of the z-scores of the point, of the recent level and of
+  the recent volatility, and the robust MAD and IQR scores. Every detector scores on the same
+  tail-probability scale (`detectors.calibration`). The robust scores count only up to
+  `ROBUST_CAP` (0.7, a z of 4) in the mean: over 64 points a median and quartiles are too rough
+  for their extreme tail (a window of near-equal values makes the smallest change look
   infinitely far), though they add evidence up to there. Their own scores are reported uncapped.
-- The *shape* detectors (`CORROBORATING`: the isolation trees and the pattern detector). Each on
-  its own is noisy; both high at once means the series does something its history has not shown,
-  even when no value is extreme. The combined score is the larger of the weighted mean and the
-  lower of the two shape scores.
+- *Consensus* (`CONSENSUS`): a group of detectors that all score high vouch for an anomaly the
+  mean would dilute, and the lowest score of the group is a floor for the combined score. A
+  spike: the EW z-score, MAD, IQR and the volatility all jump (the level-shift detector, which
+  averages five points, rightly barely moves). A new shape: the isolation trees and the pattern
+  detector, each noisy alone (weight 0 in the mean), agree that the series does something its
+  history has not shown, even when no value is extreme.
 
-The weights and the cap were chosen on NAB (README, Detection) and kept round.
+The weights, the cap and the groups were chosen on NAB (README, Detection) and kept round.
 
 Then *repeat damping*: a point that scores no higher than the series' recent peak (a peak that
 decays by 0.5% a point, so it fades over a few hundred points) has its score halved. The onset of
@@ -47,9 +49,18 @@ class PointScore:
     driver: str
 
 
-DEFAULT_WEIGHTS = {"zscore": 0.32, "shift": 0.32, "volatility": 0.16, "mad": 0.1, "iqr": 0.1}
+DEFAULT_WEIGHTS = {
+    "zscore": 0.32,
+    "shift": 0.32,
+    "volatility": 0.16,
+    "mad": 0.1,
+    "iqr": 0.1,
+    # noisy alone: they count only through their consensus group
+    "hst": 0.0,
+    "pattern": 0.0,
+}
 ROBUST_CAP = {"mad": 0.7, "iqr": 0.7}
-CORROBORATING = ("hst", "pattern")
+CONSENSUS = (("zscore", "mad", "iqr", "volatility"), ("hst", "pattern"))
 PEAK_DECAY = 0.995
 REPEAT_FACTOR = 0.5
 
@@ -63,34 +74,32 @@ def combine(
     scores: dict[str, float],
     weights: dict[str, float],
     caps: dict[str, float] | None = None,
-    corroborating: tuple[str, ...] = CORROBORATING,
+    consensus: tuple[tuple[str, ...], ...] = CONSENSUS,
 ) -> float:
-    """Weighted mean of the point detectors' scores (each capped where `caps` says; equal
-    weights for detectors not in `weights`), raised to the lowest corroborating score when every
-    corroborating detector is present (with only some of them, those count as point detectors).
+    """Weighted mean of the scores (each capped where `caps` says; weight 1 for detectors not in
+    `weights`, equal weights if all are 0), raised to the lowest score of any consensus group
+    whose members are all present.
 
     >>> round(combine({"a": 0.8, "b": 0.4}, {"a": 3, "b": 1}), 6)
     0.7
     >>> combine({"a": 0.9, "b": 0.5}, {"a": 1, "b": 1}, caps={"a": 0.7})
     0.6
-    >>> combine({"a": 0.2, "hst": 0.9, "pattern": 0.8}, {"a": 1})
+    >>> combine({"a": 0.2, "hst": 0.9, "pattern": 0.8}, {"a": 1, "hst": 0, "pattern": 0})
     0.8
-    >>> combine({"a": 0.2, "pattern": 0.8}, {"a": 1})
-    0.5
+    >>> combine({"a": 0.2, "pattern": 0.8}, {"a": 1, "pattern": 0})
+    0.2
     """
-    caps = ROBUST_CAP if caps is None else caps
-    # without all of its partners, a corroborating detector counts as a point detector
-    corroborated = bool(corroborating) and all(name in scores for name in corroborating)
-    point = {
-        name: s
-        for name, s in capped(scores, caps).items()
-        if not (corroborated and name in corroborating)
-    }
+    point = capped(scores, ROBUST_CAP if caps is None else caps)
     w = {name: weights.get(name, 1.0) for name in point}
+    if not any(w.values()):
+        w = dict.fromkeys(point, 1.0)
     mean = sum(point[name] * w[name] for name in point) / sum(w.values()) if point else 0.0
-    if corroborated:
-        return max(mean, min(scores[name] for name in corroborating))
-    return mean
+    floors = [
+        min(scores[name] for name in group)
+        for group in consensus
+        if all(name in scores for name in group)
+    ]
+    return max([mean, *floors])
 
 
 def damp_repeats(score: float, state: SeriesState) -> float:

@@ -86,6 +86,12 @@ def test_isolation_and_pattern_raise_the_score_only_when_both_agree():
     assert combine({**quiet, "hst": 0.95, "pattern": 0.85}, DEFAULT_WEIGHTS) == 0.85
 
 
+def test_a_spike_every_point_view_agrees_on_is_not_diluted_by_the_level_detector():
+    spike = {"zscore": 0.86, "shift": 0.26, "volatility": 0.81, "mad": 0.99, "iqr": 0.99}
+    assert combine(spike, DEFAULT_WEIGHTS) == 0.81
+    assert combine({**spike, "volatility": 0.3}, DEFAULT_WEIGHTS) < 0.7  # no consensus
+
+
 def test_a_gradual_level_shift_is_caught_by_the_shift_detector():
     # a shift of 3 sigma: no single point is extreme, the run of them is
     results = scored(noise(600) + [v + 3.0 for v in noise(40, seed=8)])

@@ -11,7 +11,12 @@ from stream.scoring import Scorer
 
 def scorer():
     return Scorer(
-        [PatternDetector()], threshold=0.7, window_size=5, warmup_points=30, model_version="t"
+        [PatternDetector()],
+        threshold=0.7,
+        window_size=5,
+        warmup_points=30,
+        model_version="t",
+        weights={"pattern": 1.0},
     )
 
 
