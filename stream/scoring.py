@@ -149,7 +149,9 @@ class Scorer:
             detector_scores[detector.name] = detector.score_one(own, x)
             detector.learn_one(own, x)
         seasonality.learn(state.season, ts, value)
-        score = damp_repeats(combine(detector_scores, self.weights), state)
+        combined = combine(detector_scores, self.weights)
+        score = damp_repeats(combined, state)
+        driver = self._driver(detector_scores, combined, x)
         # rounded for storage and display only: the combination ranks on full precision
         detector_scores = {name: round(s, 6) for name, s in detector_scores.items()}
         warmed_up = state.count >= self.warmup_points
@@ -160,13 +162,19 @@ class Scorer:
             detector_scores=detector_scores,
             features=x,
             model_version=state.model_version or self.model_version,
-            driver=self._driver(detector_scores, x),
+            driver=driver,
         )
 
-    def _driver(self, detector_scores: dict[str, float], x: Features) -> str:
-        """The detector that weighed most in the combined score (robust scores as capped), and
-        the feature that moved it."""
-        effective = capped(detector_scores, ROBUST_CAP)
+    def _driver(self, detector_scores: dict[str, float], combined: float, x: Features) -> str:
+        """The detector that weighed most in the combined score, and the feature that moved it:
+        the highest (robust scores as capped) of the detectors the mean counts, or of the
+        consensus group whose agreement set the score."""
+        counted = [n for n in detector_scores if self.weights.get(n, 1.0) > 0]
+        for group in CONSENSUS:
+            if all(n in detector_scores for n in group):
+                if min(detector_scores[n] for n in group) >= combined:
+                    counted = list(group)
+        effective = capped({n: detector_scores[n] for n in counted or detector_scores}, ROBUST_CAP)
         name = max(effective, key=effective.__getitem__)
         detector = next(d for d in self.detectors if d.name == name)
         explain = getattr(detector, "driver", None)

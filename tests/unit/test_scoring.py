@@ -99,3 +99,17 @@ def test_a_gradual_level_shift_is_caught_by_the_shift_detector():
     assert sorted(r.detector_scores["zscore"] for r in results[600:640])[-5] < 0.7
     assert results[603].driver == "shift:level"
     assert sum(r.is_anomaly for r in results[300:600]) <= 1
+
+
+def test_the_driver_is_a_detector_that_counted():
+    from stream.features import window_features
+
+    scorer = build_scorer(Settings(_env_file=None))
+    x = window_features(1.0, [])
+    quiet = {"zscore": 0.5, "shift": 0.1, "volatility": 0.0, "mad": 0.1, "iqr": 0.0}
+    # a high isolation score without its partner counts for nothing in the score: not the driver
+    lone = {**quiet, "hst": 0.95, "pattern": 0.1}
+    assert scorer._driver(lone, combine(lone, DEFAULT_WEIGHTS), x) == "zscore:value"
+    # when the shape detectors agree, their agreement is the score: one of them is the driver
+    shape = {**quiet, "hst": 0.95, "pattern": 0.85}
+    assert scorer._driver(shape, combine(shape, DEFAULT_WEIGHTS), x).startswith("hst:")
