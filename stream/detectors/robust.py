@@ -4,11 +4,19 @@ Both compare a point with the previous `HISTORY_SIZE` (64) signals of its series
 and express the distance as a normal-equivalent z, so `calibration.z_to_score` gives them the same
 scale as every other detector. Robust statistics ignore the few outliers inside the window itself,
 so one spike does not hide the next.
+
+Their spread is at least a quarter of the series' long-run standard deviation (EW, about 330
+points, kept in the detector's state): 64 near-equal values (a quiet night, a gauge that rarely
+moves) have a MAD and an IQR near 0, and without that floor any wobble would score as if it were
+infinitely far out.
 """
 
 from __future__ import annotations
 
+import math
+
 from stream.detectors.calibration import z_to_score
+from stream.detectors.zscore import DEFAULT_ALPHA, ew_update
 from stream.features import Features, quantile, spread_floor
 
 # IQR of a normal distribution is 1.349 sigma; Q3 lies at z = 0.6745.
@@ -16,9 +24,35 @@ _IQR_TO_SIGMA = 1.0 / 1.349
 _Q3_Z = 0.6745
 # Fewest recent signals before the quantiles mean anything.
 MIN_HISTORY = 8
+# The spread is at least this share of the long-run standard deviation.
+LONG_RUN_SHARE = 0.25
 
 
-class MADDetector:
+class _RobustDetector:
+    """What both robust detectors share: the long-run spread that floors their own."""
+
+    name = "robust"
+
+    def new_state(self) -> dict:
+        return {"n": 0, "mean": 0.0, "var": 0.0}
+
+    @staticmethod
+    def long_run_floor(state: dict) -> float:
+        if state.get("n", 0) < MIN_HISTORY:
+            return 0.0
+        return LONG_RUN_SHARE * math.sqrt(state["var"])
+
+    def z(self, state: dict, x: Features) -> float:
+        raise NotImplementedError
+
+    def score_one(self, state: dict, x: Features) -> float:
+        return z_to_score(self.z(state, x))
+
+    def learn_one(self, state: dict, x: Features) -> None:
+        ew_update(state, x.signal, DEFAULT_ALPHA)
+
+
+class MADDetector(_RobustDetector):
     """Distance from the recent median in robust standard deviations (1.4826 x MAD).
 
     >>> from stream.features import window_features
@@ -32,22 +66,13 @@ class MADDetector:
 
     name = "mad"
 
-    def new_state(self) -> dict:
-        return {}
-
-    def z(self, x: Features) -> float:
+    def z(self, state: dict, x: Features) -> float:
         if len(x.recent) < MIN_HISTORY:
             return 0.0
-        return (x.signal - x.center) / x.spread
-
-    def score_one(self, state: dict, x: Features) -> float:
-        return z_to_score(self.z(x))
-
-    def learn_one(self, state: dict, x: Features) -> None:
-        """Nothing to learn: the window of recent signals lives in the series state."""
+        return (x.signal - x.center) / max(x.spread, self.long_run_floor(state))
 
 
-class IQRDetector:
+class IQRDetector(_RobustDetector):
     """Distance beyond the quartiles in IQR units, as the normal z it would be.
 
     Inside [Q1, Q3] the score is 0; above Q3, z = 0.6745 + (x - Q3) / (IQR / 1.349), so Tukey's
@@ -56,22 +81,14 @@ class IQRDetector:
 
     name = "iqr"
 
-    def new_state(self) -> dict:
-        return {}
-
-    def z(self, x: Features) -> float:
+    def z(self, state: dict, x: Features) -> float:
         if len(x.recent) < MIN_HISTORY:
             return 0.0
         q1, q3 = quantile(x.recent, 0.25), quantile(x.recent, 0.75)
-        sigma = spread_floor((q1 + q3) / 2, (q3 - q1) * _IQR_TO_SIGMA)
+        iqr_sigma = spread_floor((q1 + q3) / 2, (q3 - q1) * _IQR_TO_SIGMA)
+        sigma = max(iqr_sigma, self.long_run_floor(state))
         if x.signal > q3:
             return _Q3_Z + (x.signal - q3) / sigma
         if x.signal < q1:
             return -(_Q3_Z + (q1 - x.signal) / sigma)
         return 0.0
-
-    def score_one(self, state: dict, x: Features) -> float:
-        return z_to_score(self.z(x))
-
-    def learn_one(self, state: dict, x: Features) -> None:
-        """Nothing to learn: the window of recent signals lives in the series state."""

@@ -24,6 +24,20 @@ from stream.features import Features, spread_floor
 DEFAULT_ALPHA = 0.003
 
 
+def ew_update(state: dict, m: float, alpha: float) -> None:
+    """Fold measurement `m` into the EW mean and variance in `state` (keys n, mean, var); the
+    first 1/alpha measurements weigh like a plain average."""
+    n = state["n"]
+    if n == 0:
+        state["mean"], state["var"] = m, 0.0
+    else:
+        a = max(alpha, 1.0 / (n + 1))
+        delta = m - state["mean"]
+        state["mean"] += a * delta
+        state["var"] = (1 - a) * (state["var"] + a * delta * delta)
+    state["n"] = n + 1
+
+
 class EWZScore:
     """EW z-score of `measure(x)`; subclasses say what they measure and whether both tails count."""
 
@@ -61,15 +75,7 @@ class EWZScore:
         return z_to_score(self.z(state, x))
 
     def learn_one(self, state: dict, x: Features) -> None:
-        m, n = self.measure(state, x), state["n"]
-        if n == 0:
-            state["mean"], state["var"] = m, 0.0
-        else:
-            a = max(self.alpha, 1.0 / (n + 1))
-            delta = m - state["mean"]
-            state["mean"] += a * delta
-            state["var"] = (1 - a) * (state["var"] + a * delta * delta)
-        state["n"] = n + 1
+        ew_update(state, self.measure(state, x), self.alpha)
 
 
 class ZScoreDetector(EWZScore):

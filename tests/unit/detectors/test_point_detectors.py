@@ -51,3 +51,15 @@ def test_no_score_before_enough_history():
     s = d.new_state()
     d.learn_one(s, window_features(1.0, []))
     assert d.score_one(s, window_features(1000.0, [])) == 0.0
+
+
+@pytest.mark.parametrize("detector", [MADDetector(), IQRDetector()])
+def test_a_quiet_hour_in_a_noisy_series_does_not_make_a_wobble_extreme(detector):
+    state = detector.new_state()
+    for v in noisy(500, 0.1):  # long run: 10 with a standard deviation of 0.1
+        detector.learn_one(state, window_features(v, []))
+    quiet = tuple(10.0 + 0.0001 * (i % 3) for i in range(HISTORY_SIZE))
+    wobble = window_features(10.06, [], history=quiet)  # 0.6 long-run deviations
+    assert detector.score_one(state, wobble) < 0.7  # no alarm
+    assert detector.score_one({}, wobble) > 0.8  # what the quiet window alone would say
+    assert detector.score_one(state, window_features(10.6, [], history=quiet)) > 0.9
