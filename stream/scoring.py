@@ -7,9 +7,8 @@ Combination, in two parts:
 - A weighted mean (`DEFAULT_WEIGHTS`) of the z-scores of the point, of the recent level and of
   the recent volatility, and the robust MAD and IQR scores. Every detector scores on the same
   tail-probability scale (`detectors.calibration`). The robust scores count only up to
-  `ROBUST_CAP` (0.7, a z of 4) in the mean: over 64 points a median and quartiles are too rough
-  for their extreme tail (a window of near-equal values makes the smallest change look
-  infinitely far), though they add evidence up to there. Their own scores are reported uncapped.
+  `ROBUST_CAP` (0.7, a z of 4) in the mean: 64 points say little about how rare a far-out point
+  is, though they add evidence up to there. Their own scores are reported uncapped.
 - *Consensus* (`CONSENSUS`): a group of detectors that all score high vouch for an anomaly the
   mean would dilute, and the lowest score of the group is a floor for the combined score. A
   spike: the EW z-score, MAD, IQR and the volatility all jump (the level-shift detector, which
