@@ -27,6 +27,7 @@ from stream import metrics, models_store
 from stream.app import StreamApp
 from stream.errors import PublishError, StorageError
 from stream.features import SeriesState
+from stream.incidents import IncidentEvent
 from stream.pipeline import RawMessage, process_batch
 from stream.scoring import Scorer
 from stream.sinks.ems_core import EmsCoreSender
@@ -92,6 +93,46 @@ class ModelWatcher:
             return
         self._handler.model = ActiveModel(version=version, states=states)
         log.info("adopted model %s (%d series)", version, len(states))
+
+
+class SilenceSweeper:
+    """Resolves the incidents of assets that went silent and publishes the resolutions.
+
+    It starts only once the worker has run for a quiet period: after an outage, the backlog in
+    Kafka must first refresh when each asset was last seen, or every open incident would be
+    resolved at start-up and reopened by its own backlog.
+    """
+
+    def __init__(
+        self, *, writer: ScoreWriter, publisher: EventPublisher, quiet_seconds: float
+    ) -> None:
+        self._writer = writer
+        self._publisher = publisher
+        self._quiet = quiet_seconds
+        self._started = time.monotonic()
+
+    @property
+    def period_seconds(self) -> float:
+        """How often to sweep: a quarter of the quiet period, between 1 s and a minute."""
+        return min(max(self._quiet / 4, 1.0), 60.0)
+
+    async def sweep(self) -> None:
+        if time.monotonic() - self._started < self._quiet:
+            return
+        resolved: list[IncidentEvent] = []
+
+        async def resolve() -> None:
+            resolved[:] = await self._writer.resolve_silent_incidents()
+
+        await retry_until_done(resolve, sink="postgres", transient=StorageError)
+        if not resolved:
+            return
+        await retry_until_done(
+            lambda: self._publisher.publish((), (), resolved), sink="kafka", transient=PublishError
+        )
+        for change in resolved:
+            metrics.INCIDENT_EVENTS.labels(kind=change.kind).inc()
+        log.info("resolved %d incidents of assets gone silent", len(resolved))
 
 
 class BatchHandler:
@@ -201,14 +242,15 @@ def register_agents(
     handler: BatchHandler,
     watcher: ModelWatcher,
     sender: EmsCoreSender | None,
+    sweeper: SilenceSweeper,
     *,
     batch_size: int,
     batch_timeout: float,
     model_poll_seconds: float,
     outbox_poll_seconds: float,
 ) -> None:
-    """Attach the scoring agent, the model watcher, the EMS Core sender (when alerts are on)
-    and the consumer-lag timer to the app."""
+    """Attach the scoring agent, the model watcher, the EMS Core sender (when alerts are on),
+    the silent-asset sweep and the consumer-lag timer to the app."""
     app = stream_app.app
 
     if sender is not None:
@@ -220,6 +262,10 @@ def register_agents(
     @app.timer(model_poll_seconds)
     async def look_for_new_model() -> None:
         await watcher.poll()
+
+    @app.timer(sweeper.period_seconds)
+    async def resolve_silent_assets() -> None:
+        await sweeper.sweep()
 
     @app.agent(stream_app.metrics_topic, name="score-metrics")
     async def score_metrics(stream: StreamT) -> None:

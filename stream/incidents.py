@@ -2,9 +2,11 @@
 
 An incident opens at an asset's first anomaly, takes in every anomaly of any of the asset's metrics
 while they keep coming, and resolves once the asset has gone `quiet_seconds` (event time) without
-one. Each change that matters to a person (opened, a new metric joins, the severity rises,
-resolved) becomes one outbox row, written in the same transaction as the scores that caused it;
-the outbox sender (`sinks/ems_core.py`) delivers them to EMS Core exactly once.
+one. An asset that falls silent (no point at all, so its event time stands still) is resolved by
+`resolve_silent` once no worker has scored a point of it for `quiet_seconds` of wall-clock time.
+Each change that matters to a person (opened, a new metric joins, the severity rises, resolved)
+becomes one outbox row, written in the same transaction as the scores that caused it; the outbox
+sender (`sinks/ems_core.py`) delivers them to EMS Core exactly once.
 
 Only anomalies whose score rows were newly inserted are applied: a batch replayed after a worker
 restart inserts nothing and so changes no incident twice.
@@ -44,6 +46,8 @@ CREATE TABLE IF NOT EXISTS incidents (
     resolved_at      TIMESTAMPTZ,
     ems_event_id     TEXT
 );
+-- wall-clock time a worker last scored a point of the asset while the incident was open
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS last_seen_at TIMESTAMPTZ NOT NULL DEFAULT now();
 CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open_per_asset ON incidents (asset_id)
     WHERE status = 'open';
 CREATE TABLE IF NOT EXISTS ems_outbox (
@@ -164,6 +168,26 @@ class IncidentTracker:
                     continue
             if incident is not None and incident != before:
                 events += await self._save(conn, incident, before)
+        await conn.execute(
+            "UPDATE incidents SET last_seen_at = now() "
+            "WHERE status = 'open' AND asset_id = ANY(%s)",
+            (sorted(latest),),
+        )
+        return events
+
+    async def resolve_silent(self, conn: AsyncConnection) -> list[IncidentEvent]:
+        """Inside the caller's transaction: resolve the open incidents of assets no worker has
+        seen a point of for the quiet period (wall clock); return their events. Incidents a
+        batch holds locked are left for the next sweep."""
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            "SELECT * FROM incidents WHERE status = 'open' AND last_seen_at < now() - %s "
+            "ORDER BY asset_id FOR UPDATE SKIP LOCKED",
+            (self.quiet,),
+        )
+        events: list[IncidentEvent] = []
+        for incident in await cur.fetchall():
+            events += await self._resolve(conn, incident, dict(incident))
         return events
 
     @staticmethod

@@ -11,7 +11,7 @@ import psycopg
 from prometheus_client import start_http_server
 from psycopg_pool import AsyncConnectionPool
 
-from stream.agents import BatchHandler, ModelWatcher, register_agents
+from stream.agents import BatchHandler, ModelWatcher, SilenceSweeper, register_agents
 from stream.app import create_app
 from stream.config import Settings, configure_logging, logging_dict_config
 from stream.detectors.hst import HalfSpaceTrees
@@ -65,21 +65,23 @@ def run_worker(settings: Settings) -> None:
     stream_app = create_app(settings)
     # Opened by the writer on first use, inside faust's event loop.
     pool = AsyncConnectionPool(settings.database_dsn, min_size=1, max_size=4, open=False)
+    writer = ScoreWriter(
+        pool=pool,
+        incidents=IncidentTracker(
+            quiet_seconds=settings.incident_quiet_seconds,
+            queue_outbox=settings.auto_create_alerts,
+        ),
+    )
+    publisher = EventPublisher(
+        anomalies=stream_app.anomalies_topic,
+        dead_letters=stream_app.dead_letter_topic,
+        threshold=settings.anomaly_threshold,
+    )
     handler = BatchHandler(
         stream_app=stream_app,
         scorer=build_scorer(settings),
-        writer=ScoreWriter(
-            pool=pool,
-            incidents=IncidentTracker(
-                quiet_seconds=settings.incident_quiet_seconds,
-                queue_outbox=settings.auto_create_alerts,
-            ),
-        ),
-        publisher=EventPublisher(
-            anomalies=stream_app.anomalies_topic,
-            dead_letters=stream_app.dead_letter_topic,
-            threshold=settings.anomaly_threshold,
-        ),
+        writer=writer,
+        publisher=publisher,
     )
     register_agents(
         stream_app,
@@ -92,6 +94,11 @@ def run_worker(settings: Settings) -> None:
         )
         if settings.auto_create_alerts
         else None,
+        SilenceSweeper(
+            writer=writer,
+            publisher=publisher,
+            quiet_seconds=settings.incident_quiet_seconds,
+        ),
         batch_size=settings.batch_size,
         batch_timeout=settings.batch_timeout_seconds,
         model_poll_seconds=settings.model_poll_seconds,

@@ -200,6 +200,16 @@ class ScoreWriter:
         except (psycopg.Error, PoolTimeout) as e:
             raise StorageError(f"writing {len(scored)} scores failed: {e}") from e
 
+    async def resolve_silent_incidents(self) -> list[IncidentEvent]:
+        """Resolve the incidents of assets gone silent; returns their events once committed.
+        Raises `StorageError`."""
+        try:
+            await open_pool(self._pool)
+            async with self._pool.connection() as conn, conn.transaction():
+                return await self._incidents.resolve_silent(conn)
+        except (psycopg.Error, PoolTimeout) as e:
+            raise StorageError(f"resolving silent incidents failed: {e}") from e
+
 
 def _columns(scored: Sequence[ScoredPoint]) -> tuple[list, ...]:
     return (

@@ -214,3 +214,34 @@ def test_anomalies_of_several_metrics_of_one_asset_make_one_incident_listing_the
     ]
     assert len(spikes) == 1
     assert spikes[0]["details"]["metrics"] == ["cpu_usage", "latency_ms"]
+
+
+def test_an_asset_that_falls_silent_has_its_incident_resolved_by_the_wall_clock(
+    settings, start_worker, standin
+):
+    _, events = standin
+    quiet = settings.model_copy(update={"incident_quiet_seconds": 4.0})
+    (asset,) = asset_ids(1)
+    # a quiet lead-in and one spike, its last point: its event time stands still from there
+    messages = incident_feed([asset], normal=120, spikes=1)[:-71]
+    start(start_worker, quiet)
+    send(quiet, messages)
+    assert wait_for_count(quiet, len(messages)) == len(messages)
+    spike_at = T0 + timedelta(minutes=120)
+
+    def spike_incident():
+        return [e for e in events(asset) if e["started_at"] == spike_at.isoformat()]
+
+    assert wait_until(lambda: spike_incident() and spike_incident()[0]["resolved_at"], timeout=30)
+    (event,) = spike_incident()
+    assert event["status"] == "resolved"
+    # resolved as of the quiet period after its last anomaly, in the asset's own time
+    assert datetime.fromisoformat(event["resolved_at"]) == spike_at + timedelta(seconds=4)
+    published = [
+        json.loads(r.value)
+        for r in asyncio.run(consume_all(quiet, quiet.anomalies_topic))
+        if json.loads(r.value).get("asset_id") == asset
+    ]
+    assert [p["type"] for p in published if p["type"].startswith("incident.")][-1] == (
+        "incident.resolve"
+    )
