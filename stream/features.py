@@ -40,6 +40,8 @@ class Features:
     #: median of `recent`, and its robust standard deviation (1.4826 x MAD, floored above 0)
     center: float = 0.0
     spread: float = 1.0
+    #: long-run (EW, about 330 points) standard deviation of the signals before this one
+    long_spread: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
         return {k: getattr(self, k) for k in ("value", "mean", "std", "min", "max", "lag1")}
@@ -47,6 +49,28 @@ class Features:
 
 # Previous signals kept per series for the robust (median/MAD, quartile) detectors.
 HISTORY_SIZE = 64
+# Weight of the newest signal in the long-run EW statistics (about the last 330 points).
+LONG_RUN_ALPHA = 0.003
+
+
+def ew_update(stats: dict, m: float, alpha: float) -> None:
+    """Fold measurement `m` into the EW mean and variance in `stats` (keys n, mean, var); the
+    first 1/alpha measurements weigh like a plain average."""
+    n = stats["n"]
+    if n == 0:
+        stats["mean"], stats["var"] = m, 0.0
+    else:
+        a = max(alpha, 1.0 / (n + 1))
+        delta = m - stats["mean"]
+        stats["mean"] += a * delta
+        stats["var"] = (1 - a) * (stats["var"] + a * delta * delta)
+    stats["n"] = n + 1
+
+
+def new_ew_stats() -> dict:
+    return {"n": 0, "mean": 0.0, "var": 0.0}
+
+
 _MAD_TO_SIGMA = 1.4826
 
 
@@ -84,11 +108,12 @@ def window_features(
     *,
     signal: float | None = None,
     history: tuple[float, ...] = (),
+    long_run: dict | None = None,
 ) -> Features:
     """Features of `value` with the points before it in its window (population std).
 
     `previous` holds the older points of the window, oldest first; for a series's first point it is
-    empty and lag-1 is the value itself.
+    empty and lag-1 is the value itself. `long_run`: the series' EW statistics of its signals.
     """
     recent = tuple(sorted(history))
     center, spread = robust_center_spread(recent) if recent else (value, 1.0)
@@ -108,6 +133,7 @@ def window_features(
         recent=recent,
         center=center,
         spread=spread,
+        long_spread=math.sqrt(long_run["var"]) if long_run else 0.0,
     )
 
 
@@ -155,6 +181,8 @@ class SeriesState:
     season: dict | None = None
     #: decaying peak of recent combined scores (see scoring.damp_repeats)
     peak: float = 0.0
+    #: EW mean and variance of the series' signals (LONG_RUN_ALPHA)
+    long_run: dict = field(default_factory=new_ew_stats)
     #: the trained model this state was warm-started from (None: learnt from the stream alone)
     model_version: str | None = None
     last_ts_ms: int | None = None
@@ -178,10 +206,13 @@ class SeriesState:
 
     def push(self, value: float, window_size: int, signal: float | None = None) -> None:
         """Append a value to the window, keeping the `window_size - 1` newest before the next,
-        and its signal to the history, keeping the `HISTORY_SIZE` newest."""
+        and its signal to the history, keeping the `HISTORY_SIZE` newest, and to the long-run
+        statistics."""
+        signal = value if signal is None else signal
         self.window.append(value)
         del self.window[: max(0, len(self.window) - (window_size - 1))]
-        self.history.append(value if signal is None else signal)
+        ew_update(self.long_run, signal, LONG_RUN_ALPHA)
+        self.history.append(signal)
         del self.history[: max(0, len(self.history) - HISTORY_SIZE)]
         self.count += 1
 

@@ -139,7 +139,13 @@ class Scorer:
         if state.season is None:
             state.season = seasonality.new_state()
         signal = value - seasonality.seasonal_component(state.season, ts)
-        x = window_features(value, state.window, signal=signal, history=tuple(state.history))
+        x = window_features(
+            value,
+            state.window,
+            signal=signal,
+            history=tuple(state.history),
+            long_run=state.long_run,
+        )
         detector_scores = {}
         for detector in self.detectors:
             own = state.detectors.get(detector.name)

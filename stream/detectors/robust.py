@@ -6,17 +6,14 @@ scale as every other detector. Robust statistics ignore the few outliers inside 
 so one spike does not hide the next.
 
 Their spread is at least a quarter of the series' long-run standard deviation (EW, about 330
-points, kept in the detector's state): 64 near-equal values (a quiet night, a gauge that rarely
+points, the `long_spread` feature): 64 near-equal values (a quiet night, a gauge that rarely
 moves) have a MAD and an IQR near 0, and without that floor any wobble would score as if it were
 infinitely far out.
 """
 
 from __future__ import annotations
 
-import math
-
 from stream.detectors.calibration import z_to_score
-from stream.detectors.zscore import DEFAULT_ALPHA, ew_update
 from stream.features import Features, quantile, spread_floor
 
 # IQR of a normal distribution is 1.349 sigma; Q3 lies at z = 0.6745.
@@ -29,27 +26,25 @@ LONG_RUN_SHARE = 0.25
 
 
 class _RobustDetector:
-    """What both robust detectors share: the long-run spread that floors their own."""
+    """What both robust detectors share: a score from their z, nothing to learn."""
 
     name = "robust"
 
     def new_state(self) -> dict:
-        return {"n": 0, "mean": 0.0, "var": 0.0}
+        return {}
 
     @staticmethod
-    def long_run_floor(state: dict) -> float:
-        if state.get("n", 0) < MIN_HISTORY:
-            return 0.0
-        return LONG_RUN_SHARE * math.sqrt(state["var"])
+    def long_run_floor(x: Features) -> float:
+        return LONG_RUN_SHARE * x.long_spread
 
-    def z(self, state: dict, x: Features) -> float:
+    def z(self, x: Features) -> float:
         raise NotImplementedError
 
     def score_one(self, state: dict, x: Features) -> float:
-        return z_to_score(self.z(state, x))
+        return z_to_score(self.z(x))
 
     def learn_one(self, state: dict, x: Features) -> None:
-        ew_update(state, x.signal, DEFAULT_ALPHA)
+        """Nothing to learn: the recent and long-run signals live in the series state."""
 
 
 class MADDetector(_RobustDetector):
@@ -66,10 +61,10 @@ class MADDetector(_RobustDetector):
 
     name = "mad"
 
-    def z(self, state: dict, x: Features) -> float:
+    def z(self, x: Features) -> float:
         if len(x.recent) < MIN_HISTORY:
             return 0.0
-        return (x.signal - x.center) / max(x.spread, self.long_run_floor(state))
+        return (x.signal - x.center) / max(x.spread, self.long_run_floor(x))
 
 
 class IQRDetector(_RobustDetector):
@@ -81,12 +76,12 @@ class IQRDetector(_RobustDetector):
 
     name = "iqr"
 
-    def z(self, state: dict, x: Features) -> float:
+    def z(self, x: Features) -> float:
         if len(x.recent) < MIN_HISTORY:
             return 0.0
         q1, q3 = quantile(x.recent, 0.25), quantile(x.recent, 0.75)
         iqr_sigma = spread_floor((q1 + q3) / 2, (q3 - q1) * _IQR_TO_SIGMA)
-        sigma = max(iqr_sigma, self.long_run_floor(state))
+        sigma = max(iqr_sigma, self.long_run_floor(x))
         if x.signal > q3:
             return _Q3_Z + (x.signal - q3) / sigma
         if x.signal < q1:

@@ -19,23 +19,9 @@ from __future__ import annotations
 import math
 
 from stream.detectors.calibration import z_to_score
-from stream.features import Features, spread_floor
+from stream.features import LONG_RUN_ALPHA, Features, ew_update, spread_floor
 
-DEFAULT_ALPHA = 0.003
-
-
-def ew_update(state: dict, m: float, alpha: float) -> None:
-    """Fold measurement `m` into the EW mean and variance in `state` (keys n, mean, var); the
-    first 1/alpha measurements weigh like a plain average."""
-    n = state["n"]
-    if n == 0:
-        state["mean"], state["var"] = m, 0.0
-    else:
-        a = max(alpha, 1.0 / (n + 1))
-        delta = m - state["mean"]
-        state["mean"] += a * delta
-        state["var"] = (1 - a) * (state["var"] + a * delta * delta)
-    state["n"] = n + 1
+DEFAULT_ALPHA = LONG_RUN_ALPHA
 
 
 class EWZScore:

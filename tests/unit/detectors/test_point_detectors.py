@@ -6,7 +6,13 @@ import pytest
 
 from stream.detectors.robust import IQRDetector, MADDetector
 from stream.detectors.zscore import ZScoreDetector
-from stream.features import HISTORY_SIZE, window_features
+from stream.features import (
+    HISTORY_SIZE,
+    LONG_RUN_ALPHA,
+    ew_update,
+    new_ew_stats,
+    window_features,
+)
 
 
 def noisy(n, scale, seed=1):
@@ -55,11 +61,14 @@ def test_no_score_before_enough_history():
 
 @pytest.mark.parametrize("detector", [MADDetector(), IQRDetector()])
 def test_a_quiet_hour_in_a_noisy_series_does_not_make_a_wobble_extreme(detector):
-    state = detector.new_state()
+    long_run = new_ew_stats()
     for v in noisy(500, 0.1):  # long run: 10 with a standard deviation of 0.1
-        detector.learn_one(state, window_features(v, []))
+        ew_update(long_run, v, LONG_RUN_ALPHA)
     quiet = tuple(10.0 + 0.0001 * (i % 3) for i in range(HISTORY_SIZE))
-    wobble = window_features(10.06, [], history=quiet)  # 0.6 long-run deviations
+    wobble = window_features(10.06, [], history=quiet, long_run=long_run)  # 0.6 deviations
+    state = detector.new_state()
     assert detector.score_one(state, wobble) < 0.7  # no alarm
-    assert detector.score_one({}, wobble) > 0.8  # what the quiet window alone would say
-    assert detector.score_one(state, window_features(10.6, [], history=quiet)) > 0.9
+    alone = window_features(10.06, [], history=quiet)
+    assert detector.score_one(state, alone) > 0.8  # what the quiet window alone would say
+    jump = window_features(10.6, [], history=quiet, long_run=long_run)
+    assert detector.score_one(state, jump) > 0.9
