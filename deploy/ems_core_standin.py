@@ -15,8 +15,9 @@ Event JSON accepted: `asset_id`, `severity` (info | warning | critical), `title`
 details: incident id, metrics, anomalies, peak score, duration); other fields are kept as sent.
 
 Switches for tests, at `POST /_control`: `{"fail_ratio": 0.5, "fail_status": 503}` answers that
-share of event calls with that status; `{"delay_seconds": 3}` stores first, then waits that long
-before answering (a slow EMS Core, or a client that gives up after EMS Core stored the event);
+share of event calls with that status, spread evenly (0.5: every other call), not at random, so a
+test cannot meet an unlucky run of failures; `{"delay_seconds": 3}` stores first, then waits that
+long before answering (a slow EMS Core, or a client that gives up after EMS Core stored the event);
 `{"down": true}` answers 503 to everything, `/health` included (an outage; `ems-ml stack down`
 gives a refused connection instead); `{"reset": true}` forgets every event and switch. Events live
 in memory.
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import random
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -65,10 +65,14 @@ _by_key: dict[str, int] = {}
 _ids = itertools.count(1)
 _switches = {"fail_ratio": 0.0, "fail_status": 500, "delay_seconds": 0.0, "down": False}
 _calls = {"posts": 0, "patches": 0, "failed": 0}
+_failure_debt = [0.0]
 
 
 def _maybe_fail() -> None:
-    if _switches["fail_ratio"] and random.random() < _switches["fail_ratio"]:
+    # error diffusion: each call adds the ratio to a debt; a whole unit of debt is one failure
+    _failure_debt[0] += _switches["fail_ratio"]
+    if _failure_debt[0] >= 1.0:
+        _failure_debt[0] -= 1.0
         _calls["failed"] += 1
         raise HTTPException(_switches["fail_status"], "stand-in told to fail")
 
@@ -154,6 +158,7 @@ async def control(change: Control) -> dict[str, Any]:
         _by_key.clear()
         _switches.update(fail_ratio=0.0, fail_status=500, delay_seconds=0.0, down=False)
         _calls.update(posts=0, patches=0, failed=0)
+        _failure_debt[0] = 0.0
     for name in ("fail_ratio", "fail_status", "delay_seconds", "down"):
         value = getattr(change, name)
         if value is not None:
