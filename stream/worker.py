@@ -16,6 +16,7 @@ from stream.app import create_app
 from stream.config import Settings, configure_logging, logging_dict_config
 from stream.detectors.hst import HalfSpaceTrees
 from stream.detectors.pattern import PatternDetector
+from stream.detectors.record import RecordDetector
 from stream.detectors.robust import IQRDetector, MADDetector
 from stream.detectors.zscore import LevelShiftDetector, VolatilityDetector, ZScoreDetector
 from stream.incidents import IncidentTracker
@@ -27,7 +28,7 @@ from stream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = "ensemble-v2"
+MODEL_VERSION = "ensemble-v3"
 
 
 def build_scorer(settings: Settings) -> Scorer:
@@ -41,6 +42,7 @@ def build_scorer(settings: Settings) -> Scorer:
             IQRDetector(),
             HalfSpaceTrees(),
             PatternDetector(),
+            RecordDetector(),
         ],
         threshold=settings.anomaly_threshold,
         window_size=settings.window_size,

@@ -1,5 +1,6 @@
 """The combined score: weighting, repeat damping, warm-up, explanation."""
 
+import math
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -7,7 +8,15 @@ import pytest
 
 from stream.config import Settings
 from stream.features import SeriesState
-from stream.scoring import DEFAULT_WEIGHTS, combine, damp_repeats
+from stream.scoring import (
+    DEFAULT_WEIGHTS,
+    OPERATING_POINT,
+    RECORD_GATE,
+    blend,
+    combine,
+    damp_repeats,
+    stretch,
+)
 from stream.worker import build_scorer
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
@@ -51,6 +60,7 @@ def test_a_spike_in_noise_is_an_anomaly_and_says_why():
         "iqr",
         "hst",
         "pattern",
+        "record",
     }
     assert sum(r.is_anomaly for r in results[:400]) <= 2
 
@@ -60,6 +70,48 @@ def test_a_level_shift_alarms_at_its_onset_not_on_every_point_after():
     after = [r.is_anomaly for r in results[400:]]
     assert any(after[:3])
     assert sum(after) < 20
+
+
+def test_the_same_spike_alarms_where_the_series_never_went_and_not_where_it_has_been():
+    # a 4.5-sigma spike; in the second series a burst went higher 2,500 points before
+    def last_point(burst):
+        values = noise(3000, seed=3)
+        if burst:
+            values[500:505] = [56.0] * 5
+        return scored([*values, 54.5])[-1]
+
+    new_high, seen_before = last_point(burst=False), last_point(burst=True)
+    assert new_high.is_anomaly and new_high.detector_scores["record"] >= 0.5
+    assert not seen_before.is_anomaly and seen_before.detector_scores["record"] == 0.0
+    # the point detectors, with their memory of a few hundred points, see the same spike
+    assert abs(new_high.detector_scores["zscore"] - seen_before.detector_scores["zscore"]) < 0.05
+
+
+def test_a_record_weighs_in_proportion_to_the_point_evidence_below_the_gate():
+    assert blend(0.6, 0.0) == pytest.approx(0.3)
+    assert blend(RECORD_GATE, 1.0) == pytest.approx(0.5 * RECORD_GATE + 0.5)
+    assert blend(RECORD_GATE / 2, 1.0) == pytest.approx(0.25 * RECORD_GATE + 0.25)
+
+
+def test_stretch_keeps_the_order_and_puts_the_operating_point_at_the_default_threshold():
+    xs = [i / 100 for i in range(101)]
+    ys = [stretch(x) for x in xs]
+    assert ys == sorted(ys) and ys[0] == 0.0 and ys[-1] == pytest.approx(1.0)
+    assert stretch(OPERATING_POINT) == pytest.approx(Settings(_env_file=None).anomaly_threshold)
+
+
+def test_a_young_series_is_judged_on_point_evidence_alone_at_its_own_scale():
+    # 150 points: the record detector has too short a memory; a 99 in a 25..55 daily shape
+    values = [40 + 15 * math.sin(2 * math.pi * i / 144) + (i * 7919 % 13) / 13 for i in range(150)]
+    spike = scored([*values, 99.0])[-1]
+    assert spike.is_anomaly
+    assert spike.score == pytest.approx(spike_point_evidence(spike), abs=1e-6)
+
+
+def spike_point_evidence(point_score):
+    return combine(
+        {n: s for n, s in point_score.detector_scores.items() if n != "record"}, DEFAULT_WEIGHTS
+    )
 
 
 def test_no_anomaly_during_warm_up_however_extreme():

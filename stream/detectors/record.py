@@ -1,0 +1,146 @@
+"""Record detector: does the series go somewhere it has not been for weeks?
+
+Every other detector judges a point against recent memory (about 330 points for the EW
+z-scores, 64 for MAD and IQR), so a burst that recurs every few days looks new each time and a
+slow drift to a level last seen a month ago does not look new at all. This one has a long memory
+and a plain question: is the measurement *beyond every value of its kind in the last
+`n_blocks x block_size` points* (8,192 by default: 28 days at 5-minute intervals)? For data with
+no trend, the chance that the newest of n points is a new high or low is 2/n, so records are rare
+by construction, on any scale, and they get rarer the longer a series behaves.
+
+Four measurements are followed, each of raw values (records of a deseasonalised signal were worse
+on NAB: the seasonal profile itself drifts): the value, the level of the last 5 and of the last
+20 values, and the jump from the previous value. The score is the weighted share of them at a
+record (`MEASURES`), in [0, 1]: the value weighs as much as the three others together, since a
+value beyond its range is the plainest sign (on NAB, ranked by how far they pass the old extreme,
+the records of the value alone score 59; those of the 5- and 20-point levels and of the jump 47,
+38 and 50).
+
+State is small although the memory is long: per measurement, the highest and lowest value of each
+block of `block_size` points, in a ring of `n_blocks + 1` blocks (the last one filling). At the
+defaults that is 4 x 2 x 33 float64 = 2.1 KB, plus the last 20 values for the levels.
+
+A series whose memory is flat (highest = lowest) has no records: the first wobble of a gauge that
+never moved is the z-score detectors' to judge, with their spread floor.
+
+>>> from stream.features import window_features
+>>> d = RecordDetector(block_size=4, n_blocks=4, warmup=8)
+>>> s = d.new_state()
+>>> previous = None
+>>> for v in [5.0, 6.0, 4.0, 5.5] * 4:
+...     x = window_features(v, [] if previous is None else [previous])
+...     d.learn_one(s, x)
+...     previous = v
+>>> d.score_one(s, window_features(5.0, [previous]))
+0.0
+>>> spike = window_features(9.0, [previous])
+>>> round(d.score_one(s, spike), 2)  # the value, the 5-point level and the jump are records
+0.83
+>>> d.driver(spike)
+'value'
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from stream.features import Features
+
+#: measurement -> weight in the score (the weights sum to 1)
+MEASURES = {"value": 0.5, "level5": 1 / 6, "jump": 1 / 6, "level20": 1 / 6}
+_NAMES = tuple(MEASURES)
+_WEIGHTS = np.array([MEASURES[m] for m in _NAMES])
+_RECENT = 20  # values kept for the longest level
+
+
+class RecordDetector:
+    """Share of the series' measurements that lie beyond their long-memory range."""
+
+    name = "record"
+
+    def __init__(self, *, block_size: int = 256, n_blocks: int = 32, warmup: int = 256) -> None:
+        if block_size < 1 or n_blocks < 1:
+            raise ValueError("block_size and n_blocks must be at least 1")
+        self.block_size, self.n_blocks, self.warmup = block_size, n_blocks, warmup
+        # (features, measurements, records) of the last score_one: learn_one reuses them
+        self._last: tuple[Features, np.ndarray, np.ndarray] | None = None
+        # (features, records) of the last score_one, kept after learning for `driver`
+        self._explained: tuple[Features, np.ndarray] | None = None
+
+    def new_state(self) -> dict:
+        # hi/lo: per measurement (rows) and block (columns), the block's extremes; column `slot`
+        # is the block filling now; n: points learnt; recent: the last values, oldest first.
+        shape = (len(_NAMES), self.n_blocks + 1)
+        return {
+            "hi": np.full(shape, -np.inf),
+            "lo": np.full(shape, np.inf),
+            "slot": 0,
+            "n": 0,
+            "recent": [],
+        }
+
+    @staticmethod
+    def measurements(state: dict, x: Features) -> np.ndarray:
+        """Value, level of the last 5, jump from the previous value, level of the last 20."""
+        recent = [*state["recent"][-(_RECENT - 1) :], x.value]
+        last5 = recent[-5:]
+        previous = state["recent"][-1] if state["recent"] else x.value
+        return np.array(
+            [
+                x.value,
+                math.fsum(last5) / len(last5),
+                x.value - previous,
+                math.fsum(recent) / len(recent),
+            ]
+        )
+
+    def ready(self, state: dict) -> bool:
+        """Whether the memory is long enough for a record to mean something (`warmup` points:
+        among n points, a record by luck has a chance of about 2/n)."""
+        return state["n"] >= self.warmup
+
+    def first_ready(self, state: dict) -> bool:
+        """Whether the next point is the first one whose records count."""
+        return state["n"] == self.warmup
+
+    def _records(self, state: dict, m: np.ndarray) -> np.ndarray:
+        if not self.ready(state):
+            return np.zeros(len(_NAMES), dtype=bool)
+        hi, lo = state["hi"].max(axis=1), state["lo"].min(axis=1)
+        return (hi > lo) & ((m > hi) | (m < lo))
+
+    def _measure(self, state: dict, x: Features) -> tuple[np.ndarray, np.ndarray]:
+        if self._last is not None and self._last[0] is x:
+            return self._last[1], self._last[2]
+        m = self.measurements(state, x)
+        records = self._records(state, m)
+        self._last = (x, m, records)
+        return m, records
+
+    def score_one(self, state: dict, x: Features) -> float:
+        _, records = self._measure(state, x)
+        self._explained = (x, records)
+        return float(_WEIGHTS[records].sum())
+
+    def learn_one(self, state: dict, x: Features) -> None:
+        m, _ = self._measure(state, x)
+        self._last = None
+        slot = state["slot"]
+        state["hi"][:, slot] = np.maximum(state["hi"][:, slot], m)
+        state["lo"][:, slot] = np.minimum(state["lo"][:, slot], m)
+        state["n"] += 1
+        state["recent"] = [*state["recent"][-(_RECENT - 1) :], x.value]
+        if state["n"] % self.block_size == 0:
+            # the oldest block makes room for the next one
+            slot = state["slot"] = (slot + 1) % (self.n_blocks + 1)
+            state["hi"][:, slot] = -np.inf
+            state["lo"][:, slot] = np.inf
+
+    def driver(self, x: Features) -> str:
+        """The weightiest measurement at a record when `x` was scored ("value" if none was)."""
+        if self._explained is not None and self._explained[0] is x and self._explained[1].any():
+            records = self._explained[1]
+            return _NAMES[int(np.argmax(np.where(records, _WEIGHTS, -1.0)))]
+        return "value"
