@@ -42,6 +42,8 @@ class Features:
     spread: float = 1.0
     #: long-run (EW, about 330 points) standard deviation of the signals before this one
     long_spread: float = 0.0
+    #: hour of the day (0-23) of the point's timestamp; -1 where unknown
+    hour: int = -1
 
     def as_dict(self) -> dict[str, float]:
         return {k: getattr(self, k) for k in ("value", "mean", "std", "min", "max", "lag1")}
@@ -109,6 +111,7 @@ def window_features(
     signal: float | None = None,
     history: tuple[float, ...] = (),
     long_run: dict | None = None,
+    hour: int = -1,
 ) -> Features:
     """Features of `value` with the points before it in its window (population std).
 
@@ -134,6 +137,7 @@ def window_features(
         center=center,
         spread=spread,
         long_spread=math.sqrt(long_run["var"]) if long_run else 0.0,
+        hour=hour,
     )
 
 

@@ -3,7 +3,9 @@
 import json
 import random
 
-from stream.detectors.record import RecordDetector
+import pytest
+
+from stream.detectors.record import MEASURES, RecordDetector
 from stream.features import SeriesState, window_features
 
 
@@ -31,9 +33,9 @@ def test_a_value_beyond_the_whole_memory_is_a_record_and_one_inside_it_is_not():
     _, (inside,) = feed(d, [50.0], state)
     assert inside == 0.0
     _, (beyond,) = feed(d, [max(history) + 0.5], state)
-    assert beyond >= 0.5  # the value itself (half the score) and more
+    assert beyond >= MEASURES["value"]
     _, (below,) = feed(d, [min(history) - 0.5], state)
-    assert below >= 0.5
+    assert below >= MEASURES["value"]
 
 
 def test_a_level_seen_within_memory_is_not_new_and_one_forgotten_is_new_again():
@@ -41,10 +43,10 @@ def test_a_level_seen_within_memory_is_not_new_and_one_forgotten_is_new_again():
     burst = [70.0] * 5
     state, _ = feed(d, noise(200) + burst + noise(200, seed=2))
     _, again = feed(d, burst, state)
-    assert again[0] < 0.5  # 205 points after the first burst the value is remembered: no record
+    assert again[0] < MEASURES["value"]  # 205 points after the first burst: remembered
     _, _ = feed(d, noise(600, seed=3), state)
     _, later = feed(d, burst, state)
-    assert later[0] >= 0.5  # 800 points later: out of memory, new again
+    assert later[0] >= MEASURES["value"]  # 800 points later: out of memory, new again
 
 
 def test_no_record_during_warmup_or_on_a_flat_memory():
@@ -61,8 +63,26 @@ def test_the_jump_and_the_levels_count_where_the_value_does_not():
     swing = [abs(50 - (i * 10) % 100) * 2.0 for i in range(400)]
     state, _ = feed(d, swing)
     x = window_features(swing[-1] - 60.0, [swing[-1]])  # 80 -> 20: inside the range
-    assert 0.0 < d.score_one(state, x) < 0.5  # no value record, but a jump never seen: partial
+    assert d.score_one(state, x) == pytest.approx(MEASURES["jump"])  # only the jump is new
     assert d.driver(x) == "jump"
+
+
+def test_a_value_never_seen_at_its_hour_of_day_is_a_record_of_its_own():
+    d = RecordDetector(block_size=50, n_blocks=10, warmup=100)
+    state = d.new_state()
+    # ten days, hourly: 80 +/- 2 by day (08-19h), 20 +/- 2 at night
+    rng = random.Random(4)
+    for i in range(240):
+        hour = i % 24
+        level = 80.0 if 8 <= hour < 20 else 20.0
+        x = window_features(level + rng.gauss(0, 2), [], hour=hour)
+        d.score_one(state, x)
+        d.learn_one(state, x)
+    assert d.score_one(state, window_features(21.0, [20.0], hour=3)) == 0.0
+    # a daytime level at 03:00: within the series' range, never seen at that hour
+    x = window_features(80.0, [20.0], hour=3)
+    assert d.score_one(state, x) >= MEASURES["hour"]
+    assert d.score_one(state, window_features(80.0, [20.0], hour=-1)) < MEASURES["value"]
 
 
 def test_the_state_is_small_and_survives_the_changelog():
@@ -70,10 +90,10 @@ def test_the_state_is_small_and_survives_the_changelog():
     values = noise(3000)
     state, _ = feed(d, values)
     stored = SeriesState(detectors={"record": state}).to_dict()
-    assert len(json.dumps(stored["detectors"])) < 4 * 1024
+    assert len(json.dumps(stored["detectors"])) < 5 * 1024
     restored = SeriesState.from_dict(json.loads(json.dumps(stored))).detectors["record"]
     tail = noise(20, seed=9) + [max(values) + 1.0]
     _, direct = feed(d, tail, state)
     _, replayed = feed(d, tail, restored)
     assert replayed == direct
-    assert direct[-1] >= 0.5
+    assert direct[-1] >= MEASURES["value"]
