@@ -19,9 +19,9 @@ the 5- and 20-point levels and of the jump 47, 38 and 50; adding the hour of day
 ensemble from 67.5 to 68.4).
 
 State is small although the memory is long: per measurement, the highest and lowest value of each
-block of `block_size` points, in a ring of `n_blocks + 1` blocks (the last one filling). At the
-defaults that is 4 x 2 x 33 float64 = 2.1 KB, plus the last 20 values for the levels and 24 x 3
-float64 (highest, lowest, count) for the hours: about 4.2 KB as JSON.
+finished block of `block_size` points, in a ring of `n_blocks` blocks, and of the block filling
+now. At the defaults that is 4 x 2 x 32 float64 = 2 KB, plus the last 20 values for the levels
+and 24 x 3 float64 (highest, lowest, count) for the hours: about 4.5 KB as JSON.
 
 A series whose memory is flat (highest = lowest) has no records: the first wobble of a gauge that
 never moved is the z-score detectors' to judge, with their spread floor.
@@ -54,7 +54,7 @@ from stream.features import Features
 #: measurement -> weight in the score (the weights sum to 1); "hour": the value at its hour of day
 MEASURES = {"value": 3 / 7, "level5": 1 / 7, "jump": 1 / 7, "level20": 1 / 7, "hour": 1 / 7}
 _NAMES = tuple(MEASURES)
-_WEIGHTS = np.array([MEASURES[m] for m in _NAMES])
+_WEIGHTS = tuple(MEASURES[m] for m in _NAMES)
 _BLOCKED = 4  # the first four measurements are remembered in blocks; "hour" per hour of day
 _RECENT = 20  # values kept for the longest level
 #: values an hour of the day needs before a value beyond its range there counts as a record
@@ -71,40 +71,44 @@ class RecordDetector:
             raise ValueError("block_size and n_blocks must be at least 1")
         self.block_size, self.n_blocks, self.warmup = block_size, n_blocks, warmup
         # (features, measurements, records) of the last score_one: learn_one reuses them
-        self._last: tuple[Features, np.ndarray, np.ndarray] | None = None
+        self._last: tuple[Features, list[float], list[bool]] | None = None
         # (features, records) of the last score_one, kept after learning for `driver`
-        self._explained: tuple[Features, np.ndarray] | None = None
+        self._explained: tuple[Features, list[bool]] | None = None
 
     def new_state(self) -> dict:
-        # hi/lo: per measurement (rows) and block (columns), the block's extremes; column `slot`
-        # is the block filling now; n: points learnt; recent: the last values, oldest first;
-        # by_hour: per hour of the day (columns) the highest and lowest value and the count.
-        shape = (_BLOCKED, self.n_blocks + 1)
+        # hi/lo: per measurement (rows) and finished block (columns, a ring; `slot` is the next
+        # to overwrite), the block's extremes; mem_hi/mem_lo: their extremes over the ring;
+        # cur_hi/cur_lo: the extremes of the block filling now ([] when it is empty); n: points
+        # learnt; recent: the last values, oldest first; by_hour: per hour of the day (columns)
+        # the highest and lowest value and the count.
+        shape = (_BLOCKED, self.n_blocks)
         by_hour = np.zeros((3, 24))
         by_hour[0], by_hour[1] = -np.inf, np.inf
         return {
             "hi": np.full(shape, -np.inf),
             "lo": np.full(shape, np.inf),
             "slot": 0,
+            "mem_hi": [],
+            "mem_lo": [],
+            "cur_hi": [],
+            "cur_lo": [],
             "n": 0,
             "recent": [],
             "by_hour": by_hour,
         }
 
     @staticmethod
-    def measurements(state: dict, x: Features) -> np.ndarray:
+    def measurements(state: dict, x: Features) -> list[float]:
         """Value, level of the last 5, jump from the previous value, level of the last 20."""
         recent = [*state["recent"][-(_RECENT - 1) :], x.value]
         last5 = recent[-5:]
         previous = state["recent"][-1] if state["recent"] else x.value
-        return np.array(
-            [
-                x.value,
-                math.fsum(last5) / len(last5),
-                x.value - previous,
-                math.fsum(recent) / len(recent),
-            ]
-        )
+        return [
+            x.value,
+            math.fsum(last5) / len(last5),
+            x.value - previous,
+            math.fsum(recent) / len(recent),
+        ]
 
     def ready(self, state: dict) -> bool:
         """Whether the memory is long enough for a record to mean something (`warmup` points:
@@ -115,21 +119,27 @@ class RecordDetector:
         """Whether the next point is the first one whose records count."""
         return state["n"] == self.warmup
 
-    def _records(self, state: dict, m: np.ndarray, hour: int) -> np.ndarray:
+    def _records(self, state: dict, m: list[float], hour: int) -> list[bool]:
         if not self.ready(state):
-            return np.zeros(len(_NAMES), dtype=bool)
-        hi, lo = state["hi"].max(axis=1), state["lo"].min(axis=1)
-        blocked = (hi > lo) & ((m > hi) | (m < lo))
-        return np.append(blocked, self._hour_record(state, m[0], hour))
+            return [False] * len(_NAMES)
+        # plain floats: for five numbers a point, numpy's per-call cost would dominate
+        his = [h for h in (state["mem_hi"], state["cur_hi"]) if h]
+        los = [lo for lo in (state["mem_lo"], state["cur_lo"]) if lo]
+        records = []
+        for i, v in enumerate(m):
+            hi, lo = max(h[i] for h in his), min(lo[i] for lo in los)
+            records.append(hi > lo and (v > hi or v < lo))
+        records.append(self._hour_record(state, m[0], hour))
+        return records
 
     @staticmethod
     def _hour_record(state: dict, value: float, hour: int) -> bool:
         if hour < 0:
             return False
-        hi, lo, count = state["by_hour"][:, hour]
+        hi, lo, count = state["by_hour"][:, hour].tolist()
         return count >= HOUR_MIN_OBSERVATIONS and hi > lo and (value > hi or value < lo)
 
-    def _measure(self, state: dict, x: Features) -> tuple[np.ndarray, np.ndarray]:
+    def _measure(self, state: dict, x: Features) -> tuple[list[float], list[bool]]:
         if self._last is not None and self._last[0] is x:
             return self._last[1], self._last[2]
         m = self.measurements(state, x)
@@ -140,14 +150,16 @@ class RecordDetector:
     def score_one(self, state: dict, x: Features) -> float:
         _, records = self._measure(state, x)
         self._explained = (x, records)
-        return float(_WEIGHTS[records].sum())
+        return math.fsum(w for w, r in zip(_WEIGHTS, records, strict=True) if r)
 
     def learn_one(self, state: dict, x: Features) -> None:
         m, _ = self._measure(state, x)
         self._last = None
-        slot = state["slot"]
-        state["hi"][:, slot] = np.maximum(state["hi"][:, slot], m)
-        state["lo"][:, slot] = np.minimum(state["lo"][:, slot], m)
+        if state["cur_hi"]:
+            state["cur_hi"] = [max(a, b) for a, b in zip(state["cur_hi"], m, strict=True)]
+            state["cur_lo"] = [min(a, b) for a, b in zip(state["cur_lo"], m, strict=True)]
+        else:
+            state["cur_hi"], state["cur_lo"] = list(m), list(m)
         if x.hour >= 0:
             at_hour = state["by_hour"][:, x.hour]
             at_hour[0], at_hour[1] = max(at_hour[0], x.value), min(at_hour[1], x.value)
@@ -155,14 +167,19 @@ class RecordDetector:
         state["n"] += 1
         state["recent"] = [*state["recent"][-(_RECENT - 1) :], x.value]
         if state["n"] % self.block_size == 0:
-            # the oldest block makes room for the next one
-            slot = state["slot"] = (slot + 1) % (self.n_blocks + 1)
-            state["hi"][:, slot] = -np.inf
-            state["lo"][:, slot] = np.inf
+            # the block is done: it takes the place of the oldest in the ring
+            slot = state["slot"]
+            state["hi"][:, slot], state["lo"][:, slot] = state["cur_hi"], state["cur_lo"]
+            state["slot"] = (slot + 1) % self.n_blocks
+            state["mem_hi"] = state["hi"].max(axis=1).tolist()
+            state["mem_lo"] = state["lo"].min(axis=1).tolist()
+            state["cur_hi"], state["cur_lo"] = [], []
 
     def driver(self, x: Features) -> str:
         """The weightiest measurement at a record when `x` was scored ("value" if none was)."""
-        if self._explained is not None and self._explained[0] is x and self._explained[1].any():
+        if self._explained is not None and self._explained[0] is x and any(self._explained[1]):
             records = self._explained[1]
-            return _NAMES[int(np.argmax(np.where(records, _WEIGHTS, -1.0)))]
+            return max(
+                (w, name) for w, name, r in zip(_WEIGHTS, _NAMES, records, strict=True) if r
+            )[1]
         return "value"
