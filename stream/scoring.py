@@ -129,8 +129,12 @@ def blend(point: float, record: float) -> float:
     >>> blend(0.8, 0.0), blend(0.5, 1.0), blend(0.2, 1.0)
     (0.4, 0.75, 0.35)
     """
-    gate = min(1.0, point / RECORD_GATE)
-    return (1 - RECORD_WEIGHT) * point + RECORD_WEIGHT * record * gate
+    return (1 - RECORD_WEIGHT) * point + record_part(point, record)
+
+
+def record_part(point: float, record: float) -> float:
+    """What the record detector adds to the blend (gated by the point evidence)."""
+    return RECORD_WEIGHT * record * min(1.0, point / RECORD_GATE)
 
 
 def stretch(score: float) -> float:
@@ -244,10 +248,10 @@ class Scorer:
         record: float | None = None,
     ) -> str:
         """The detector that weighed most in the score, and the feature that moved it: the record
-        detector when its half of the blend outweighs the point evidence's, else the highest
+        detector when its part of the blend outweighs the point evidence's, else the highest
         (robust scores as capped) of the point detectors the mean counts, or of the consensus
         group whose agreement set the point evidence."""
-        if record is not None and RECORD_WEIGHT * record > (1 - RECORD_WEIGHT) * combined:
+        if record is not None and record_part(combined, record) > (1 - RECORD_WEIGHT) * combined:
             return f"{RECORD}:{self._detector(RECORD).driver(x)}"
         counted = [n for n in detector_scores if self.weights.get(n, 1.0) > 0]
         for group in CONSENSUS:
