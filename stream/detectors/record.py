@@ -11,7 +11,8 @@ by construction, on any scale, and they get rarer the longer a series behaves.
 Five measurements are followed, each of raw values (records of a deseasonalised signal were worse
 on NAB: the seasonal profile itself drifts): the value, the level of the last 5 and of the last
 20 values, the jump from the previous value, and the value at its hour of the day ("never this
-high at 03:00", against everything seen at that hour, once the hour has 30 values). The score is
+high at 03:00": against everything ever seen at that hour of the timestamp's day, once the hour
+has 30 values; this one never forgets). The score is
 the weighted share of them at a record (`MEASURES`), in [0, 1]: the value weighs as much as the
 three others of its kind together, since a value beyond its range is the plainest sign (on NAB,
 ranked by how far they pass the old extreme, the records of the value alone score 59; those of
@@ -25,6 +26,10 @@ and 24 x 3 float64 (highest, lowest, count) for the hours: about 4.5 KB as JSON.
 
 A series whose memory is flat (highest = lowest) has no records: the first wobble of a gauge that
 never moved is the z-score detectors' to judge, with their spread floor.
+
+No record counts before `warmup` points (256): among n points a record by luck has a chance of
+about 2/n, too common to mean anything in a short memory. The scorer judges such a young series
+on point evidence alone (`scoring`).
 
 >>> from stream.features import window_features
 >>> d = RecordDetector(block_size=4, n_blocks=4, warmup=8)
