@@ -85,7 +85,7 @@ class RecordDetector:
         # to overwrite), the block's extremes; mem_hi/mem_lo: their extremes over the ring;
         # cur_hi/cur_lo: the extremes of the block filling now ([] when it is empty); n: points
         # learnt; recent: the last values, oldest first; by_hour: per hour of the day (columns)
-        # the highest and lowest value and the count.
+        # the highest and lowest value and the count; counted: records have counted (`ready`).
         shape = (_BLOCKED, self.n_blocks)
         by_hour = np.zeros((3, 24))
         by_hour[0], by_hour[1] = -np.inf, np.inf
@@ -100,6 +100,7 @@ class RecordDetector:
             "n": 0,
             "recent": [],
             "by_hour": by_hour,
+            "counted": False,
         }
 
     @staticmethod
@@ -116,13 +117,20 @@ class RecordDetector:
         ]
 
     def ready(self, state: dict) -> bool:
-        """Whether the memory is long enough for a record to mean something (`warmup` points:
-        among n points, a record by luck has a chance of about 2/n)."""
-        return state["n"] >= self.warmup
+        """Whether the memory is long enough for a record to mean something: `warmup` points
+        (among n points, a record by luck has a chance of about 2/n) and, where the points have
+        timestamps, every hour of the day (in the first day of a daily-shaped series every rise
+        makes a new high; that is no news)."""
+        if state.get("counted", False):
+            return True  # once ready, always: the memory only grows until it is full
+        if state["n"] < self.warmup:
+            return False
+        seen = state["by_hour"][2]
+        return bool(seen.all() or not seen.any())
 
     def first_ready(self, state: dict) -> bool:
         """Whether the next point is the first one whose records count."""
-        return state["n"] == self.warmup
+        return not state.get("counted", False) and self.ready(state)
 
     def _records(self, state: dict, m: list[float], hour: int) -> list[bool]:
         if not self.ready(state):
@@ -160,6 +168,8 @@ class RecordDetector:
     def learn_one(self, state: dict, x: Features) -> None:
         m, _ = self._measure(state, x)
         self._last = None
+        if not state.get("counted", False) and self.ready(state):
+            state["counted"] = True
         if state["cur_hi"]:
             state["cur_hi"] = [max(a, b) for a, b in zip(state["cur_hi"], m, strict=True)]
             state["cur_lo"] = [min(a, b) for a, b in zip(state["cur_lo"], m, strict=True)]

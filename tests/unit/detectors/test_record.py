@@ -85,6 +85,24 @@ def test_a_value_never_seen_at_its_hour_of_day_is_a_record_of_its_own():
     assert d.score_one(state, window_features(80.0, [20.0], hour=-1)) < MEASURES["value"]
 
 
+def test_records_wait_until_the_series_has_been_seen_at_every_hour_of_the_day():
+    d = RecordDetector(block_size=50, n_blocks=10, warmup=100)
+    state = d.new_state()
+    # a rising morning, one point a minute: each new high is a record by the numbers, but the
+    # series has not yet shown a whole day
+    for i in range(600):
+        x = window_features(10.0 + i * 0.1, [], hour=i // 60)
+        assert d.score_one(state, x) == 0.0
+        d.learn_one(state, x)
+    assert not d.ready(state)
+    for i in range(600, 24 * 60):
+        x = window_features(70.0 + (i % 3), [], hour=i // 60)
+        d.score_one(state, x)
+        d.learn_one(state, x)
+    assert d.ready(state)
+    assert d.score_one(state, window_features(200.0, [71.0], hour=0)) >= MEASURES["value"]
+
+
 def test_the_state_is_small_and_survives_the_changelog():
     d = RecordDetector()
     values = noise(3000)
