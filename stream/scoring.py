@@ -18,7 +18,7 @@ Combination, in four steps:
   with some point evidence (`RECORD_GATE`). So a point inside its long-run range needs
   overwhelming point evidence to alarm, and a new record needs only some: recurring bursts stop
   alarming once the series has shown them, and drifts to levels never seen alarm. On NAB this
-  took the standard score from 55 to 68.4 and cut the false positives from 352 to 94.
+  took the standard score from 55 to 68.5 and cut the false positives from 352 to 93.
 - *Repeat damping* (`damp_repeats`): a point that scores no higher than the series' recent peak
   (a peak that decays by 0.1% a point, so it fades over a couple of thousand points) has its
   score halved. The onset of an anomaly, and any escalation of it, keep their full score.
@@ -26,9 +26,9 @@ Combination, in four steps:
   the operating point where the ensemble made its best trade-off on NAB (0.48 before
   stretching). It keeps the order of scores: it changes no ranking, only what 0.7 means.
 
-A young series, whose record detector has too short a memory (its first 256 points), is scored on
-point evidence alone, on the detectors' own scale (0.7 is z = 4) with the faster damping of
-ensemble-v2 (0.5% a point).
+A young series, whose record detector has too short a memory (under 256 points, or not yet a
+whole day), is scored on point evidence alone, on the detectors' own scale (0.7 is z = 4) with
+the faster damping of ensemble-v2 (0.5% a point).
 
 The weights, the cap, the groups, the gate and the operating point were chosen on NAB (README,
 Detection) and kept round; a split of NAB's files in two halves shows the gain on each.

@@ -27,9 +27,10 @@ and 24 x 3 float64 (highest, lowest, count) for the hours: about 4.5 KB as JSON.
 A series whose memory is flat (highest = lowest) has no records: the first wobble of a gauge that
 never moved is the z-score detectors' to judge, with their spread floor.
 
-No record counts before `warmup` points (256): among n points a record by luck has a chance of
-about 2/n, too common to mean anything in a short memory. The scorer judges such a young series
-on point evidence alone (`scoring`).
+No record counts before `warmup` points (256), since among n points a record by luck has a chance
+of about 2/n, nor before the series has been seen at every hour of the day, since on the first day
+of a daily shape every rise is a new high. The scorer judges such a young series on point
+evidence alone (`scoring`).
 
 >>> from stream.features import window_features
 >>> d = RecordDetector(block_size=4, n_blocks=4, warmup=8)
