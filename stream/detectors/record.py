@@ -83,7 +83,8 @@ class RecordDetector:
 
     def new_state(self) -> dict:
         # hi/lo: per measurement (rows) and finished block (columns, a ring; `slot` is the next
-        # to overwrite), the block's extremes; mem_hi/mem_lo: their extremes over the ring;
+        # to overwrite), the block's extremes; mem_hi/mem_lo: their extremes over the ring
+        # (recomputed when a block is done, so that a point need not scan the ring);
         # cur_hi/cur_lo: the extremes of the block filling now ([] when it is empty); n: points
         # learnt; recent: the last values, oldest first; by_hour: per hour of the day (columns)
         # the highest and lowest value and the count; counted: records have counted (`ready`).
@@ -122,7 +123,7 @@ class RecordDetector:
         (among n points, a record by luck has a chance of about 2/n) and, where the points have
         timestamps, every hour of the day (in the first day of a daily-shaped series every rise
         makes a new high; that is no news)."""
-        if state.get("counted", False):
+        if state["counted"]:
             return True  # once ready, always: the memory only grows until it is full
         if state["n"] < self.warmup:
             return False
@@ -131,7 +132,7 @@ class RecordDetector:
 
     def first_ready(self, state: dict) -> bool:
         """Whether the next point is the first one whose records count."""
-        return not state.get("counted", False) and self.ready(state)
+        return not state["counted"] and self.ready(state)
 
     def _records(self, state: dict, m: list[float], hour: int) -> list[bool]:
         if not self.ready(state):
@@ -169,7 +170,7 @@ class RecordDetector:
     def learn_one(self, state: dict, x: Features) -> None:
         m, _ = self._measure(state, x)
         self._last = None
-        if not state.get("counted", False) and self.ready(state):
+        if not state["counted"] and self.ready(state):
             state["counted"] = True
         if state["cur_hi"]:
             state["cur_hi"] = [max(a, b) for a, b in zip(state["cur_hi"], m, strict=True)]
