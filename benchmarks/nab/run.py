@@ -1,7 +1,7 @@
 """Runs a detector over the NAB corpus and prints its standard, low-FP and low-FN scores.
 
     .venv/bin/python -m benchmarks.nab.run [--nab-dir ../shared/nab] [--detector ems|null|random]
-                                           [--half all|even|odd]
+                                           [--half all|even|odd] [--per-file]
 
 `ems` is the service's own scorer, the code the worker runs, one fresh series per file, causal (each
 point is scored before it is learnt), one configuration for the whole corpus. `null` and `random`
@@ -90,6 +90,21 @@ def evaluate(files: Sequence[DataFile], scores: dict[str, list[float]], profiles
     return results
 
 
+def per_file(
+    files: Sequence[DataFile], scores: dict[str, list[float]], costs: CostMatrix, threshold: float
+) -> list[tuple[str, int, int, int]]:
+    """Per file at `threshold`: (name, windows, windows detected, detections outside windows),
+    probationary rows left out as the scorer does."""
+    table = []
+    for f in files:
+        rows = sweep_rows(f.name, f.timestamps, scores[f.name], f.windows, costs)
+        fired = [r for r in rows if r.window != "" and r.anomaly_score >= threshold]
+        detected = {r.window for r in fired if r.window is not None}
+        outside = sum(r.window is None for r in fired)
+        table.append((f.name, len(f.windows), len(detected), outside))
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -99,6 +114,9 @@ def main() -> None:
     )
     parser.add_argument("--detector", choices=sorted(DETECTORS), default="ems")
     parser.add_argument("--half", choices=("all", "even", "odd"), default="all")
+    parser.add_argument(
+        "--per-file", action="store_true", help="windows found and false positives per file"
+    )
     args = parser.parse_args()
 
     files = list(load_corpus(args.nab_dir))
@@ -122,6 +140,12 @@ def main() -> None:
             f"{r['missed_windows']} windows missed)"
         )
     print("published:", "; ".join(f"{k} {v[0]}/{v[1]}/{v[2]}" for k, v in PUBLISHED.items()))
+    if args.per_file:
+        standard = CostMatrix.from_profile(load_profiles(args.nab_dir)["standard"])
+        threshold = results["standard"]["threshold"]
+        print(f"per file, standard profile at {threshold:.4f}: windows, found, false positives")
+        for name, windows, found, outside in per_file(files, scores, standard, threshold):
+            print(f"  {name:60s} {windows:3d} {found:3d} {outside:4d}")
 
 
 if __name__ == "__main__":
