@@ -110,11 +110,10 @@ class RecordDetector:
         """Value, level of the last 5, jump from the previous value, level of the last 20."""
         recent = [*state["recent"][-(_RECENT - 1) :], x.value]
         last5 = recent[-5:]
-        previous = state["recent"][-1] if state["recent"] else x.value
         return [
             x.value,
             math.fsum(last5) / len(last5),
-            x.value - previous,
+            x.value - x.lag1,
             math.fsum(recent) / len(recent),
         ]
 
