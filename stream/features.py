@@ -185,6 +185,8 @@ class SeriesState:
     season: dict | None = None
     #: decaying peak of recent combined scores (see scoring.damp_repeats)
     peak: float = 0.0
+    #: point evidence of the last few points (see scoring.persistent)
+    evidence: list[float] = field(default_factory=list)
     #: EW mean and variance of the series' signals (LONG_RUN_ALPHA)
     long_run: dict = field(default_factory=new_ew_stats)
     #: the trained model this state was warm-started from (None: learnt from the stream alone)

@@ -28,7 +28,7 @@ from stream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = "ensemble-v3"
+MODEL_VERSION = "ensemble-v4"
 
 
 def build_scorer(settings: Settings) -> Scorer:

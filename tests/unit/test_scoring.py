@@ -12,10 +12,12 @@ from stream.features import SeriesState
 from stream.scoring import (
     DEFAULT_WEIGHTS,
     OPERATING_POINT,
+    PERSISTENCE_GAIN,
     RECORD_GATE,
     blend,
     combine,
     damp_repeats,
+    persistent,
     stretch,
 )
 from stream.worker import build_scorer
@@ -88,6 +90,27 @@ def test_the_same_spike_alarms_where_the_series_never_went_and_not_where_it_has_
     assert seen_before.detector_scores["record"] <= MEASURES["hour"] + 1e-6
     # the point detectors, with their memory of a few hundred points, see the same spike
     assert abs(new_high.detector_scores["zscore"] - seen_before.detector_scores["zscore"]) < 0.05
+
+
+def test_a_deviation_that_holds_alarms_where_one_point_of_it_does_not():
+    # the series went 8 sigma higher for an hour before, so 4.5 sigma is no record of the value
+    # or the level: only its persistence makes the run news
+    values = noise(3000, seed=3)
+    values[1000:1060] = [v + 8 for v in values[1000:1060]]
+    run = scored([*values, *(v + 4.5 for v in noise(8, seed=9)), *noise(30, seed=10)])[3000:3010]
+    lone = scored([*values, 54.5, *noise(30, seed=10)])[3000]
+    alarms = [r for r in run if r.is_anomaly]
+    assert not lone.is_anomaly
+    assert len(alarms) == 1 and alarms[0].driver == "zscore:persistence"
+    assert not run[0].is_anomaly  # like the lone point: the run had to hold to alarm
+
+
+def test_persistence_is_the_median_so_one_blip_does_not_lift_the_points_after_it():
+    state = SeriesState()
+    after_blip = [persistent(z, state) for z in (0.1, 0.1, 0.1, 0.1, 0.1, 0.99, 0.1, 0.1)]
+    assert max(after_blip) < 0.2
+    held = [persistent(z, state) for z in (0.6,) * 4]
+    assert held[-1] == pytest.approx(PERSISTENCE_GAIN * 0.6)
 
 
 def test_a_record_weighs_in_proportion_to_the_point_evidence_below_the_gate():
