@@ -43,11 +43,12 @@ def test_weighted_mean_uses_given_weights_and_defaults_others_to_one():
     assert combine({"a": 1.0, "c": 0.0}, {"a": 1.0}) == 0.5
 
 
-def test_a_repeat_that_does_not_beat_the_recent_peak_is_halved():
+def test_a_repeat_that_does_not_clearly_beat_the_recent_peak_is_halved():
     state = SeriesState()
     assert damp_repeats(0.9, state) == 0.9
     assert damp_repeats(0.8, state) == 0.4
-    assert damp_repeats(0.95, state) == 0.95  # an escalation keeps its full score
+    assert damp_repeats(0.92, state) == 0.46  # creeping up by 2% is no escalation
+    assert damp_repeats(0.98, state) == 0.98  # a clear escalation keeps its full score
 
 
 def test_a_spike_in_noise_is_an_anomaly_and_says_why():
