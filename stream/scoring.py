@@ -143,19 +143,23 @@ def combine(
     return max([mean, *floors])
 
 
-def persistent(own: float, state: SeriesState) -> float:
-    """`PERSISTENCE_GAIN` times the median of the evidence `own` over the series' last
-    `PERSISTENCE_POINTS` points, this one included (0 until there are that many); remembers
-    this point's.
+def persistent(
+    own: float,
+    state: SeriesState,
+    points: int = PERSISTENCE_POINTS,
+    gain: float = PERSISTENCE_GAIN,
+) -> float:
+    """`gain` times the median of the evidence `own` over the series' last `points` points, this
+    one included (0 until there are that many); remembers this point's.
 
     >>> s = SeriesState()
     >>> [round(persistent(p, s), 2) for p in (0.1, 0.1, 0.1, 0.1, 0.1, 0.95, 0.1, 0.5, 0.5, 0.5)]
     [0.0, 0.0, 0.0, 0.0, 0.0, 0.13, 0.13, 0.13, 0.39, 0.65]
     """
-    state.evidence = [*state.evidence[-(PERSISTENCE_POINTS - 1) :], own]
-    if len(state.evidence) < PERSISTENCE_POINTS:
+    state.evidence = [*state.evidence[-(points - 1) :], own]
+    if len(state.evidence) < points:
         return 0.0
-    return min(1.0, PERSISTENCE_GAIN * statistics.median(state.evidence))
+    return min(1.0, gain * statistics.median(state.evidence))
 
 
 def blend(point: float, record: float) -> float:
@@ -211,7 +215,8 @@ class Scorer:
     """Scores points with a set of detectors and combines their scores.
 
     A series raises no anomaly before it has seen `warmup_points` points, though it is scored and
-    learns from every one.
+    learns from every one. `persistence_points`, `persistence_gain` and `escalation` default to
+    the module's settings (`benchmarks.nab.sensitivity` varies them).
     """
 
     def __init__(
@@ -223,6 +228,9 @@ class Scorer:
         warmup_points: int,
         model_version: str,
         weights: dict[str, float] | None = None,
+        persistence_points: int = PERSISTENCE_POINTS,
+        persistence_gain: float = PERSISTENCE_GAIN,
+        escalation: float = ESCALATION,
     ) -> None:
         if not detectors:
             raise ValueError("a scorer needs at least one detector")
@@ -232,6 +240,9 @@ class Scorer:
         self.window_size = window_size
         self.warmup_points = warmup_points
         self.model_version = model_version
+        self.persistence_points = persistence_points
+        self.persistence_gain = persistence_gain
+        self.escalation = escalation
 
     def score_and_learn(self, state: SeriesState, value: float, ts: datetime) -> PointScore:
         """Score `value` at `ts` against what the series has seen, then learn it (state updated)."""
@@ -262,10 +273,16 @@ class Scorer:
         seasonality.learn(state.season, ts, value)
         point_scores = {n: s for n, s in detector_scores.items() if n != RECORD}
         evidence = combine(point_scores, self.weights)
-        sustained = persistent(point_scores.get(PERSISTENT_DETECTOR, 0.0), state)
+        sustained = persistent(
+            point_scores.get(PERSISTENT_DETECTOR, 0.0),
+            state,
+            self.persistence_points,
+            self.persistence_gain,
+        )
         if record_ready:
             point = max(evidence, sustained)
-            score = stretch(damp_repeats(blend(point, detector_scores[RECORD]), state))
+            blended = blend(point, detector_scores[RECORD])
+            score = stretch(damp_repeats(blended, state, escalation=self.escalation))
         else:  # no long memory yet: the point evidence alone, on its own scale (0.7 is z = 4)
             point = evidence
             score = damp_repeats(point, state, YOUNG_PEAK_DECAY, escalation=1.0)

@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 MODEL_VERSION = "ensemble-v4"
 
 
-def build_scorer(settings: Settings) -> Scorer:
-    """The detector ensemble the worker, `ems-ml replay` and the NAB benchmark all run."""
+def build_scorer(settings: Settings, **combination) -> Scorer:
+    """The detector ensemble the worker, `ems-ml replay` and the NAB benchmark all run;
+    `combination`: keyword arguments of `Scorer` that override its defaults (benchmarks only)."""
     return Scorer(
         [
             ZScoreDetector(),
@@ -48,6 +49,7 @@ def build_scorer(settings: Settings) -> Scorer:
         window_size=settings.window_size,
         warmup_points=settings.warmup_points,
         model_version=MODEL_VERSION,
+        **combination,
     )
 
 

@@ -25,8 +25,8 @@ from stream.worker import build_scorer
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 
 
-def scored(values, warmup=30):
-    scorer = build_scorer(Settings(_env_file=None, warmup_points=warmup))
+def scored(values, warmup=30, **combination):
+    scorer = build_scorer(Settings(_env_file=None, warmup_points=warmup), **combination)
     state = SeriesState()
     return [
         scorer.score_and_learn(state, v, T0 + timedelta(minutes=i)) for i, v in enumerate(values)
@@ -98,12 +98,15 @@ def test_a_deviation_that_holds_alarms_where_one_point_of_it_does_not():
     # or the level: only its persistence makes the run news
     values = noise(3000, seed=3)
     values[1000:1060] = [v + 8 for v in values[1000:1060]]
-    run = scored([*values, *(v + 4.5 for v in noise(8, seed=9)), *noise(30, seed=10)])[3000:3010]
+    held = [*values, *(v + 4.5 for v in noise(8, seed=9)), *noise(30, seed=10)]
+    run = scored(held)[3000:3010]
     lone = scored([*values, 54.5, *noise(30, seed=10)])[3000]
     alarms = [r for r in run if r.is_anomaly]
     assert not lone.is_anomaly
     assert len(alarms) == 1 and alarms[0].driver == "zscore:persistence"
     assert not run[0].is_anomaly  # like the lone point: the run had to hold to alarm
+    # the benchmarks' override reaches the scoring: without persistence the run passes
+    assert not any(r.is_anomaly for r in scored(held, persistence_gain=0.0)[3000:3010])
 
 
 def test_persistence_is_the_median_so_one_blip_does_not_lift_the_points_after_it():

@@ -1,0 +1,101 @@
+"""How the NAB score moves around the combination's chosen persistence and escalation settings.
+
+    .venv/bin/python -m benchmarks.nab.sensitivity [--nab-dir ../shared/nab] [--points 5 6 7]
+        [--gain 1.2 1.3 1.4] [--escalation 1.03 1.05 1.08] [--workers 2]
+
+The settings were chosen on NAB, so their own score is the top of a range, not what to expect on
+other data. This runs the worker's scorer (`stream.worker.build_scorer`, the only change being
+the settings named) over the whole corpus for every combination of the values given, and prints
+each one's standard, low-FP and low-FN scores and the standard score of each half of the files
+(`run.py --half`), then the spread. About a minute of one core a setting: the default grid of 27
+takes some 15 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+from concurrent.futures import ProcessPoolExecutor
+from functools import cache
+from pathlib import Path
+
+from benchmarks.machine import header
+from benchmarks.nab.corpus import DataFile, load_corpus, load_profiles
+from benchmarks.nab.run import evaluate
+from stream import scoring
+
+
+@cache
+def _corpus(nab_dir: Path) -> list[DataFile]:
+    return list(load_corpus(nab_dir))
+
+
+def score_corpus(nab_dir: Path, points: int, gain: float, escalation: float) -> dict:
+    """Every file's scores with the given combination settings: {file name: scores}."""
+    from stream.config import Settings
+    from stream.features import SeriesState
+    from stream.worker import build_scorer
+
+    scores = {}
+    for f in _corpus(nab_dir):
+        scorer = build_scorer(
+            Settings(_env_file=None),
+            persistence_points=points,
+            persistence_gain=gain,
+            escalation=escalation,
+        )
+        state = SeriesState()
+        scores[f.name] = [
+            scorer.score_and_learn(state, v, ts).score
+            for ts, v in zip(f.timestamps, f.values, strict=True)
+        ]
+    return scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--nab-dir",
+        type=Path,
+        default=Path(__file__).resolve().parents[2].parent / "shared" / "nab",
+    )
+    parser.add_argument("--points", type=int, nargs="+", default=[5, 6, 7])
+    parser.add_argument("--gain", type=float, nargs="+", default=[1.2, 1.3, 1.4])
+    parser.add_argument("--escalation", type=float, nargs="+", default=[1.03, 1.05, 1.08])
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    files = _corpus(args.nab_dir)
+    profiles = load_profiles(args.nab_dir)
+    halves = files[0::2], files[1::2]
+    grid = list(itertools.product(args.points, args.gain, args.escalation))
+    chosen = (scoring.PERSISTENCE_POINTS, scoring.PERSISTENCE_GAIN, scoring.ESCALATION)
+    print(header("benchmarks.nab.sensitivity"))
+    print(
+        f"{len(grid)} settings; the service's own: points {chosen[0]}, gain {chosen[1]}, "
+        f"escalation {chosen[2]}"
+    )
+    print("points  gain  escalation   standard  low FP  low FN   even half  odd half")
+    standard = []
+    with ProcessPoolExecutor(args.workers) as pool:
+        runs = pool.map(score_corpus, *zip(*((args.nab_dir, *g) for g in grid), strict=True))
+        for setting, scores in zip(grid, runs, strict=True):
+            whole = evaluate(files, scores, profiles)
+            even, odd = (evaluate(h, scores, profiles)["standard"]["score"] for h in halves)
+            standard.append(whole["standard"]["score"])
+            mark = "  <- the service's" if setting == chosen else ""
+            print(
+                f"{setting[0]:6d}  {setting[1]:4.2f}  {setting[2]:10.2f}   "
+                f"{whole['standard']['score']:8.1f}  {whole['reward_low_FP_rate']['score']:6.1f}"
+                f"  {whole['reward_low_FN_rate']['score']:6.1f}   {even:9.1f}  {odd:8.1f}{mark}",
+                flush=True,
+            )
+    print(
+        f"standard: {min(standard):.1f} to {max(standard):.1f}, "
+        f"median {statistics.median(standard):.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
