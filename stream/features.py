@@ -185,7 +185,7 @@ class SeriesState:
     season: dict | None = None
     #: decaying peak of recent combined scores (see scoring.damp_repeats)
     peak: float = 0.0
-    #: point evidence of the last few points (see scoring.persistent)
+    #: the z-score detector's scores of the last few points (see scoring.persistent)
     evidence: list[float] = field(default_factory=list)
     #: EW mean and variance of the series' signals (LONG_RUN_ALPHA)
     long_run: dict = field(default_factory=new_ew_stats)

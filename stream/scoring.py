@@ -94,14 +94,15 @@ YOUNG_PEAK_DECAY = 0.995
 REPEAT_FACTOR = 0.5
 #: how far a score must beat the recent peak to count as an escalation, not a repeat
 ESCALATION = 1.05
-#: points whose median z-score counts as persistent evidence, and the weight it gets
-PERSISTENCE = "persistence"  # the driver's feature when persistence set the point evidence
 #: the detector whose evidence persistence looks at: one that judges the point itself, so that
 #: its score falls back as soon as the series does (the window-based ones echo a lone spike for
 #: as long as it stays in their window)
 PERSISTENT_DETECTOR = "zscore"
+#: points whose median z-score counts as persistent evidence, and the weight it gets
 PERSISTENCE_POINTS = 6
 PERSISTENCE_GAIN = 1.3
+#: the driver's feature when persistence set the point evidence
+PERSISTENCE = "persistence"
 #: the blended, damped score where the ensemble's NAB optimum lies; `stretch` maps it to 0.7
 OPERATING_POINT = 0.48
 
@@ -317,6 +318,8 @@ class Scorer:
         point = evidence if point is None else point
         if record is not None and record_part(point, record) > (1 - RECORD_WEIGHT) * point:
             return f"{RECORD}:{self._detector(RECORD).driver(x)}"
+        if point > evidence:
+            return f"{PERSISTENT_DETECTOR}:{PERSISTENCE}"
         counted = [n for n in detector_scores if self.weights.get(n, 1.0) > 0]
         for group in CONSENSUS:
             if all(n in detector_scores for n in group):
@@ -324,8 +327,6 @@ class Scorer:
                     counted = list(group)
         effective = capped({n: detector_scores[n] for n in counted or detector_scores}, ROBUST_CAP)
         name = max(effective, key=effective.__getitem__)
-        if point > evidence:
-            return f"{PERSISTENT_DETECTOR}:{PERSISTENCE}"
         explain = getattr(self._detector(name), "driver", None)
         return f"{name}:{explain(x) if explain else 'value'}"
 
