@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from stream.detectors.record import MEASURES, RecordDetector
+from stream.detectors.record import MEASURES, VALUE_TOLERANCE, RecordDetector
 from stream.features import SeriesState, window_features
 
 
@@ -36,6 +36,18 @@ def test_a_value_beyond_the_whole_memory_is_a_record_and_one_inside_it_is_not():
     assert beyond >= MEASURES["value"]
     _, (below,) = feed(d, [min(history) - 0.5], state)
     assert below >= MEASURES["value"]
+
+
+def test_a_value_must_clear_its_old_range_by_the_tolerance_to_be_a_record():
+    d = RecordDetector(block_size=50, n_blocks=10, warmup=100)
+    history = noise(400)
+    state, _ = feed(d, history)
+    hi, lo = max(history), min(history)
+    # by a hair, as noise makes a new extreme now and then: the value is no record
+    _, (hair,) = feed(d, [hi + 0.01], state)
+    assert hair < MEASURES["value"]
+    _, (clear,) = feed(d, [hi + 2 * VALUE_TOLERANCE * (hi - lo)], state)
+    assert clear >= MEASURES["value"]
 
 
 def test_a_level_seen_within_memory_is_not_new_and_one_forgotten_is_new_again():
