@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+#: the corpus beside the repository (../shared/nab), the benchmarks' default `--nab-dir`
+DEFAULT_NAB_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "nab"
+
 
 @dataclass(frozen=True)
 class DataFile:

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from benchmarks.machine import header
-from benchmarks.nab.corpus import DataFile, load_corpus, load_profiles
+from benchmarks.nab.corpus import DEFAULT_NAB_DIR, DataFile, load_corpus, load_profiles
 from benchmarks.nab.scorer import CostMatrix, best_threshold, normalised, sweep_rows
 
 PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
@@ -48,12 +48,13 @@ def random_detector(seed: int = 42) -> Detector:
     return lambda timestamps, values: [rng.random() for _ in values]
 
 
-def ems_detector(timestamps, values) -> list[float]:
+def ems_detector(timestamps, values, **combination) -> list[float]:
+    """The worker's scores of one fresh series; `combination`: `Scorer` settings to override."""
     from stream.config import Settings
     from stream.features import SeriesState
     from stream.worker import build_scorer
 
-    scorer = build_scorer(Settings(_env_file=None))
+    scorer = build_scorer(Settings(_env_file=None), **combination)
     state = SeriesState()
     return [
         scorer.score_and_learn(state, v, ts).score for ts, v in zip(timestamps, values, strict=True)
@@ -107,11 +108,7 @@ def per_file(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--nab-dir",
-        type=Path,
-        default=Path(__file__).resolve().parents[2].parent / "shared" / "nab",
-    )
+    parser.add_argument("--nab-dir", type=Path, default=DEFAULT_NAB_DIR)
     parser.add_argument("--detector", choices=sorted(DETECTORS), default="ems")
     parser.add_argument("--half", choices=("all", "even", "odd"), default="all")
     parser.add_argument(

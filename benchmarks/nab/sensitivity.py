@@ -21,8 +21,8 @@ from functools import cache
 from pathlib import Path
 
 from benchmarks.machine import header
-from benchmarks.nab.corpus import DataFile, load_corpus, load_profiles
-from benchmarks.nab.run import evaluate
+from benchmarks.nab.corpus import DEFAULT_NAB_DIR, DataFile, load_corpus, load_profiles
+from benchmarks.nab.run import ems_detector, evaluate
 from stream import scoring
 
 
@@ -33,33 +33,21 @@ def _corpus(nab_dir: Path) -> list[DataFile]:
 
 def score_corpus(nab_dir: Path, points: int, gain: float, escalation: float) -> dict:
     """Every file's scores with the given combination settings: {file name: scores}."""
-    from stream.config import Settings
-    from stream.features import SeriesState
-    from stream.worker import build_scorer
-
-    scores = {}
-    for f in _corpus(nab_dir):
-        scorer = build_scorer(
-            Settings(_env_file=None),
+    return {
+        f.name: ems_detector(
+            f.timestamps,
+            f.values,
             persistence_points=points,
             persistence_gain=gain,
             escalation=escalation,
         )
-        state = SeriesState()
-        scores[f.name] = [
-            scorer.score_and_learn(state, v, ts).score
-            for ts, v in zip(f.timestamps, f.values, strict=True)
-        ]
-    return scores
+        for f in _corpus(nab_dir)
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--nab-dir",
-        type=Path,
-        default=Path(__file__).resolve().parents[2].parent / "shared" / "nab",
-    )
+    parser.add_argument("--nab-dir", type=Path, default=DEFAULT_NAB_DIR)
     parser.add_argument("--points", type=int, nargs="+", default=[5, 6, 7])
     parser.add_argument("--gain", type=float, nargs="+", default=[1.2, 1.3, 1.4])
     parser.add_argument("--escalation", type=float, nargs="+", default=[1.03, 1.05, 1.08])
