@@ -18,8 +18,9 @@ Combination, in five steps:
   together) is rarer than one point at z = 4, though no single point of it is: the way an alert
   rule's `for: 30m` weighs a condition that holds. A median, so one blip, however high, does not
   lift the points after it; and the z-score of the point only, since the window-based detectors
-  echo a lone spike for as long as it stays in their window (with them, the demo feed raised 13
-  alarms besides its spikes instead of 2). On NAB this took the standard score from 68.5 to 70.0.
+  echo a lone spike for as long as it stays in their window (with them, in a scratch run, the demo
+  feed raised 13 alarms besides its spikes instead of 2). On NAB this took the standard score
+  from 68.5 to 70.0.
 - *Long memory* (`blend`): the point evidence judges against the last few hundred points; the
   record detector (`detectors.record`) says whether the series is beyond everything it did in
   the last ~8,000. The two are averaged (`RECORD_WEIGHT` 0.5), a record counting in full only

@@ -1,14 +1,16 @@
 """Runs a detector over the NAB corpus and prints its standard, low-FP and low-FN scores.
 
     .venv/bin/python -m benchmarks.nab.run [--nab-dir ../shared/nab] [--detector ems|null|random]
-                                           [--half all|even|odd] [--per-file]
+                                           [--half all|even|odd] [--per-file] [--by-category]
 
 `ems` is the service's own scorer, the code the worker runs, one fresh series per file, causal (each
 point is scored before it is learnt), one configuration for the whole corpus. `null` and `random`
 are NAB's baselines, to check this scorer against NAB's published figures (0 and about 11).
 `--half even|odd` scores every other file (in sorted order, so every category is in both halves):
 the configuration was chosen on the whole corpus, and a change that helps only one half is
-probably fitted to NAB's files rather than better.
+probably fitted to NAB's files rather than better. `--by-category` adds the standard score of each
+category with labelled anomalies (`realAWSCloudwatch`, `realTweets`, ...), each at its own best
+threshold: which kinds of series a change helps.
 """
 
 from __future__ import annotations
@@ -114,6 +116,9 @@ def main() -> None:
     parser.add_argument(
         "--per-file", action="store_true", help="windows found and false positives per file"
     )
+    parser.add_argument(
+        "--by-category", action="store_true", help="standard score per category of files"
+    )
     args = parser.parse_args()
 
     files = list(load_corpus(args.nab_dir))
@@ -123,7 +128,8 @@ def main() -> None:
     started = time.perf_counter()
     scores = {f.name: detector(f.timestamps, f.values) for f in files}
     seconds = time.perf_counter() - started
-    results = evaluate(files, scores, load_profiles(args.nab_dir))
+    profiles = load_profiles(args.nab_dir)
+    results = evaluate(files, scores, profiles)
 
     n_points = sum(len(f.values) for f in files)
     n_windows = sum(len(f.windows) for f in files)
@@ -138,11 +144,17 @@ def main() -> None:
         )
     print("published:", "; ".join(f"{k} {v[0]}/{v[1]}/{v[2]}" for k, v in PUBLISHED.items()))
     if args.per_file:
-        standard = CostMatrix.from_profile(load_profiles(args.nab_dir)["standard"])
+        standard = CostMatrix.from_profile(profiles["standard"])
         threshold = results["standard"]["threshold"]
         print(f"per file, standard profile at {threshold:.4f}: windows, found, false positives")
         for name, windows, found, outside in per_file(files, scores, standard, threshold):
             print(f"  {name:60s} {windows:3d} {found:3d} {outside:4d}")
+    if args.by_category:
+        print("per category, standard profile, each at its own best threshold:")
+        for category in sorted({f.name.split("/")[0] for f in files if f.windows}):
+            members = [f for f in files if f.name.startswith(f"{category}/")]
+            score = evaluate(members, scores, profiles)["standard"]["score"]
+            print(f"  {category:30s} {score:6.1f}")
 
 
 if __name__ == "__main__":

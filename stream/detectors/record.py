@@ -70,7 +70,8 @@ HOUR_MIN_OBSERVATIONS = 30
 #: how far beyond its remembered range, as a share of that range, the value must go to be a
 #: record (NAB's Numenta detector uses the same 5% for its "spatial" anomalies): on noise, a new
 #: extreme by a hair comes with the chance 2/n by construction; one that clears the range by 5%
-#: is far rarer (on 20,000 points of Gaussian noise, 3 alarms instead of 22; NAB 71.6 -> 71.5)
+#: is far rarer (`benchmarks.false_alarms`: 3 alarms at 0.7 instead of 22 on 3 x 20,000 points
+#: of Gaussian noise; NAB 71.6 -> 71.5)
 VALUE_TOLERANCE = 0.05
 
 
