@@ -23,8 +23,8 @@ import numpy as np
 from benchmarks.machine import header
 from stream.config import Settings
 from stream.detectors.hst import FEATURE_NAMES, HalfSpaceTrees
+from stream.ensemble import build_scorer
 from stream.features import SeriesState
-from stream.worker import build_scorer
 
 WARM = 2000
 

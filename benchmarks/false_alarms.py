@@ -22,8 +22,8 @@ from datetime import UTC, datetime, timedelta
 from benchmarks.machine import header
 from stream.config import Settings
 from stream.demo_feed import synthetic_points
+from stream.ensemble import build_scorer
 from stream.features import SeriesState
-from stream.worker import build_scorer
 
 THRESHOLDS = (0.6, 0.7, 0.75, 0.8)
 T0 = datetime(2026, 1, 5, tzinfo=UTC)

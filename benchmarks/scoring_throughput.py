@@ -18,9 +18,9 @@ import time
 from benchmarks.machine import header
 from stream.config import Settings
 from stream.demo_feed import DEMO_METRICS, synthetic_points
+from stream.ensemble import build_scorer
 from stream.features import SeriesState
 from stream.pipeline import RawMessage, process_batch
-from stream.worker import build_scorer
 
 
 def main() -> None:

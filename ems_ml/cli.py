@@ -75,8 +75,8 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from stream.ensemble import build_scorer
     from stream.replay import iter_report_lines, replay
-    from stream.worker import build_scorer
 
     report = replay(args.input, args.output, build_scorer(settings), progress=not args.quiet)
     for line in iter_report_lines(report, args.output):

@@ -185,8 +185,10 @@ class SeriesState:
     season: dict | None = None
     #: decaying peak of recent combined scores (see scoring.damp_repeats)
     peak: float = 0.0
-    #: the z-score detector's scores of the last few points (see scoring.persistent)
+    #: the point evidence (L) of the last few points (see scoring, persistence)
     evidence: list[float] = field(default_factory=list)
+    #: the series' own tail of evidence, per channel of evidence (see tail_calibration)
+    tail: dict | None = None
     #: EW mean and variance of the series' signals (LONG_RUN_ALPHA)
     long_run: dict = field(default_factory=new_ew_stats)
     #: the trained model this state was warm-started from (None: learnt from the stream alone)

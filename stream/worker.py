@@ -14,44 +14,14 @@ from psycopg_pool import AsyncConnectionPool
 from stream.agents import BatchHandler, ModelWatcher, SilenceSweeper, register_agents
 from stream.app import create_app
 from stream.config import Settings, configure_logging, logging_dict_config
-from stream.detectors.hst import HalfSpaceTrees
-from stream.detectors.pattern import PatternDetector
-from stream.detectors.record import RecordDetector
-from stream.detectors.robust import IQRDetector, MADDetector
-from stream.detectors.zscore import LevelShiftDetector, VolatilityDetector, ZScoreDetector
+from stream.ensemble import build_scorer
 from stream.incidents import IncidentTracker
-from stream.scoring import Scorer
 from stream.sinks.ems_core import EmsCoreSender
 from stream.sinks.kafka_events import EventPublisher
 from stream.sinks.postgres import ScoreWriter, ensure_schema
 from stream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
-
-MODEL_VERSION = "ensemble-v4"
-
-
-def build_scorer(settings: Settings, **combination) -> Scorer:
-    """The detector ensemble the worker, `ems-ml replay` and the NAB benchmark all run;
-    `combination`: keyword arguments of `Scorer` that override its defaults (benchmarks only)."""
-    return Scorer(
-        [
-            ZScoreDetector(),
-            LevelShiftDetector(),
-            VolatilityDetector(),
-            MADDetector(),
-            IQRDetector(),
-            HalfSpaceTrees(),
-            PatternDetector(),
-            RecordDetector(),
-        ],
-        threshold=settings.anomaly_threshold,
-        window_size=settings.window_size,
-        warmup_points=settings.warmup_points,
-        model_version=MODEL_VERSION,
-        **combination,
-    )
-
 
 async def _prepare(settings: Settings) -> None:
     """Topics and tables exist before the first message is consumed."""

@@ -16,10 +16,10 @@ from api import queries
 from api.deps import PoolDep, SettingsDep
 from api.responses import MAX_SECONDS, UNKNOWN_ASSET, unprocessable
 from stream import models_store
+from stream.ensemble import build_scorer
 from stream.events import METRIC_NAME_PATTERN, MetricPoint
 from stream.features import SeriesState
 from stream.replay import score_points
-from stream.worker import build_scorer
 
 router = APIRouter(tags=["anomaly"])
 

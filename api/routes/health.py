@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from api.deps import HttpDep, PoolDep, SettingsDep
 from stream import models_store
-from stream.worker import MODEL_VERSION
+from stream.ensemble import MODEL_VERSION
 
 router = APIRouter(tags=["health"])
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from api import queries
 from api.deps import PoolDep
-from stream.worker import MODEL_VERSION
+from stream.ensemble import MODEL_VERSION
 
 router = APIRouter(tags=["models"])
 

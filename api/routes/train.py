@@ -15,8 +15,8 @@ from api import queries
 from api.deps import PoolDep, SettingsDep
 from api.responses import MAX_SECONDS, UNKNOWN_ASSET, unprocessable
 from stream import models_store
+from stream.ensemble import build_scorer
 from stream.events import METRIC_NAME_PATTERN
-from stream.worker import build_scorer
 
 router = APIRouter(tags=["models"])
 

@@ -53,8 +53,8 @@ def random_detector(seed: int = 42) -> Detector:
 def ems_detector(timestamps, values, **combination) -> list[float]:
     """The worker's scores of one fresh series; `combination`: `Scorer` settings to override."""
     from stream.config import Settings
+    from stream.ensemble import build_scorer
     from stream.features import SeriesState
-    from stream.worker import build_scorer
 
     scorer = build_scorer(Settings(_env_file=None), **combination)
     state = SeriesState()

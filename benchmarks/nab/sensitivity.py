@@ -4,7 +4,7 @@
         [--gain 1.2 1.3 1.4] [--escalation 1.03 1.05 1.08] [--workers 2]
 
 The settings were chosen on NAB, so their own score is the top of a range, not what to expect on
-other data. This runs the worker's scorer (`stream.worker.build_scorer`, the only change being
+other data. This runs the worker's scorer (`stream.ensemble.build_scorer`, the only change being
 the settings named) over the whole corpus for every combination of the values given, and prints
 each one's standard, low-FP and low-FN scores and the standard score of each half of the files
 (`run.py --half`), then the spread. About a minute of one core a setting: the default grid of 27

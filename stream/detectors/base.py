@@ -3,13 +3,27 @@
 Detectors are pure: they take features and their own state (a JSON-serialisable dict they own inside
 the series state) and return numbers. River's convention holds: a higher score is more anomalous,
 and `learn_one` returns None.
+
+Each detector declares its *role*, what kind of evidence it gives, and the combiner
+(`stream.scoring`) weighs roles, never names:
+
+| role | evidence | combined within the role by |
+|---|---|---|
+| `point` | this value against the recent past (spikes, dips) | the median of the views |
+| `level` | the recent level or spread (shifts, variance bursts) | the highest |
+| `shape` | how the series moves (stuck values) | the highest |
+| `novelty` | never-seen shapes, each too noisy alone | the lowest: all must agree |
+| `long_memory` | beyond everything the series did in weeks | added, never taken away |
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol
 
 from stream.features import Features
+
+Role = Literal["point", "level", "shape", "novelty", "long_memory"]
+ROLES: tuple[Role, ...] = ("point", "level", "shape", "novelty", "long_memory")
 
 
 class Detector(Protocol):
@@ -17,6 +31,8 @@ class Detector(Protocol):
 
     #: Short stable name; keys its state and its score in `detector_scores`.
     name: str
+    #: What kind of evidence its score is (see the module docstring).
+    role: Role
 
     def new_state(self) -> dict:
         """The state of a series that has seen nothing yet."""

@@ -32,10 +32,55 @@ def neg_log10_tail(z: float) -> float:
 
 
 # L = -log10(p) at which the score is 0.5 (about 1.8), so that z = 4 scores 0.7.
-_L_HALF = neg_log10_tail(Z_AT_DEFAULT_THRESHOLD) * (1 - 0.7) / 0.7
+L_AT_DEFAULT_THRESHOLD = neg_log10_tail(Z_AT_DEFAULT_THRESHOLD)
+_L_HALF = L_AT_DEFAULT_THRESHOLD * (1 - 0.7) / 0.7
 
 
 def z_to_score(z: float) -> float:
     """Map a deviation in standard units to [0, 1) through its tail probability."""
-    L = max(0.0, neg_log10_tail(z))
+    return l_to_score(neg_log10_tail(z))
+
+
+def l_to_score(L: float) -> float:
+    """Map L = -log10(tail probability) to [0, 1): 0.7 at a one-in-16,000 event.
+
+    >>> round(l_to_score(L_AT_DEFAULT_THRESHOLD), 6)
+    0.7
+    """
+    L = max(0.0, L)
     return L / (L + _L_HALF)
+
+
+def score_to_l(score: float) -> float:
+    """The inverse of `l_to_score` (scores of 1 or more map to a very large L).
+
+    >>> round(score_to_l(l_to_score(3.2)), 6)
+    3.2
+    """
+    score = max(0.0, score)
+    return _L_HALF * score / (1.0 - score) if score < 1.0 else 1e6
+
+
+def l_to_z(L: float) -> float:
+    """The deviation in standard units whose two-sided tail has -log10 probability L (Newton's
+    method from the asymptotic form; a few steps reach float precision).
+
+    >>> round(l_to_z(neg_log10_tail(4.0)), 6), round(l_to_z(neg_log10_tail(30.0)), 4)
+    (4.0, 30.0)
+    >>> round(l_to_z(neg_log10_tail(0.5)), 6)
+    0.5
+    """
+    if L <= 0:
+        return 0.0
+    z = max(0.1, math.sqrt(2 * L * _LN10))
+    for _ in range(30):
+        f = neg_log10_tail(z) - L
+        if abs(f) < 1e-10:
+            break
+        if z < 8.0:
+            density = math.sqrt(2 / math.pi) * math.exp(-z * z / 2)
+            slope = density / (math.erfc(z / math.sqrt(2.0)) * _LN10)
+        else:
+            slope = (z + 1 / z) / _LN10
+        z = max(1e-6, z - f / slope)
+    return z

@@ -67,6 +67,7 @@ class HalfSpaceTrees:
     """Online isolation by half-space trees; `learn_one`/`score_one` like River, plus batches."""
 
     name = "hst"
+    role = "novelty"
 
     def __init__(
         self,

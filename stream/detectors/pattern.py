@@ -27,6 +27,7 @@ class PatternDetector:
     """kNN distance of the latest subsequence to remembered ones, calibrated per series."""
 
     name = "pattern"
+    role = "novelty"
 
     def __init__(self, *, length: int = 8, memory: int = 256, k: int = 3) -> None:
         self.length, self.memory, self.k = length, memory, k

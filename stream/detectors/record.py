@@ -79,6 +79,7 @@ class RecordDetector:
     """Share of the series' measurements that lie beyond their long-memory range."""
 
     name = "record"
+    role = "long_memory"
 
     def __init__(self, *, block_size: int = 256, n_blocks: int = 32, warmup: int = 256) -> None:
         if block_size < 1 or n_blocks < 1:
@@ -199,6 +200,13 @@ class RecordDetector:
             state["mem_hi"] = state["hi"].max(axis=1).tolist()
             state["mem_lo"] = state["lo"].min(axis=1).tolist()
             state["cur_hi"], state["cur_lo"] = [], []
+
+    def l_value(self, state: dict, score: float) -> float:
+        """Score as evidence, -log10 of a probability: a record among n points of a series with no
+        trend happens by chance 2/n, so a full record is worth log10(n / 2), n the memory's length.
+        """
+        memory = min(state["n"], self.block_size * self.n_blocks)
+        return score * math.log10(max(memory, 2) / 2)
 
     def driver(self, x: Features) -> str:
         """The weightiest measurement at a record when `x` was scored ("value" if none was)."""

@@ -29,6 +29,7 @@ class _RobustDetector:
     """What both robust detectors share: a score from their z, nothing to learn."""
 
     name = "robust"
+    role = "point"
 
     def new_state(self) -> dict:
         return {}

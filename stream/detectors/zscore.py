@@ -4,10 +4,12 @@ Each detector follows one measurement of the series with an exponentially weight
 variance, and scores how many EW deviations the newest measurement lies from that mean:
 
 - `ZScoreDetector`: the signal itself (the value less its seasonal component): spikes and dips.
-- `LevelShiftDetector`: the mean of the last 5 signals: a shift of the level that no single point
-  makes extreme, caught within a few points (averaging takes most of the noise out).
-- `VolatilityDetector`: the log standard deviation of the last 10 signals, upwards only: a series
-  that starts to jitter or oscillate where it was calm.
+- `LevelShiftDetector`: the median of the last 5 signals: a shift of the level that no single
+  point makes extreme, caught within a few points (the median takes most of the noise out, and a
+  lone spike does not move it: a spike is the point detectors' to report, once).
+- `VolatilityDetector`: the log of the median absolute change over the last 10 steps, upwards
+  only: a series that starts to jitter or oscillate where it was calm (a median, so one spike,
+  which makes two large changes, does not read as jitter).
 
 Each remembers about the last 1/alpha points (alpha 0.003: about 330 points, a day at 5-minute
 intervals); until 1/alpha points are in, it weighs them like a plain average. On NAB, the three
@@ -28,6 +30,7 @@ class EWZScore:
     """EW z-score of `measure(x)`; subclasses say what they measure and whether both tails count."""
 
     name = "ewz"
+    role = "point"
     #: only a rise of the measurement is anomalous (a calmer series is not a problem)
     upper_only = False
     #: what moves the measurement, for the score's explanation (`driver`)
@@ -60,6 +63,14 @@ class EWZScore:
     def score_one(self, state: dict, x: Features) -> float:
         return z_to_score(self.z(state, x))
 
+    def expectation(self, state: dict) -> tuple[float, float] | None:
+        """The measurement's expected value and standard deviation (None before 2 points)."""
+        if state["n"] < 2:
+            return None
+        std = math.sqrt(state["var"])
+        std = spread_floor(state["mean"], std) if self.min_std is None else max(std, self.min_std)
+        return state["mean"], std
+
     def learn_one(self, state: dict, x: Features) -> None:
         ew_update(state, self.measure(state, x), self.alpha)
 
@@ -85,9 +96,10 @@ class ZScoreDetector(EWZScore):
 
 
 class LevelShiftDetector(EWZScore):
-    """EW z-score of the mean of the last `span` signals (the newest included)."""
+    """EW z-score of the median of the last `span` signals (the newest included)."""
 
     name = "shift"
+    role = "level"
     feature = "level"
 
     def __init__(self, alpha: float = DEFAULT_ALPHA, span: int = 5) -> None:
@@ -95,20 +107,22 @@ class LevelShiftDetector(EWZScore):
         self.span = span
 
     def measure(self, state: dict, x: Features) -> float:
-        recent = (*x.history[-(self.span - 1) :], x.signal) if self.span > 1 else (x.signal,)
-        return math.fsum(recent) / len(recent)
+        recent = sorted((*x.history[-(self.span - 1) :], x.signal)) if self.span > 1 else [x.signal]
+        mid = len(recent) // 2
+        return recent[mid] if len(recent) % 2 else (recent[mid - 1] + recent[mid]) / 2
 
 
 class VolatilityDetector(EWZScore):
-    """EW z-score of the log standard deviation of the last `span` signals, upwards only.
+    """EW z-score of the log median absolute change over the last `span` steps, upwards only.
 
-    The log makes a doubling of the jitter count the same on any series. A standard deviation
-    below 1% of the series' usual magnitude (its EW mean absolute signal) counts as flat, and the
-    log standard deviation's own spread is at least 0.05, so a flat stretch does not make the
-    first small wobble infinitely surprising.
+    The log makes a doubling of the jitter count the same on any series. A change below 1% of the
+    series' usual magnitude (its EW mean absolute signal) counts as flat, and the measurement's
+    own spread is at least 0.05, so a flat stretch does not make the first small wobble
+    infinitely surprising.
     """
 
     name = "volatility"
+    role = "level"
     feature = "volatility"
     upper_only = True
     FLAT_SHARE = 0.01
@@ -123,11 +137,15 @@ class VolatilityDetector(EWZScore):
         return {**super().new_state(), "magnitude": None}
 
     def measure(self, state: dict, x: Features) -> float:
-        recent = (*x.history[-(self.span - 1) :], x.signal)
-        mean = math.fsum(recent) / len(recent)
-        std = math.sqrt(math.fsum((v - mean) ** 2 for v in recent) / len(recent))
+        recent = (*x.history[-self.span :], x.signal)
+        changes = sorted(abs(b - a) for a, b in zip(recent, recent[1:], strict=False))
+        if changes:
+            mid = len(changes) // 2
+            typical = changes[mid] if len(changes) % 2 else (changes[mid - 1] + changes[mid]) / 2
+        else:
+            typical = 0.0
         magnitude = abs(x.signal) if state["magnitude"] is None else state["magnitude"]
-        return math.log(std + self.FLAT_SHARE * magnitude + 1e-9)
+        return math.log(typical + self.FLAT_SHARE * magnitude + 1e-9)
 
     def learn_one(self, state: dict, x: Features) -> None:
         super().learn_one(state, x)

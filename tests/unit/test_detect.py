@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from api.routes.detect import detect_in, starting_states
 from stream import models_store
 from stream.config import Settings
-from stream.worker import build_scorer
+from stream.ensemble import build_scorer
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 

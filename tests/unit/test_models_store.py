@@ -9,7 +9,7 @@ import pytest
 from stream import models_store
 from stream.config import Settings
 from stream.features import SeriesState
-from stream.worker import build_scorer
+from stream.ensemble import build_scorer
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
 

@@ -20,7 +20,7 @@ from stream.scoring import (
     persistent,
     stretch,
 )
-from stream.worker import build_scorer
+from stream.ensemble import build_scorer
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from stream import seasonality
 from stream.config import Settings
 from stream.features import SeriesState
-from stream.worker import build_scorer
+from stream.ensemble import build_scorer
 
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 

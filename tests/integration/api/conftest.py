@@ -17,7 +17,7 @@ from stream.incidents import IncidentTracker
 from stream.pipeline import ScoredPoint
 from stream.replay import score_points
 from stream.sinks.postgres import ScoreWriter, ensure_schema
-from stream.worker import build_scorer
+from stream.ensemble import build_scorer
 
 ASSET = 7
 NOW = datetime.now(UTC).replace(microsecond=0)
