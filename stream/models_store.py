@@ -109,7 +109,7 @@ def train(
         samples=len(points),
         parameters={
             "detectors": [d.name for d in scorer.detectors],
-            "weights": scorer.weights,
+            "role_weights": scorer.role_weights,
             "window_size": scorer.window_size,
             "warmup_points": scorer.warmup_points,
             "base_version": scorer.model_version,

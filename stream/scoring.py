@@ -209,7 +209,7 @@ class Scorer:
         strongest = max(evidence, key=evidence.__getitem__) if evidence else None
         # the strongest of k channels is k times likelier to be extreme by chance
         L = max(0.0, evidence[strongest] - math.log10(len(evidence))) if strongest else 0.0
-        bonus = self.role_weights["long_memory"] * record_l * min(1.0, L / RECORD_GATE_L)
+        bonus = self.role_weights.get("long_memory", 0.0) * record_l * min(1.0, L / RECORD_GATE_L)
         calibrated = L + bonus
         score = damp_repeats(l_to_score(calibrated), state, self.peak_decay, self.escalation)
 

@@ -35,7 +35,7 @@ import numpy as np
 #: visits (days for the daily profile, weeks for the weekly) a slot's mean remembers
 VISITS_REMEMBERED = 10.0
 #: visits every slot needs before the profile is trusted
-MIN_VISITS = 3.0
+MIN_VISITS = 2.0
 # Weight of a new value in a profile's residual and total variances.
 VARIANCE_ALPHA = 0.01
 # A profile is used when its residual variance is at most this share of the variance around its
@@ -44,6 +44,9 @@ MAX_RESIDUAL_SHARE = 0.7
 # Another profile replaces the active one only when its residual share is lower by this factor,
 # so the component does not flip between two nearly equal profiles.
 SWITCH_MARGIN = 0.8
+# Hours over which a profile that comes into use (or replaces another) is phased in: switched on
+# at once, the whole component would be a step the data does not have.
+PHASE_IN_HOURS = 6.0
 # Values a ready profile must have been tested on before it is trusted.
 MIN_TESTED = 50
 # Weight of a new gap between timestamps in the learnt sampling interval; gaps over a day count
@@ -78,7 +81,8 @@ def new_state() -> dict:
     visits (`ready`, never unset), the EW residual variances of the step and linear readings
     (`res_s`, `res_l`) and of the values around the level (`tot`), over `t` values; `interval`:
     the learnt sampling interval in seconds, `last`: the last timestamp (epoch seconds);
-    `active`: the profile in use."""
+    `active`: the profile in use, `previous`: the one before it, `mix`: the active one's share of
+    the component while it is phased in."""
     profiles = {
         period: {
             "m": np.zeros(slots),
@@ -92,7 +96,7 @@ def new_state() -> dict:
         }
         for period, slots in PROFILES.items()
     }
-    return {**profiles, "interval": 0.0, "last": None, "active": None}
+    return {**profiles, "interval": 0.0, "last": None, "active": None, "previous": None, "mix": 1.0}
 
 
 def points_per_hour(state: dict) -> float:
@@ -119,6 +123,7 @@ def active_profile(state: dict) -> str | None:
 
 def _choose(state: dict) -> None:
     current = state["active"]
+    before = current
     shares = {p: _share(state[p]) for p in PROFILES}
     best = min(
         (p for p, s in shares.items() if s is not None and s < MAX_RESIDUAL_SHARE),
@@ -129,6 +134,10 @@ def _choose(state: dict) -> None:
         state["active"] = best
     elif best is not None and best != current and shares[best] < SWITCH_MARGIN * shares[current]:
         state["active"] = best
+    if state["active"] != before:
+        state["previous"], state["mix"] = before, 0.0
+    else:
+        state["mix"] = min(1.0, state["mix"] + 1.0 / (PHASE_IN_HOURS * points_per_hour(state)))
 
 
 def _reading(profile: dict, pos: float, linear: bool) -> float:
@@ -144,15 +153,20 @@ def _uses_linear(profile: dict) -> bool:
     return profile["res_l"] <= profile["res_s"]
 
 
-def seasonal_component(state: dict, ts: datetime) -> float:
-    """What the daily/weekly pattern adds at `ts`: the profile's reading minus its mean (0 while
-    no profile is trusted)."""
-    period = state["active"]
+def _component(state: dict, period: str | None, ts: datetime) -> float:
     if period is None:
         return 0.0
     profile = state[period]
     pos = position(ts, period)
     return _reading(profile, pos, _uses_linear(profile)) - profile["s"] / len(profile["m"])
+
+
+def seasonal_component(state: dict, ts: datetime) -> float:
+    """What the daily/weekly pattern adds at `ts`: the profile's reading minus its mean (0 while
+    no profile is trusted), the profile in use phased in over `PHASE_IN_HOURS`."""
+    mix = state["mix"]
+    now = _component(state, state["active"], ts)
+    return now if mix >= 1.0 else mix * now + (1 - mix) * _component(state, state["previous"], ts)
 
 
 def learn(state: dict, ts: datetime, value: float) -> None:
@@ -161,8 +175,8 @@ def learn(state: dict, ts: datetime, value: float) -> None:
     if state["last"] is not None and now > state["last"]:
         gap = min(now - state["last"], _MAX_GAP)
         a = max(INTERVAL_ALPHA, 0.5) if state["interval"] == 0 else INTERVAL_ALPHA
-        state["interval"] = gap if state["interval"] == 0 else state["interval"] + a * (
-            gap - state["interval"]
+        state["interval"] = (
+            gap if state["interval"] == 0 else state["interval"] + a * (gap - state["interval"])
         )
     state["last"] = now
     cap = VISITS_REMEMBERED * points_per_hour(state)

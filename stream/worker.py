@@ -23,6 +23,7 @@ from stream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
+
 async def _prepare(settings: Settings) -> None:
     """Topics and tables exist before the first message is consumed."""
     await ensure_topics(settings)

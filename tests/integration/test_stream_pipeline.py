@@ -14,10 +14,10 @@ from datetime import datetime
 import pytest
 
 from stream.demo_feed import DEMO_METRICS, synthetic_points
+from stream.ensemble import build_scorer
 from stream.events import DLQ_HEADER_OFFSET, DLQ_HEADER_REASON
 from stream.features import SeriesState
 from stream.pipeline import RawMessage, process_batch
-from stream.ensemble import build_scorer
 from tests.integration.conftest import (
     consume_all,
     count_in_db,

@@ -8,8 +8,8 @@ import pytest
 
 from stream import models_store
 from stream.config import Settings
-from stream.features import SeriesState
 from stream.ensemble import build_scorer
+from stream.features import SeriesState
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
 

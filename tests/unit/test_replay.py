@@ -7,10 +7,10 @@ import sys
 
 from stream.config import Settings
 from stream.demo_feed import synthetic_points
+from stream.ensemble import build_scorer
 from stream.features import SeriesState
 from stream.pipeline import RawMessage, process_batch
 from stream.replay import replay
-from stream.ensemble import build_scorer
 
 
 def write_csv(path, rows):

@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 from psycopg_pool import AsyncConnectionPool
 
 from api.main import create_app
+from stream.ensemble import build_scorer
 from stream.events import MetricPoint
 from stream.incidents import IncidentTracker
 from stream.pipeline import ScoredPoint
 from stream.replay import score_points
 from stream.sinks.postgres import ScoreWriter, ensure_schema
-from stream.ensemble import build_scorer
 
 ASSET = 7
 NOW = datetime.now(UTC).replace(microsecond=0)

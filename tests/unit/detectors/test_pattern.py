@@ -16,7 +16,7 @@ def scorer():
         window_size=5,
         warmup_points=30,
         model_version="t",
-        weights={"pattern": 1.0},
+        role_weights={"novelty": 1.0},
     )
 
 

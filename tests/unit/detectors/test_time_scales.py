@@ -38,7 +38,7 @@ def test_jitter_that_grows_tenfold_alarms_the_volatility_detector_only_upwards()
     assert max(scores[600:630]) > 0.7
     assert max(scores[300:600]) < 0.7
     calmer = feed(VolatilityDetector(), noise(600, sd=1.0) + noise(60, sd=0.01, seed=4))
-    assert max(calmer[600:]) == 0.0  # a calmer series is no problem
+    assert max(calmer[600:]) < 0.3  # a calmer series is no problem
 
 
 @pytest.mark.parametrize("scale", [0.001, 1e6])
