@@ -43,7 +43,8 @@ async def score_page(
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         "SELECT asset_id, metric, ts AS timestamp, value, score, is_anomaly, detector_scores, "
-        f"driver, model_version FROM anomaly_scores WHERE {where} "
+        f"driver, model_version, expected, lower_bound, upper_bound, direction "
+        f"FROM anomaly_scores WHERE {where} "
         "ORDER BY ts DESC, metric LIMIT %(limit)s OFFSET %(offset)s",
         params,
     )

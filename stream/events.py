@@ -170,6 +170,18 @@ class AnomalyEvent(BaseModel):
     detector_scores: dict[str, float]
     driver: str = Field(description='What drove the score: "<detector>:<feature>"')
     model_version: str
+    expected: float | None = Field(
+        default=None, description="What the series was expected to be at this point"
+    )
+    lower: float | None = Field(
+        default=None, description="Lowest value that would have scored under the threshold"
+    )
+    upper: float | None = Field(
+        default=None, description="Highest value that would have scored under the threshold"
+    )
+    direction: Literal["above", "below"] | None = Field(
+        default=None, description="Whether the value lies above or below the expected value"
+    )
 
     @field_validator("timestamp")
     @classmethod

@@ -52,6 +52,12 @@ class DetectedAnomaly(BaseModel):
     driver: str
     #: the trained model that scored it, or the streaming ensemble's version
     model_version: str
+    #: what the series was expected to be, the band of values that score under the threshold,
+    #: and whether the value lies above or below the expected value
+    expected: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    direction: str | None = None
 
 
 class DetectResponse(BaseModel):
@@ -97,6 +103,10 @@ def detect_in(
                     detector_scores=verdict.detector_scores,
                     driver=verdict.driver,
                     model_version=verdict.model_version,
+                    expected=verdict.expected,
+                    lower=verdict.lower,
+                    upper=verdict.upper,
+                    direction=verdict.direction,
                 )
             )
     return scored, found

@@ -25,6 +25,10 @@ class ScoreRow(BaseModel):
     detector_scores: dict[str, float]
     driver: str | None
     model_version: str
+    expected: float | None = None
+    lower_bound: float | None = None
+    upper_bound: float | None = None
+    direction: str | None = None
 
 
 class ScorePage(BaseModel):

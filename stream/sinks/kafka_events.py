@@ -28,6 +28,10 @@ def anomaly_event(scored: ScoredPoint, threshold: float) -> AnomalyEvent:
         detector_scores=verdict.detector_scores,
         driver=verdict.driver,
         model_version=verdict.model_version,
+        expected=verdict.expected,
+        lower=verdict.lower,
+        upper=verdict.upper,
+        direction=verdict.direction,
     )
 
 

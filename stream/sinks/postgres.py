@@ -71,12 +71,20 @@ CREATE TABLE IF NOT EXISTS anomaly_scores (
     is_anomaly       BOOLEAN NOT NULL,
     detector_scores  JSONB NOT NULL,
     driver           TEXT,
+    expected         DOUBLE PRECISION,
+    lower_bound      DOUBLE PRECISION,
+    upper_bound      DOUBLE PRECISION,
+    direction        TEXT,
     model_version    TEXT NOT NULL,
     scored_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (asset_id, metric, ts)
 ) PARTITION BY RANGE (ts);
 -- added after the first schema; databases created before it gain the column here
 ALTER TABLE anomaly_scores ADD COLUMN IF NOT EXISTS driver TEXT;
+ALTER TABLE anomaly_scores ADD COLUMN IF NOT EXISTS expected DOUBLE PRECISION;
+ALTER TABLE anomaly_scores ADD COLUMN IF NOT EXISTS lower_bound DOUBLE PRECISION;
+ALTER TABLE anomaly_scores ADD COLUMN IF NOT EXISTS upper_bound DOUBLE PRECISION;
+ALTER TABLE anomaly_scores ADD COLUMN IF NOT EXISTS direction TEXT;
 CREATE INDEX IF NOT EXISTS anomaly_scores_anomalies ON anomaly_scores (asset_id, ts)
     WHERE is_anomaly;
 CREATE TABLE IF NOT EXISTS model_metadata (
@@ -97,10 +105,13 @@ CREATE TABLE IF NOT EXISTS model_metadata (
 # One statement per batch: arrays in, rows out; a replayed point hits the key and is skipped.
 _INSERT_SCORES = """
 INSERT INTO anomaly_scores
-    (asset_id, metric, ts, value, score, is_anomaly, detector_scores, driver, model_version)
-SELECT a, m, t, v, s, i, d::jsonb, dr, mv
+    (asset_id, metric, ts, value, score, is_anomaly, detector_scores, driver, model_version,
+     expected, lower_bound, upper_bound, direction)
+SELECT a, m, t, v, s, i, d::jsonb, dr, mv, e, lo, hi, di
 FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::float8[], %s::float8[],
-            %s::bool[], %s::text[], %s::text[], %s::text[]) AS u(a, m, t, v, s, i, d, dr, mv)
+            %s::bool[], %s::text[], %s::text[], %s::text[], %s::float8[], %s::float8[],
+            %s::float8[], %s::text[])
+     AS u(a, m, t, v, s, i, d, dr, mv, e, lo, hi, di)
 ON CONFLICT (asset_id, metric, ts) DO NOTHING
 RETURNING asset_id, metric, ts
 """
@@ -222,4 +233,8 @@ def _columns(scored: Sequence[ScoredPoint]) -> tuple[list, ...]:
         [json.dumps(s.verdict.detector_scores) for s in scored],
         [s.verdict.driver for s in scored],
         [s.verdict.model_version for s in scored],
+        [s.verdict.expected for s in scored],
+        [s.verdict.lower for s in scored],
+        [s.verdict.upper for s in scored],
+        [s.verdict.direction for s in scored],
     )
