@@ -203,7 +203,9 @@ class Scorer:
         if self.calibrate_tails:
             # each channel against its own tail, so a noisy channel cannot mute the others
             for channel, L in evidence.items():
-                tail = state.tail.setdefault(channel, tail_calibration.new_tail())
+                tail = state.tail.get(channel)
+                if tail is None:
+                    tail = state.tail[channel] = tail_calibration.new_tail()
                 evidence[channel] = tail_calibration.calibrate(tail, L)
                 tail_calibration.learn(tail, L)
         strongest = max(evidence, key=evidence.__getitem__) if evidence else None

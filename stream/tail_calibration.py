@@ -104,7 +104,8 @@ def learn(tail: dict, L: float) -> None:
     """Fold evidence L into the percentiles."""
     u = tail["u"]
     above = L > u
-    # log u moves up by (1 - 5%) steps when L is above it and down by 5% otherwise: P(L > u) = 5%
+    # log u moves up by (1 - 5%) steps when L is above it and down by 5% otherwise: P(L > u) = 5%;
+    # its step shrinks with the excesses seen so far (about one point in 20), as m's and q's do
     tail["u"] = max(
         0.05, u * math.exp(_step(tail["n"] // 20) * ((1 - TAIL_SHARE) if above else -TAIL_SHARE))
     )

@@ -45,3 +45,11 @@ class Detector(Protocol):
     def learn_one(self, state: dict, x: Features) -> None:
         """Fold `x` into `state` (in place)."""
         ...
+
+
+class LongMemoryDetector(Detector, Protocol):
+    """A `long_memory` detector also states its score as evidence the combiner can add."""
+
+    def l_value(self, state: dict, score: float) -> float:
+        """`score` as -log10 of the probability of seeing it by chance (given `state`)."""
+        ...

@@ -31,8 +31,8 @@ now and then.
 
 No record counts before `warmup` points (256), since among n points a record by luck has a chance
 of about 2/n, nor before the series has been seen at every hour of the day, since on the first day
-of a daily shape every rise is a new high. The scorer judges such a young series on point
-evidence alone (`scoring`).
+of a daily shape every rise is a new high. Until then the detector scores 0, and the scorer
+judges the series on its other evidence.
 
 >>> from stream.features import window_features
 >>> d = RecordDetector(block_size=4, n_blocks=4, warmup=8)
@@ -137,10 +137,6 @@ class RecordDetector:
             return False
         seen = state["by_hour"][2]
         return bool(seen.all() or not seen.any())
-
-    def first_ready(self, state: dict) -> bool:
-        """Whether the next point is the first one whose records count."""
-        return not state["counted"] and self.ready(state)
 
     def _records(self, state: dict, m: list[float], hour: int) -> list[bool]:
         if not self.ready(state):
