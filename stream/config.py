@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     min_training_samples: int = Field(
         100, ge=1, description="Fewest points a series needs to train"
     )
+    metric_rules: str = Field(
+        "",
+        description="Per-metric alerting rules, a JSON list of {pattern, direction: both|up|down,"
+        " min_deviation} (see stream/metric_rules.py); empty: every metric alarms both ways",
+    )
     window_size: int = Field(5, ge=2, le=256, description="Points in the rolling feature window")
     warmup_points: int = Field(
         30, ge=2, description="Points a series must have seen before it may raise an anomaly"
@@ -123,6 +128,14 @@ class Settings(BaseSettings):
     def _empty_key_is_no_key(cls, value):
         # `API_KEY=` in a .env copied from .env.example means "no key", not "the empty key"
         return None if value in ("", None) else value
+
+    @field_validator("metric_rules")
+    @classmethod
+    def _valid_rules(cls, value: str) -> str:
+        from stream.metric_rules import parse_rules  # raises ValueError naming what is wrong
+
+        parse_rules(value)
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -15,6 +15,7 @@ from stream.detectors.pattern import PatternDetector
 from stream.detectors.record import RecordDetector
 from stream.detectors.robust import IQRDetector, MADDetector
 from stream.detectors.zscore import LevelShiftDetector, VolatilityDetector, ZScoreDetector
+from stream.metric_rules import parse_rules
 from stream.scoring import Scorer
 
 #: names the detectors, their settings and the combination; stored with every score
@@ -45,5 +46,6 @@ def build_scorer(settings: Settings, **combination) -> Scorer:
         window_size=settings.window_size,
         warmup_points=settings.warmup_points,
         model_version=MODEL_VERSION,
+        rules=parse_rules(settings.metric_rules),
         **combination,
     )

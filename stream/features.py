@@ -183,7 +183,7 @@ class SeriesState:
     window: list[float] = field(default_factory=list)
     history: list[float] = field(default_factory=list)
     season: dict | None = None
-    #: decaying peak of recent combined scores (see scoring.damp_repeats)
+    #: decaying peak of recent combined evidence, L (see scoring.damp_repeats)
     peak: float = 0.0
     #: the point evidence (L) of the last few points (see scoring, persistence)
     evidence: list[float] = field(default_factory=list)

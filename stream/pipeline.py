@@ -75,7 +75,7 @@ def apply_point(state: SeriesState, point: MetricPoint, scorer: Scorer) -> Point
             f"out of order: {point.series_key} at {point.timestamp.isoformat()} is not after the "
             f"series' last point ({state.last_ts_ms} ms)"
         )
-    verdict = scorer.score_and_learn(state, point.value, point.timestamp)
+    verdict = scorer.score_and_learn(state, point.value, point.timestamp, point.metric)
     state.last_ts_ms = ts_ms
     return verdict
 

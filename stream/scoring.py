@@ -25,9 +25,11 @@ the detectors' roles (`detectors.base`), never their names:
    the first day: a crash that comes every day is still an incident every day.
 5. *Tail calibration* (`tail_calibration`): the series' own tail of that evidence, so that 0.7
    means the same false-alarm rate on a series with heavy-tailed noise as on a Gaussian one.
-6. *Repeat damping*: a score that does not beat the series' recent peak by 5% is halved. The
-   peak fades with a half-life of `PEAK_HALF_LIFE` points, so the points right after an onset
-   (or a slowly creeping deviation) do not alarm one by one, and the next episode alarms again.
+6. *Repeat damping*: a score whose evidence does not beat the series' recent peak of evidence
+   by 5% is halved (compared on L, which does not saturate near 1 as the score does, so each
+   clear escalation of a burst alarms). The peak fades with a half-life of `PEAK_HALF_LIFE`
+   points, so the points right after an onset (or a slowly creeping deviation) do not alarm one
+   by one, and the next episode alarms again.
 
 Each point also gets what it was expected to be: the seasonal component plus the point EW mean,
 and a band, the values that would have scored under the threshold on the point evidence
@@ -46,6 +48,7 @@ from stream import seasonality, tail_calibration
 from stream.detectors.base import ROLES, Detector
 from stream.detectors.calibration import l_to_score, l_to_z, score_to_l
 from stream.features import Features, SeriesState, window_features
+from stream.metric_rules import MetricRules
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,20 +106,28 @@ def persistent_l(median_l: float) -> float:
 
 
 def damp_repeats(
-    score: float, state: SeriesState, decay: float, escalation: float = ESCALATION
+    evidence: float, state: SeriesState, decay: float, escalation: float = ESCALATION
 ) -> float:
-    """Halve a score that does not beat the series' decaying recent peak by the factor
-    `escalation`; update the peak."""
+    """The score of `evidence` (L), halved where it does not beat the series' decaying recent
+    peak of evidence by the factor `escalation`; updates the peak. Compared on L, not on the
+    score: scores saturate near 1, where no escalation could beat a peak by 5%.
+
+    >>> s = SeriesState()
+    >>> [round(damp_repeats(L, s, decay=0.99), 3) for L in (20.0, 20.0, 40.0)]
+    [0.917, 0.459, 0.957]
+    """
     peak = state.peak
-    state.peak = max(peak * decay, score)
-    return score * REPEAT_FACTOR if score <= peak * escalation else score
+    state.peak = max(peak * decay, evidence)
+    score = l_to_score(evidence)
+    return score * REPEAT_FACTOR if evidence <= peak * escalation else score
 
 
 class Scorer:
     """Scores points with a set of detectors and combines their scores by role.
 
     A series raises no anomaly before it has seen `warmup_points` points, though it is scored and
-    learns from every one. Raises ValueError for a detector whose role has no weight.
+    learns from every one; nor where the metric's rule (`rules`, by metric name) does not allow
+    the deviation. Raises ValueError for a detector whose role has no weight.
     """
 
     def __init__(
@@ -132,6 +143,7 @@ class Scorer:
         peak_half_life: float = PEAK_HALF_LIFE,
         escalation: float = ESCALATION,
         calibrate_tails: bool = True,
+        rules: MetricRules | None = None,
     ) -> None:
         if not detectors:
             raise ValueError("a scorer needs at least one detector")
@@ -151,13 +163,17 @@ class Scorer:
         self.peak_decay = 0.5 ** (1.0 / peak_half_life)
         self.escalation = escalation
         self.calibrate_tails = calibrate_tails
+        self.rules = rules
         # the detector that states the expected value: the first point detector that can
         self._expecting = next(
             (d for d in self.detectors if d.role == "point" and hasattr(d, "expectation")), None
         )
 
-    def score_and_learn(self, state: SeriesState, value: float, ts: datetime) -> PointScore:
-        """Score `value` at `ts` against what the series has seen, then learn it (state updated)."""
+    def score_and_learn(
+        self, state: SeriesState, value: float, ts: datetime, metric: str | None = None
+    ) -> PointScore:
+        """Score `value` at `ts` against what the series has seen, then learn it (state updated);
+        `metric`: the series' metric name, for its rule."""
         if state.season is None:
             state.season = seasonality.new_state()
         if state.tail is None:
@@ -200,20 +216,25 @@ class Scorer:
         state.evidence = [*state.evidence[-(self.persistence_points - 1) :], own_point]
         if len(state.evidence) == self.persistence_points:
             evidence[PERSISTENCE] = persistent_l(statistics.median(state.evidence))
+        # the strongest of k channels is k times likelier to be extreme by chance
+        multiplicity = math.log10(len(evidence)) if evidence else 0.0
         if self.calibrate_tails:
-            # each channel against its own tail, so a noisy channel cannot mute the others
+            # each channel against its own tail, so a noisy channel cannot mute the others; a
+            # channel that alarms on its own does not teach its tail (as in SPOT): an incident,
+            # however long, must not become the series' normal
+            alarm_l = score_to_l(self.threshold) + multiplicity
             for channel, L in evidence.items():
                 tail = state.tail.get(channel)
                 if tail is None:
                     tail = state.tail[channel] = tail_calibration.new_tail()
                 evidence[channel] = tail_calibration.calibrate(tail, L)
-                tail_calibration.learn(tail, L)
+                if evidence[channel] < alarm_l:
+                    tail_calibration.learn(tail, L)
         strongest = max(evidence, key=evidence.__getitem__) if evidence else None
-        # the strongest of k channels is k times likelier to be extreme by chance
-        L = max(0.0, evidence[strongest] - math.log10(len(evidence))) if strongest else 0.0
+        L = max(0.0, evidence[strongest] - multiplicity) if strongest else 0.0
         bonus = self.role_weights.get("long_memory", 0.0) * record_l * min(1.0, L / RECORD_GATE_L)
         calibrated = L + bonus
-        score = damp_repeats(l_to_score(calibrated), state, self.peak_decay, self.escalation)
+        score = damp_repeats(calibrated, state, self.peak_decay, self.escalation)
 
         driver = self._driver(strongest, by_role, x, bonus > L, record_detector)
         band = self._band(state, component, expectation, value)
@@ -223,13 +244,24 @@ class Scorer:
         state.push(value, self.window_size, signal)
         return PointScore(
             score=score,
-            is_anomaly=warmed_up and score >= self.threshold,
+            is_anomaly=warmed_up
+            and score >= self.threshold
+            and self._allowed(metric, strongest, band.get("expected"), value),
             detector_scores=detector_scores,
             features=x,
             model_version=state.model_version or self.model_version,
             driver=driver,
             **band,
         )
+
+    def _allowed(
+        self, metric: str | None, strongest: str | None, expected: float | None, value: float
+    ) -> bool:
+        """Whether the metric's rule lets this deviation alarm (a stuck value is no deviation)."""
+        if self.rules is None or metric is None or expected is None or strongest == "shape":
+            return True
+        rule = self.rules.for_metric(metric)
+        return rule is None or rule.allows(expected=expected, value=value)
 
     def _band(
         self,

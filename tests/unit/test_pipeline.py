@@ -104,10 +104,10 @@ def test_invalid_and_valid_messages_interleave():
 
 def test_a_scoring_bug_dead_letters_its_point_and_the_batch_goes_on():
     class Broken(Scorer):
-        def score_and_learn(self, state, value, ts):
+        def score_and_learn(self, state, value, ts, metric=None):
             if value == 13.0:
                 raise ZeroDivisionError("unlucky")
-            return super().score_and_learn(state, value, ts)
+            return super().score_and_learn(state, value, ts, metric)
 
     broken = Broken(
         [ZScoreDetector()], threshold=0.7, window_size=5, warmup_points=5, model_version="t"

@@ -149,9 +149,21 @@ def test_the_band_holds_the_usual_values_and_follows_the_level():
 
 def test_a_repeat_that_does_not_clearly_beat_the_recent_peak_is_halved():
     state = SeriesState()
-    assert damp_repeats(0.9, state, decay=0.99) == 0.9
-    assert damp_repeats(0.9, state, decay=0.99) == 0.45
-    assert damp_repeats(0.99, state, decay=0.99) == 0.99
+    first = damp_repeats(10.0, state, decay=0.99)
+    assert damp_repeats(10.0, state, decay=0.99) == first / 2
+    # far out, where scores saturate, a clear escalation still counts
+    assert damp_repeats(10.6, state, decay=0.99) > first
+
+
+def test_each_clear_escalation_alarms_though_scores_saturate_near_one():
+    # spikes of 8, 12, 18, ... sigma: each evidently rarer than the last; compared on the score
+    # (0.98, 0.99, 1.0, ...) no escalation could beat the peak by 5% after the fourth
+    rng = random.Random(1)
+    values = [50 + rng.gauss(0, 1) for _ in range(600)]
+    for i in range(10):
+        values += [50 + 8 * 1.5**i, 50 + rng.gauss(0, 1)]
+    spikes = scored(values)[600::2]
+    assert sum(r.is_anomaly for r in spikes) >= 8
 
 
 def test_the_combiner_refuses_a_detector_whose_role_it_has_no_weight_for():
@@ -177,3 +189,25 @@ def test_every_detector_scores_and_the_driver_is_one_of_them():
     names = {d.name for d in build_scorer(Settings(_env_file=None)).detectors}
     assert set(spike.detector_scores) == names
     assert spike.driver.split(":")[0] in names
+
+
+def test_a_metric_rule_lets_only_its_direction_and_size_alarm():
+    rules = '[{"pattern": "cpu_*", "direction": "up", "min_deviation": 12}]'
+    scorer = build_scorer(Settings(_env_file=None, metric_rules=rules))
+
+    def last(metric, spike):
+        state = SeriesState()
+        values = [*noise(2000), 50.0 + spike]
+        verdicts = [
+            scorer.score_and_learn(state, v, T0 + i * timedelta(minutes=1), metric)
+            for i, v in enumerate(values)
+        ]
+        return verdicts[-1]
+
+    assert last("cpu_usage", 15.0).is_anomaly
+    dip, small = last("cpu_usage", -15.0), last("cpu_usage", 9.0)
+    assert not dip.is_anomaly and not small.is_anomaly
+    # scored and explained the same: only the verdict follows the rule
+    assert dip.score >= 0.7 and small.score >= 0.7
+    # a metric no rule names alarms both ways
+    assert last("latency_ms", -15.0).is_anomaly and last("latency_ms", 9.0).is_anomaly
