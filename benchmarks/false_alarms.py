@@ -1,11 +1,15 @@
-"""False alarms and found spikes on synthetic series, beside the threshold that decides them.
+"""False alarms on normal data and found spikes, beside the threshold and the baseline.
 
     .venv/bin/python -m benchmarks.false_alarms [--noise-points 20000] [--demo-minutes 6000]
 
-Two kinds of series the scorer meets besides NAB's:
+Series the scorer meets besides NAB's:
 
-- pure Gaussian noise (three seeds, one point a minute): every anomaly is a false alarm. Counted
-  after the first 100 points, at several thresholds;
+- pure noise, one point a minute, three seeds each: Gaussian, and Student-t with 4 degrees of
+  freedom (heavy tails: z = 5 comes about once in 500 points, not once in 2 million). Every
+  anomaly is a false alarm, counted after the first 500 points at several thresholds, for the
+  service, the service without its per-series tail calibration, and the rolling z-score baseline
+  (`benchmarks.baseline`). By construction 0.7 is a one-in-16,000 event per channel of evidence,
+  about 0.6 per 10,000 points;
 - the demo feed (`stream.demo_feed.synthetic_points`: 4 assets x 4 metrics with daily shapes,
   noise, and spikes of 12 to 20 noise deviations about three times a day per series): how many of
   the injected spikes are flagged at the default threshold, and how many other points are.
@@ -16,9 +20,11 @@ Prints the command and the machine.
 from __future__ import annotations
 
 import argparse
+import math
 import random
 from datetime import UTC, datetime, timedelta
 
+from benchmarks.baseline import rolling_z_detector
 from benchmarks.machine import header
 from stream.config import Settings
 from stream.demo_feed import synthetic_points
@@ -27,14 +33,22 @@ from stream.features import SeriesState
 
 THRESHOLDS = (0.6, 0.7, 0.75, 0.8)
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
+SKIP = 500
 
 
-def noise_scores(points: int, seed: int) -> list[float]:
+def noise(kind: str, points: int, seed: int) -> list[float]:
     rng = random.Random(seed)
-    scorer, state = build_scorer(Settings(_env_file=None)), SeriesState()
+    if kind == "gaussian":
+        return [50.0 + rng.gauss(0, 1) for _ in range(points)]
+    # Student-t(4), unit variance: a normal over the root of a chi-square(4) / 4
+    return [50.0 + rng.gauss(0, 1) / math.sqrt(rng.gammavariate(2, 0.5)) for _ in range(points)]
+
+
+def ems_scores(values: list[float], **combination) -> list[float]:
+    scorer, state = build_scorer(Settings(_env_file=None), **combination), SeriesState()
+    stamps = [T0 + timedelta(minutes=i) for i in range(len(values))]
     return [
-        scorer.score_and_learn(state, 50.0 + rng.gauss(0, 1), T0 + timedelta(minutes=i)).score
-        for i in range(points)
+        scorer.score_and_learn(state, v, ts).score for v, ts in zip(values, stamps, strict=True)
     ]
 
 
@@ -44,7 +58,7 @@ def demo_counts(minutes: int) -> tuple[int, int, int]:
     injected = found = other = 0
     for p in synthetic_points(assets=4, ticks=minutes, seed=3):
         state = states.setdefault((p.asset_id, p.metric), SeriesState())
-        verdict = scorer.score_and_learn(state, p.value, p.timestamp)
+        verdict = scorer.score_and_learn(state, p.value, p.timestamp, p.metric)
         injected += p.injected
         found += p.injected and verdict.is_anomaly
         other += verdict.is_anomaly and not p.injected
@@ -57,11 +71,24 @@ def main() -> None:
     parser.add_argument("--demo-minutes", type=int, default=6000)
     args = parser.parse_args()
     print(header("benchmarks.false_alarms"))
-    print(f"Gaussian noise, {args.noise_points} points a seed; anomalies after the first 100:")
-    runs = [noise_scores(args.noise_points, seed)[100:] for seed in (1, 2, 3)]
-    for t in THRESHOLDS:
-        counts = ", ".join(str(sum(s >= t for s in run)) for run in runs)
-        print(f"  threshold {t:.2f}: seeds 1-3: {counts}")
+    detectors = {
+        "ems": ems_scores,
+        "ems, no tail calibration": lambda v: ems_scores(v, calibrate_tails=False),
+        "rolling z (baseline)": lambda v: rolling_z_detector([], v),
+    }
+    counted = args.noise_points - SKIP
+    for kind in ("gaussian", "student-t(4)"):
+        print(f"{kind} noise, {args.noise_points} points a seed, seeds 1-3, after {SKIP}:")
+        series = [noise(kind, args.noise_points, seed) for seed in (1, 2, 3)]
+        for name, detector in detectors.items():
+            runs = [detector(values)[SKIP:] for values in series]
+            for t in THRESHOLDS:
+                counts = [sum(s >= t for s in run) for run in runs]
+                rate = 10_000 * sum(counts) / (3 * counted)
+                print(
+                    f"  {name:26s} threshold {t:.2f}: {', '.join(map(str, counts)):>14s}"
+                    f"  ({rate:.1f} per 10,000 points)"
+                )
     injected, found, other = demo_counts(args.demo_minutes)
     print(f"demo feed, 16 series x {args.demo_minutes} minutes, threshold 0.7:")
     print(f"  injected spikes flagged: {found} of {injected}; other points flagged: {other}")
