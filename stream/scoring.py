@@ -127,7 +127,8 @@ class Scorer:
 
     A series raises no anomaly before it has seen `warmup_points` points, though it is scored and
     learns from every one; nor where the metric's rule (`rules`, by metric name) does not allow
-    the deviation. Raises ValueError for a detector whose role has no weight.
+    the deviation. Raises ValueError for a detector whose role has no weight, and for more than
+    one long-memory detector (whose evidence is added, not combined).
     """
 
     def __init__(
@@ -154,6 +155,9 @@ class Scorer:
                     f"detector {d.name!r} has role {d.role!r}, which the combiner has no weight "
                     f"for (weights: {sorted(self.role_weights)})"
                 )
+        long_memory = [d.name for d in detectors if d.role == "long_memory"]
+        if len(long_memory) > 1:
+            raise ValueError(f"one long-memory detector at most, not {long_memory}")
         self.detectors = list(detectors)
         self.threshold = threshold
         self.window_size = window_size
@@ -199,8 +203,7 @@ class Scorer:
             score = detector.score_one(own, x)
             detector_scores[detector.name] = score
             if detector.role == "long_memory":
-                if record_detector is None:
-                    record_l, record_detector = detector.l_value(own, score), detector
+                record_l, record_detector = detector.l_value(own, score), detector
             else:
                 by_role.setdefault(detector.role, []).append((score_to_l(score), detector))
             if detector is self._expecting:
@@ -233,8 +236,8 @@ class Scorer:
         strongest = max(evidence, key=evidence.__getitem__) if evidence else None
         L = max(0.0, evidence[strongest] - multiplicity) if strongest else 0.0
         bonus = self.role_weights.get("long_memory", 0.0) * record_l * min(1.0, L / RECORD_GATE_L)
-        calibrated = L + bonus
-        score = damp_repeats(calibrated, state, self.peak_decay, self.escalation)
+        total = L + bonus
+        score = damp_repeats(total, state, self.peak_decay, self.escalation)
 
         driver = self._driver(strongest, by_role, x, bonus > L, record_detector)
         band = self._band(state, component, expectation, value)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from stream.config import Settings
+from stream.detectors.record import RecordDetector
 from stream.detectors.zscore import ZScoreDetector
 from stream.ensemble import build_scorer
 from stream.features import SeriesState
@@ -180,6 +181,14 @@ def test_the_combiner_refuses_a_detector_whose_role_it_has_no_weight_for():
             warmup_points=30,
             model_version="t",
             role_weights={"level": 1.0},
+        )
+    with pytest.raises(ValueError, match="long-memory"):
+        Scorer(
+            [RecordDetector(), RecordDetector()],
+            threshold=0.7,
+            window_size=5,
+            warmup_points=30,
+            model_version="t",
         )
 
 
