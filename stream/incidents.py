@@ -2,8 +2,11 @@
 
 An incident opens at an asset's first anomaly, takes in every anomaly of any of the asset's metrics
 while they keep coming, and resolves once the asset has gone `quiet_seconds` (event time) without
-one. An asset that falls silent (no point at all, so its event time stands still) is resolved by
-`resolve_silent` once no worker has scored a point of it for `quiet_seconds` of wall-clock time.
+one. A point that continues an anomaly the scorer already alarmed (`PointScore.ongoing`: a level
+shift or a burst that holds, whose later points are damped as repeats) keeps the incident open
+without counting as a new anomaly. An asset that falls silent (no point at all, so its event time
+stands still) is resolved by `resolve_silent` once no worker has scored a point of it for
+`quiet_seconds` of wall-clock time.
 Each change that matters to a person (opened, a new metric joins, the severity rises, resolved)
 becomes one outbox row, written in the same transaction as the scores that caused it; the outbox
 sender (`sinks/ems_core.py`) delivers them to EMS Core exactly once.
@@ -81,6 +84,10 @@ class AnomalyRef:
     metric: str
     ts: datetime
     score: float
+    #: False for a point that continues an anomaly already alarmed (a repeat the scorer damped,
+    #: `PointScore.ongoing`): it keeps the asset's open incident open but is no new anomaly, so
+    #: it neither counts nor opens an incident
+    counts: bool = True
 
 
 @dataclass(frozen=True)
@@ -157,6 +164,10 @@ class IncidentTracker:
                 if incident and a.ts - incident["last_anomaly_at"] > self.quiet:
                     events += await self._resolve(conn, incident, before)
                     incident = before = None
+                if not a.counts:
+                    if incident is not None:
+                        incident["last_anomaly_at"] = max(incident["last_anomaly_at"], a.ts)
+                    continue
                 if incident is None:
                     incident = self._new(a)
                     before = None

@@ -25,11 +25,11 @@ the detectors' roles (`detectors.base`), never their names:
    the first day: a crash that comes every day is still an incident every day.
 5. *Tail calibration* (`tail_calibration`): the series' own tail of that evidence, so that 0.7
    means the same false-alarm rate on a series with heavy-tailed noise as on a Gaussian one.
-6. *Repeat damping*: a score whose evidence does not beat the series' recent peak of evidence
-   by 5% is halved (compared on L, which does not saturate near 1 as the score does, so each
-   clear escalation of a burst alarms). The peak fades with a half-life of `PEAK_HALF_LIFE`
-   points, so the points right after an onset (or a slowly creeping deviation) do not alarm one
-   by one, and the next episode alarms again.
+6. *Repeat damping*: within an unbroken run of points over the threshold (a level shift, a
+   burst), a point whose evidence does not beat the run's peak by 5% has its score halved: the
+   run alarms at its onset and at each clear escalation, not at every point. Compared on L, which
+   does not saturate near 1 as the score does. A point after one under the threshold starts a
+   new run: a spike train alarms at every spike.
 
 Each point also gets what it was expected to be: the seasonal component plus the point EW mean,
 and a band, the values that would have scored under the threshold on the point evidence
@@ -69,6 +69,9 @@ class PointScore:
     upper: float | None = None
     #: "above" or "below" the expected value
     direction: str | None = None
+    #: the point continues a run over the threshold that already alarmed, but was damped as a
+    #: repeat: the anomaly goes on (incidents stay open) though this point raises no alarm
+    ongoing: bool = False
 
 
 #: how the evidence of each role's detectors is combined (see the module docstring)
@@ -92,8 +95,6 @@ RECORD_GATE_L = 1.3
 REPEAT_FACTOR = 0.5
 #: how far a score must beat the recent peak to count as an escalation, not a repeat
 ESCALATION = 1.05
-#: points over which the recent peak halves
-PEAK_HALF_LIFE = 30
 
 
 def persistent_l(median_l: float) -> float:
@@ -106,20 +107,21 @@ def persistent_l(median_l: float) -> float:
 
 
 def damp_repeats(
-    evidence: float, state: SeriesState, decay: float, escalation: float = ESCALATION
+    evidence: float, state: SeriesState, alarm: float, escalation: float = ESCALATION
 ) -> float:
-    """The score of `evidence` (L), halved where it does not beat the series' decaying recent
-    peak of evidence by the factor `escalation`; updates the peak. Compared on L, not on the
-    score: scores saturate near 1, where no escalation could beat a peak by 5%.
+    """The score of `evidence` (L), halved where it continues a run of points whose evidence
+    reached `alarm` without beating the run's peak by the factor `escalation`; keeps the run's
+    peak in `state.peak` (0 when the last point was under `alarm`).
 
     >>> s = SeriesState()
-    >>> [round(damp_repeats(L, s, decay=0.99), 3) for L in (20.0, 20.0, 40.0)]
-    [0.917, 0.459, 0.957]
+    >>> [round(damp_repeats(L, s, alarm=4.2), 3) for L in (20.0, 20.0, 22.0, 1.0, 20.0)]
+    [0.917, 0.459, 0.924, 0.357, 0.917]
     """
     peak = state.peak
-    state.peak = max(peak * decay, evidence)
+    continues = evidence >= alarm and peak > 0
+    state.peak = max(peak, evidence) if evidence >= alarm else 0.0
     score = l_to_score(evidence)
-    return score * REPEAT_FACTOR if evidence <= peak * escalation else score
+    return score * REPEAT_FACTOR if continues and evidence <= peak * escalation else score
 
 
 class Scorer:
@@ -141,7 +143,6 @@ class Scorer:
         model_version: str,
         role_weights: dict[str, float] | None = None,
         persistence_points: int = PERSISTENCE_POINTS,
-        peak_half_life: float = PEAK_HALF_LIFE,
         escalation: float = ESCALATION,
         calibrate_tails: bool = True,
         rules: MetricRules | None = None,
@@ -164,7 +165,6 @@ class Scorer:
         self.warmup_points = warmup_points
         self.model_version = model_version
         self.persistence_points = persistence_points
-        self.peak_decay = 0.5 ** (1.0 / peak_half_life)
         self.escalation = escalation
         self.calibrate_tails = calibrate_tails
         self.rules = rules
@@ -237,7 +237,8 @@ class Scorer:
         L = max(0.0, evidence[strongest] - multiplicity) if strongest else 0.0
         bonus = self.role_weights.get("long_memory", 0.0) * record_l * min(1.0, L / RECORD_GATE_L)
         total = L + bonus
-        score = damp_repeats(total, state, self.peak_decay, self.escalation)
+        alarm_level = score_to_l(self.threshold)
+        score = damp_repeats(total, state, alarm_level, self.escalation)
 
         driver = self._driver(strongest, by_role, x, bonus > L, record_detector)
         band = self._band(state, component, expectation, value)
@@ -245,11 +246,12 @@ class Scorer:
         detector_scores = {name: round(s, 6) for name, s in detector_scores.items()}
         warmed_up = state.count >= self.warmup_points
         state.push(value, self.window_size, signal)
+        allowed = warmed_up and self._allowed(metric, strongest, band.get("expected"), value)
+        is_anomaly = allowed and score >= self.threshold
         return PointScore(
             score=score,
-            is_anomaly=warmed_up
-            and score >= self.threshold
-            and self._allowed(metric, strongest, band.get("expected"), value),
+            is_anomaly=is_anomaly,
+            ongoing=allowed and not is_anomaly and total >= alarm_level,
             detector_scores=detector_scores,
             features=x,
             model_version=state.model_version or self.model_version,

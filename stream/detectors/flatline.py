@@ -11,9 +11,11 @@ never repeat alarms after a few identical readings, a gauge that often sits stil
 0.0) needs a very long run, and one that always sits still never alarms. L is a -log10
 probability, so `calibration.l_to_score` gives it the same scale as every other detector.
 
-A value counts as a repeat when it moves less than 1% of the series' usual step (the EW mean of
-|change|) from the previous one, or not at all. Runs longer than `LEARN_RUN` are not learnt from:
-the detector judges long runs, so they must not teach it that long runs are normal.
+A value counts as a repeat when it moves less than 1% of the series' robust spread (1.4826 x the
+MAD of its last 64 values, the `spread` feature) from the previous one, or not at all: robust, so
+a burst, however large, does not make every ordinary move afterwards look like standing still.
+Runs longer than `LEARN_RUN` are not learnt from: the detector judges long runs, so they must
+not teach it that long runs are normal.
 
 >>> from stream.features import window_features
 >>> d, s, prev = FlatlineDetector(), FlatlineDetector().new_state(), 0.0
@@ -41,7 +43,7 @@ PRIOR_POINTS = 100
 MIN_RUN = 3
 #: runs are learnt from up to this length; longer ones are what the detector is for
 LEARN_RUN = 3
-#: a move smaller than this share of the usual step is no move
+#: a move smaller than this share of the robust spread is no move
 STILL_SHARE = 0.01
 
 
@@ -52,12 +54,14 @@ class FlatlineDetector:
     role = "shape"
 
     def new_state(self) -> dict:
-        # p: EW share of repeats; step: EW mean |change|; run: repeats in a row up to now; n: points
-        return {"p": 1.0 / PRIOR_POINTS, "step": 0.0, "run": 0, "n": 0}
+        # p: EW share of repeats; run: repeats in a row up to now; n: points
+        return {"p": 1.0 / PRIOR_POINTS, "run": 0, "n": 0}
 
     @staticmethod
     def _still(state: dict, x: Features) -> bool:
-        return abs(x.value - x.lag1) <= STILL_SHARE * state["step"]
+        # no history yet (spread 1.0 by convention): only an exact repeat
+        scale = x.spread if x.recent else 0.0
+        return abs(x.value - x.lag1) <= STILL_SHARE * scale
 
     def run_after(self, state: dict, x: Features) -> int:
         """The run of repeats that `x` makes (0 when it moved)."""
@@ -78,8 +82,6 @@ class FlatlineDetector:
             if run <= LEARN_RUN:
                 a = max(ALPHA, 1.0 / (state["n"] + PRIOR_POINTS))
                 state["p"] += a * ((run > 0) - state["p"])
-            a = max(ALPHA, 1.0 / state["n"])
-            state["step"] += a * (abs(x.value - x.lag1) - state["step"])
             state["run"] = run
         state["n"] += 1
 

@@ -197,10 +197,14 @@ class ScoreWriter:
                     # only new rows count: a replayed batch changes no incident twice
                     anomalies = [
                         AnomalyRef(
-                            s.point.asset_id, s.point.metric, s.point.timestamp, s.verdict.score
+                            s.point.asset_id,
+                            s.point.metric,
+                            s.point.timestamp,
+                            s.verdict.score,
+                            counts=s.verdict.is_anomaly,
                         )
                         for s in scored
-                        if s.verdict.is_anomaly
+                        if (s.verdict.is_anomaly or s.verdict.ongoing)
                         and (s.point.asset_id, s.point.metric, s.point.timestamp) in inserted
                     ]
                     latest: dict[int, datetime] = {}

@@ -119,6 +119,24 @@ def test_a_level_shift_alarms_at_its_onset_not_on_every_point_after():
     assert sum(after) < 20
 
 
+def test_the_points_of_a_held_shift_after_its_alarm_are_ongoing_not_new_alarms():
+    results = scored(noise(400) + [v + 30 for v in noise(20, seed=6)])
+    run = results[400:]
+    first = next(i for i, r in enumerate(run) if r.is_anomaly)
+    assert first < 3
+    # the shift goes on: its later points keep the incident open but raise no alarm of their own
+    assert sum(r.ongoing for r in run[first + 1 :]) >= 10
+    assert not any(r.ongoing for r in results[100:400])
+
+
+def test_a_spike_train_alarms_at_every_spike():
+    values = noise(660)
+    for i in range(600, 640, 4):
+        values[i] += 12
+    results = scored(values)
+    assert all(results[i].is_anomaly for i in range(600, 640, 4))
+
+
 def test_a_shift_of_3_sigma_is_caught_by_the_level_detector():
     results = scored(noise(600) + [v + 3.0 for v in noise(40, seed=8)])
     alarms = [r for r in results[600:610] if r.is_anomaly]
@@ -150,10 +168,13 @@ def test_the_band_holds_the_usual_values_and_follows_the_level():
 
 def test_a_repeat_that_does_not_clearly_beat_the_recent_peak_is_halved():
     state = SeriesState()
-    first = damp_repeats(10.0, state, decay=0.99)
-    assert damp_repeats(10.0, state, decay=0.99) == first / 2
+    first = damp_repeats(10.0, state, alarm=4.2)
+    assert damp_repeats(10.0, state, alarm=4.2) == first / 2
     # far out, where scores saturate, a clear escalation still counts
-    assert damp_repeats(10.6, state, decay=0.99) > first
+    assert damp_repeats(10.6, state, alarm=4.2) > first
+    # a point under the alarm level ends the run: the next alarm is an onset again
+    damp_repeats(1.0, state, alarm=4.2)
+    assert damp_repeats(10.0, state, alarm=4.2) == first
 
 
 def test_each_clear_escalation_alarms_though_scores_saturate_near_one():
