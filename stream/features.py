@@ -183,8 +183,7 @@ class SeriesState:
     window: list[float] = field(default_factory=list)
     history: list[float] = field(default_factory=list)
     season: dict | None = None
-    #: the peak evidence (L) of the run of points over the threshold this series is in, 0 when
-    #: it is in none (see scoring.damp_repeats)
+    #: decaying peak of recent combined evidence, L (see scoring.damp_repeats)
     peak: float = 0.0
     #: the point evidence (L) of the last few points (see scoring, persistence)
     evidence: list[float] = field(default_factory=list)

@@ -25,11 +25,11 @@ the detectors' roles (`detectors.base`), never their names:
    the first day: a crash that comes every day is still an incident every day.
 5. *Tail calibration* (`tail_calibration`): the series' own tail of that evidence, so that 0.7
    means the same false-alarm rate on a series with heavy-tailed noise as on a Gaussian one.
-6. *Repeat damping*: within an unbroken run of points over the threshold (a level shift, a
-   burst), a point whose evidence does not beat the run's peak by 5% has its score halved: the
-   run alarms at its onset and at each clear escalation, not at every point. Compared on L, which
-   does not saturate near 1 as the score does. A point after one under the threshold starts a
-   new run: a spike train alarms at every spike.
+6. *Repeat damping*: a point whose evidence does not beat the series' recent peak by 5% has its
+   score halved. The peak fades with a half-life of `PEAK_HALF_LIFE` points, so an anomaly alarms
+   at its onset and at each clear escalation, not at every point, and the next episode alarms
+   again. Compared on L, which does not saturate near 1 as the score does. A damped point whose
+   evidence is over the threshold is `ongoing`: the anomaly goes on, and keeps its incident open.
 
 Each point also gets what it was expected to be: the seasonal component plus the point EW mean,
 and a band, the values that would have scored under the threshold on the point evidence
@@ -95,6 +95,8 @@ RECORD_GATE_L = 1.3
 REPEAT_FACTOR = 0.5
 #: how far a score must beat the recent peak to count as an escalation, not a repeat
 ESCALATION = 1.05
+#: points over which the recent peak halves
+PEAK_HALF_LIFE = 30
 
 
 def persistent_l(median_l: float) -> float:
@@ -107,21 +109,21 @@ def persistent_l(median_l: float) -> float:
 
 
 def damp_repeats(
-    evidence: float, state: SeriesState, alarm: float, escalation: float = ESCALATION
+    evidence: float, state: SeriesState, decay: float, escalation: float = ESCALATION
 ) -> float:
-    """The score of `evidence` (L), halved where it continues a run of points whose evidence
-    reached `alarm` without beating the run's peak by the factor `escalation`; keeps the run's
-    peak in `state.peak` (0 when the last point was under `alarm`).
+    """The score of `evidence` (L), halved where it does not beat the series' recent peak of
+    evidence (decaying by `decay` a point) by the factor `escalation`; updates the peak. Compared
+    on L, not on the score: scores saturate near 1, where no escalation could beat a peak by a
+    share of it.
 
     >>> s = SeriesState()
-    >>> [round(damp_repeats(L, s, alarm=4.2), 3) for L in (20.0, 20.0, 22.0, 1.0, 20.0)]
-    [0.917, 0.459, 0.924, 0.357, 0.917]
+    >>> [round(damp_repeats(L, s, decay=0.99), 3) for L in (20.0, 20.0, 22.0, 1.0)]
+    [0.917, 0.459, 0.924, 0.179]
     """
     peak = state.peak
-    continues = evidence >= alarm and peak > 0
-    state.peak = max(peak, evidence) if evidence >= alarm else 0.0
+    state.peak = max(peak * decay, evidence)
     score = l_to_score(evidence)
-    return score * REPEAT_FACTOR if continues and evidence <= peak * escalation else score
+    return score * REPEAT_FACTOR if evidence <= peak * escalation else score
 
 
 class Scorer:
@@ -144,6 +146,7 @@ class Scorer:
         role_weights: dict[str, float] | None = None,
         persistence_points: int = PERSISTENCE_POINTS,
         escalation: float = ESCALATION,
+        peak_half_life: float = PEAK_HALF_LIFE,
         calibrate_tails: bool = True,
         rules: MetricRules | None = None,
     ) -> None:
@@ -166,6 +169,7 @@ class Scorer:
         self.model_version = model_version
         self.persistence_points = persistence_points
         self.escalation = escalation
+        self.peak_decay = 0.5 ** (1.0 / peak_half_life)
         self.calibrate_tails = calibrate_tails
         self.rules = rules
         # the detector that states the expected value: the first point detector that can
@@ -238,7 +242,7 @@ class Scorer:
         bonus = self.role_weights.get("long_memory", 0.0) * record_l * min(1.0, L / RECORD_GATE_L)
         total = L + bonus
         alarm_level = score_to_l(self.threshold)
-        score = damp_repeats(total, state, alarm_level, self.escalation)
+        score = damp_repeats(total, state, self.peak_decay, self.escalation)
 
         driver = self._driver(strongest, by_role, x, bonus > L, record_detector)
         band = self._band(state, component, expectation, value)
