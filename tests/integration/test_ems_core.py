@@ -43,8 +43,10 @@ def asset_ids(n):
 def incident_feed(assets, *, normal=120, spikes=3, gap_minutes=1):
     """Per asset: a quiet cpu_usage series, then `spikes` spikes between quiet points, each 1.5
     times the last (every one rarer than the one before, so most are anomalies despite repeat
-    damping), then enough quiet points for the incident to resolve."""
-    rng = random.Random(assets[0])
+    damping), then enough quiet points for the incident to resolve. The noise is the same on every
+    run (seeded by the number of assets, not by their random ids), so a rare false positive
+    of the detector in the quiet lead-in cannot make a delivery test flaky."""
+    rng = random.Random(len(assets))
     messages = []
     for asset in assets:
         t = T0
@@ -77,6 +79,20 @@ def outbox_rows(settings):
         return conn.execute(
             "SELECT id, kind, attempts, sent_at IS NOT NULL, last_error FROM ems_outbox ORDER BY id"
         ).fetchall()
+
+
+def delivered_once(settings, events, asset):
+    """True when EMS Core holds exactly one event per incident the worker opened for `asset`, and
+    nothing else: exactly-once delivery, whatever the detector decided counts as an incident."""
+    with psycopg.connect(settings.database_dsn) as conn:
+        opened = sorted(
+            str(row[0])
+            for row in conn.execute(
+                "SELECT ems_event_id FROM incidents WHERE asset_id = %s", (asset,)
+            ).fetchall()
+        )
+    received = sorted(str(e["id"]) for e in events(asset))
+    return bool(opened) and opened == received
 
 
 def send(settings, messages):
@@ -146,8 +162,8 @@ def test_an_ems_core_outage_delays_but_loses_and_duplicates_nothing(quick, start
     assert total == pending > 0, "nothing can be delivered while EMS Core is down"
     control(down=False)
     assert wait_until(lambda: outbox(quick)[1] == 0, timeout=60)
-    assert [len(events(a)) for a in assets] == [1, 1, 1]
-    assert all(events(a)[0]["status"] == "resolved" for a in assets)
+    assert all(delivered_once(quick, events, a) for a in assets)
+    assert all(e["status"] == "resolved" for a in assets for e in events(a))
 
 
 def test_failing_and_slow_answers_still_deliver_each_incident_once(quick, start_worker, standin):
@@ -157,7 +173,7 @@ def test_failing_and_slow_answers_still_deliver_each_incident_once(quick, start_
     start(start_worker, quick)
     send(quick, incident_feed(assets))
     assert wait_until(lambda: outbox(quick)[0] > 0 and outbox(quick)[1] == 0, timeout=120)
-    assert [len(events(a)) for a in assets] == [1] * 5
+    assert all(delivered_once(quick, events, a) for a in assets)
 
 
 def test_a_worker_killed_between_send_and_mark_creates_no_duplicate(quick, start_worker, standin):
@@ -201,7 +217,7 @@ def test_anomalies_of_several_metrics_of_one_asset_make_one_incident_listing_the
 ):
     _, events = standin
     (asset,) = asset_ids(1)
-    rng = random.Random(asset)
+    rng = random.Random(2)  # the same noise on every run
     messages = []
     for i in range(200):
         t = (T0 + timedelta(minutes=i)).isoformat()
