@@ -24,7 +24,8 @@ the detectors' roles (`detectors.base`), never their names:
    proportion below. A burst the series has shown before is judged on its own evidence, as on
    the first day: a crash that comes every day is still an incident every day.
 5. *Tail calibration* (`tail_calibration`): the series' own tail of that evidence, so that 0.7
-   means the same false-alarm rate on a series with heavy-tailed noise as on a Gaussian one.
+   means the same false-alarm rate on a series with heavy-tailed noise as on a Gaussian one; a
+   run of alarms teaches a channel's tail once, at its onset.
 6. *Repeat damping*: a point whose evidence does not beat the series' recent peak by 5% has its
    score halved. The peak fades with a half-life of `PEAK_HALF_LIFE` points, so an anomaly alarms
    at its onset and at each clear escalation, not at every point, and the next episode alarms
@@ -226,17 +227,15 @@ class Scorer:
         # the strongest of k channels is k times likelier to be extreme by chance
         multiplicity = math.log10(len(evidence)) if evidence else 0.0
         if self.calibrate_tails:
-            # each channel against its own tail, so a noisy channel cannot mute the others; a
-            # channel that alarms on its own does not teach its tail (as in SPOT): an incident,
-            # however long, must not become the series' normal
+            # each channel against its own tail, so a noisy channel cannot mute the others; a run
+            # of alarms teaches the channel's tail once, at its onset (`observe`)
             alarm_l = score_to_l(self.threshold) + multiplicity
             for channel, L in evidence.items():
                 tail = state.tail.get(channel)
                 if tail is None:
                     tail = state.tail[channel] = tail_calibration.new_tail()
                 evidence[channel] = tail_calibration.calibrate(tail, L)
-                if evidence[channel] < alarm_l:
-                    tail_calibration.learn(tail, L)
+                tail_calibration.observe(tail, L, alarming=evidence[channel] >= alarm_l)
         strongest = max(evidence, key=evidence.__getitem__) if evidence else None
         L = max(0.0, evidence[strongest] - multiplicity) if strongest else 0.0
         bonus = self.role_weights.get("long_memory", 0.0) * record_l * min(1.0, L / RECORD_GATE_L)

@@ -49,14 +49,24 @@ _PRIOR_MEDIAN = _LN2 / _LN10
 _PRIOR_Q75 = 2 * _PRIOR_MEDIAN
 #: the smallest step of a percentile's logarithm (so a burst moves it little)
 STEP = 0.01
+#: points without an alarm that end an episode of alarms (a spike train is one episode)
+EPISODE_GAP = 6
 #: the largest tail shape believed (xi = 2 / nu for Student-t noise: nu = 4/3 at 1.5)
 MAX_SHAPE = 1.5
 
 
 def new_tail() -> dict:
     """u: the 95th percentile of L; m, q: the median and 75th percentile of the excess over u;
-    n: points learnt; k: excesses learnt."""
-    return {"u": _PRIOR_U, "m": _PRIOR_MEDIAN, "q": _PRIOR_Q75, "n": 0, "k": 0}
+    n: points learnt; k: excesses learnt; quiet: points observed since the last alarm (at most
+    `EPISODE_GAP`)."""
+    return {
+        "u": _PRIOR_U,
+        "m": _PRIOR_MEDIAN,
+        "q": _PRIOR_Q75,
+        "n": 0,
+        "k": 0,
+        "quiet": EPISODE_GAP,
+    }
 
 
 def _shape_scale(tail: dict) -> tuple[float, float]:
@@ -98,6 +108,26 @@ def uncalibrate(tail: dict, L_cal: float) -> float:
 
 def _step(count: int) -> float:
     return max(STEP, 1.0 / (10.0 + count / 5.0))
+
+
+def observe(tail: dict, L: float, alarming: bool) -> None:
+    """Fold evidence L into the tail unless it continues an episode of alarms (`alarming`:
+    whether it alarms; an episode: alarms less than `EPISODE_GAP` points apart). An episode
+    teaches the tail once, at its onset: an incident, however long, must not become the series'
+    normal (SPOT leaves every alarm out for that reason), yet a channel whose episodes keep
+    coming must learn that they come. Leaving every alarm out would cut the tail at the alarm
+    level, fit it lighter than it is, and keep the channel alarming for good.
+
+    >>> t = new_tail()
+    >>> for L in (9.0,) * 1000:  # one long incident
+    ...     observe(t, L, alarming=True)
+    >>> t["n"], t["k"]
+    (1, 1)
+    """
+    quiet = tail.get("quiet", EPISODE_GAP)
+    if not alarming or quiet >= EPISODE_GAP:
+        learn(tail, L)
+    tail["quiet"] = 0 if alarming else min(EPISODE_GAP, quiet + 1)
 
 
 def learn(tail: dict, L: float) -> None:

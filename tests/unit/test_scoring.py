@@ -76,6 +76,21 @@ def test_a_daily_burst_of_the_same_size_alarms_on_day_5_as_on_day_1():
         assert any(r.is_anomaly for r in results[start : start + 4]), f"day {day}"
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_blip_every_50_points_is_news_at_first_and_the_series_normal_later(seed):
+    # a cron job's blip at z 8 every 50 minutes: 2% of the points. Each early one alarms; the
+    # series' own tail learns that they come (each alarm episode teaches it once), so the 100th
+    # is no news. Leaving alarms out of the tail kept most of them alarming for good.
+    rng = random.Random(seed)
+    blips = [i for i in range(3000, 8000) if i % 50 == 49]
+    values = [50 + rng.gauss(0, 1) for _ in range(8000)]
+    for i in blips:
+        values[i] += 8
+    results = scored(values)
+    assert sum(results[i].is_anomaly for i in blips[:10]) >= 8
+    assert sum(results[i].is_anomaly for i in blips[-10:]) <= 2
+
+
 @pytest.mark.parametrize("seconds", [10, 60, 300])
 def test_a_smooth_daily_shape_raises_no_alarms_at_hour_boundaries(seconds):
     """A daily curve sampled every `seconds`: once learnt, no false alarm clusters on the hour."""
