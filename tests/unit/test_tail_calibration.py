@@ -41,8 +41,8 @@ def test_a_spike_train_is_one_episode():
 
 def test_alarms_that_keep_coming_teach_the_series_that_they_come():
     # a settled series, then one point in 50 at L 9 (p = 1e-9 were the noise Gaussian): 2% of the
-    # series, 40% of its excesses over the 95th percentile. Leaving every alarm out (SPOT) would
-    # cut the tail at the alarm level and keep each of them alarming for good.
+    # series, twice its share of points over the 99th percentile. Leaving every alarm out (SPOT)
+    # would cut the tail at the alarm level and keep each of them alarming for good.
     rng = random.Random(2)
     evidence = gaussian_evidence(5000) + [
         9.0 if i % 50 == 49 else neg_log10_tail(abs(rng.gauss(0, 1))) for i in range(5000)
