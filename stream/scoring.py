@@ -24,8 +24,8 @@ the detectors' roles (`detectors.base`), never their names:
    proportion below. A burst the series has shown before is judged on its own evidence, as on
    the first day: a crash that comes every day is still an incident every day.
 5. *Tail calibration* (`tail_calibration`): the series' own tail of that evidence, so that 0.7
-   means the same false-alarm rate on a series with heavy-tailed noise as on a Gaussian one; a
-   run of alarms teaches a channel's tail once, at its onset.
+   means the same false-alarm rate on a series with heavy-tailed noise as on a Gaussian one; an
+   episode of alarms (less than 6 points apart) teaches a channel's tail once, at its onset.
 6. *Repeat damping*: a point whose evidence does not beat the series' recent peak by 5% has its
    score halved. The peak fades with a half-life of `PEAK_HALF_LIFE` points, so an anomaly alarms
    at its onset and at each clear escalation, not at every point, and the next episode alarms
@@ -227,8 +227,8 @@ class Scorer:
         # the strongest of k channels is k times likelier to be extreme by chance
         multiplicity = math.log10(len(evidence)) if evidence else 0.0
         if self.calibrate_tails:
-            # each channel against its own tail, so a noisy channel cannot mute the others; a run
-            # of alarms teaches the channel's tail once, at its onset (`observe`)
+            # each channel against its own tail, so a noisy channel cannot mute the others; an
+            # episode of alarms teaches the channel's tail once, at its onset (`observe`)
             alarm_l = score_to_l(self.threshold) + multiplicity
             for channel, L in evidence.items():
                 tail = state.tail.get(channel)
