@@ -25,7 +25,8 @@ the detectors' roles (`detectors.base`), never their names:
    the first day: a crash that comes every day is still an incident every day.
 5. *Tail calibration* (`tail_calibration`): the series' own tail of that evidence, so that 0.7
    means the same false-alarm rate on a series with heavy-tailed noise as on a Gaussian one; an
-   episode of alarms (less than 6 points apart) teaches a channel's tail once, at its onset.
+   episode of alarms (fewer than 6 quiet points between alarms) teaches a channel's tail once,
+   at its onset.
 6. *Repeat damping*: a point whose evidence does not beat the series' recent peak by 5% has its
    score halved. The peak fades with a half-life of `PEAK_HALF_LIFE` points, so an anomaly alarms
    at its onset and at each clear escalation, not at every point, and the next episode alarms

@@ -115,11 +115,11 @@ def _step(count: int) -> float:
 
 def observe(tail: dict, L: float, alarming: bool) -> None:
     """Fold evidence L into the tail unless it continues an episode of alarms (`alarming`:
-    whether it alarms; an episode: alarms less than `EPISODE_GAP` points apart). An episode
-    teaches the tail once, at its onset: an incident, however long, must not become the series'
-    normal (SPOT leaves every alarm out for that reason), yet a channel whose episodes keep
-    coming must learn that they come. Leaving every alarm out would cut the tail at the alarm
-    level, fit it lighter than it is, and keep the channel alarming for good.
+    whether it alarms; an episode: alarms with fewer than `EPISODE_GAP` quiet points between
+    them). An episode teaches the tail once, at its onset: an incident, however long, must not
+    become the series' normal (SPOT leaves every alarm out for that reason), yet a channel whose
+    episodes keep coming must learn that they come. Leaving every alarm out would cut the tail
+    at the alarm level, fit it lighter than it is, and keep the channel alarming for good.
 
     >>> t = new_tail()
     >>> for L in (9.0,) * 1000:  # one long incident
