@@ -4,11 +4,8 @@ Order of a batch, which is what makes a SIGKILL at any moment lose nothing and s
 1. score on copies of the series states (pure code, `stream.pipeline`);
 2. write the scores to PostgreSQL (idempotent on asset/metric/ts);
 3. publish anomalies and dead letters and wait for the broker's acknowledgement;
-4. store the new series states (their changelog records which offset they include) and wait
-   until the broker has acknowledged those changelog records;
-5. release the batch, so faust may commit its offsets. faust itself does not wait for a table's
-   changelog before committing: its records sit in the producer's buffer, and a SIGKILL between
-   the commit and their send restored an older state for offsets already committed.
+4. store the new series states (their changelog records which offset they include);
+5. release the batch, so faust may commit its offsets (it flushes the changelog first).
 A crash before 4 replays the batch from the same states: the same scores, swallowed by the primary
 key. A crash after 4 replays messages that the states already include: they are skipped.
 """
@@ -150,7 +147,6 @@ class BatchHandler:
         publisher: EventPublisher,
     ) -> None:
         self._state = stream_app.state
-        self._producer = stream_app.app.producer
         self._scorer = scorer
         self._writer = writer
         self._publisher = publisher
@@ -206,21 +202,11 @@ class BatchHandler:
             metrics.INCIDENT_EVENTS.labels(kind=change.kind).inc()
         for key, (partition, state) in result.states.items():
             self._state.put(partition, key, state.to_dict())
-        await self._changelog_durable()
         for event in events:
             event.ack()
         for m in messages:
             self.positions[(m.topic, m.partition)] = m.offset
         self._record(result, len(messages), time.perf_counter() - started)
-
-    async def _changelog_durable(self) -> None:
-        """Wait until every state record written so far is acknowledged by the broker: faust's
-        buffer drained into the Kafka client (its flush gives up after 0.1 s without progress,
-        hence the loop), then the client's own flush, which waits for the acknowledgements."""
-        producer = self._producer
-        while producer.buffer.size:
-            await producer.buffer.flush()
-        await producer.flush()
 
     @staticmethod
     def _record(result, n_messages: int, seconds: float) -> None:
