@@ -5,7 +5,9 @@ Order of a batch, which is what makes a SIGKILL at any moment lose nothing and s
 2. write the scores to PostgreSQL (idempotent on asset/metric/ts);
 3. publish anomalies and dead letters and wait for the broker's acknowledgement;
 4. store the new series states (their changelog records which offset they include);
-5. release the batch, so faust may commit its offsets (it flushes the changelog first).
+5. release the batch, so faust may commit its offsets. (faust does not wait for the changelog
+   records of step 4 before it commits: a kill in between restores an older state; README,
+   Not done yet.)
 A crash before 4 replays the batch from the same states: the same scores, swallowed by the primary
 key. A crash after 4 replays messages that the states already include: they are skipped.
 """
