@@ -166,6 +166,8 @@ class Scorer:
             raise ValueError(f"one long-memory detector at most, not {long_memory}")
         self.detectors = list(detectors)
         self.threshold = threshold
+        #: the threshold as evidence L, the scale the combination works on
+        self.alarm_l = score_to_l(threshold)
         self.window_size = window_size
         self.warmup_points = warmup_points
         self.model_version = model_version
@@ -230,7 +232,7 @@ class Scorer:
         if self.calibrate_tails:
             # each channel against its own tail, so a noisy channel cannot mute the others; an
             # episode of alarms teaches the channel's tail once, at its onset (`observe`)
-            alarm_l = score_to_l(self.threshold) + multiplicity
+            alarm_l = self.alarm_l + multiplicity
             for channel, L in evidence.items():
                 tail = state.tail.get(channel)
                 if tail is None:
@@ -241,7 +243,6 @@ class Scorer:
         L = max(0.0, evidence[strongest] - multiplicity) if strongest else 0.0
         bonus = self.role_weights.get("long_memory", 0.0) * record_l * min(1.0, L / RECORD_GATE_L)
         total = L + bonus
-        alarm_level = score_to_l(self.threshold)
         score = damp_repeats(total, state, self.peak_decay, self.escalation)
 
         driver = self._driver(strongest, by_role, x, bonus > L, record_detector)
@@ -255,7 +256,7 @@ class Scorer:
         return PointScore(
             score=score,
             is_anomaly=is_anomaly,
-            ongoing=allowed and not is_anomaly and total >= alarm_level,
+            ongoing=allowed and not is_anomaly and total >= self.alarm_l,
             detector_scores=detector_scores,
             features=x,
             model_version=state.model_version or self.model_version,
@@ -286,7 +287,7 @@ class Scorer:
         mean, std = expectation
         expected = component + mean
         channels = len(state.tail) or 1
-        raw_l = score_to_l(self.threshold) + math.log10(channels)
+        raw_l = self.alarm_l + math.log10(channels)
         if self.calibrate_tails and PERSISTENT_ROLE in state.tail:
             raw_l = tail_calibration.uncalibrate(state.tail[PERSISTENT_ROLE], raw_l)
         half_width = l_to_z(raw_l) * std

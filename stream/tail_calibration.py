@@ -20,8 +20,8 @@ recurs every day is a minority of the excesses and does not teach the series tha
 normal. The 99th percentile, not a lower one, because the evidence of heavy-tailed noise
 reaches its power-law tail only far out: fitted from the 95th percentile, the shape came out too
 light and Student-t noise alarmed several times as often as promised. The calibrated evidence
-is never above the raw one (`calibrate` takes the lower): a
-series with light tails is not made more sensitive than the Gaussian promise.
+is never above the raw one (`calibrate` takes the lower): a series with light tails is not made
+more sensitive than the Gaussian promise.
 
 The percentiles are tracked by stochastic approximation on their logarithms (a few numbers of
 state), with steps that shrink from large to `STEP` as the series is seen, so a series settles
