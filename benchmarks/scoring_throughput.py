@@ -3,9 +3,10 @@
     .venv/bin/python -m benchmarks.scoring_throughput [--series 2000] [--points 100]
 
 Runs the worker's pure batch code (`stream.pipeline.process_batch`) over synthetic JSON messages in
-batches of 500, without Kafka or PostgreSQL, and prints points per second, the state size per series
-as stored in the changelog (JSON bytes) and the resident memory of the process. Prints the command
-and the machine so a result can be reproduced.
+batches of 500, without Kafka or PostgreSQL, as the worker does: states held in memory between
+batches, and every state a batch changed encoded for the database (`StateRow`). Prints points per
+second, the state size per series as stored (JSON bytes) and the resident memory of the process,
+with the command and the machine, so a result can be reproduced.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from stream.demo_feed import DEMO_METRICS, synthetic_points
 from stream.ensemble import build_scorer
 from stream.features import SeriesState
 from stream.pipeline import RawMessage, process_batch
+from stream.sinks.state_store import StateRow
 
 
 def main() -> None:
@@ -35,20 +37,21 @@ def main() -> None:
         RawMessage("bench", 0, i, None, json.dumps(p.to_json()).encode())
         for i, p in enumerate(synthetic_points(assets=assets, ticks=args.points, seed=1))
     ]
-    states: dict[str, dict] = {}
+    states: dict[str, SeriesState] = {}
+    stored: dict[str, bytes] = {}
     scorer = build_scorer(Settings(_env_file=None))
 
     def load(key: str) -> SeriesState:
-        return SeriesState.from_dict(states.get(key))
+        return states.setdefault(key, SeriesState())
 
     started = time.perf_counter()
     for i in range(0, len(messages), args.batch):
         result = process_batch(messages[i : i + args.batch], load, scorer)
         for key, (_, state) in result.states.items():
-            states[key] = state.to_dict()
+            stored[key] = StateRow.of(key, state).payload
     seconds = time.perf_counter() - started
 
-    sizes = sorted(len(json.dumps(s)) for s in states.values())
+    sizes = sorted(len(payload) for payload in stored.values())
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(header("benchmarks.scoring_throughput"))
     print(f"series: {len(states)}, points: {len(messages)}, batch: {args.batch}")

@@ -1,15 +1,16 @@
 """The scoring agent: take a batch, score it, make it durable, then let faust commit it.
 
 Order of a batch, which is what makes a SIGKILL at any moment lose nothing and show no duplicate:
-1. score on copies of the series states (pure code, `stream.pipeline`);
-2. write the scores to PostgreSQL (idempotent on asset/metric/ts);
+1. read the states of the batch's series not yet in memory from the state store (PostgreSQL);
+2. score into those states (pure code, `stream.pipeline`);
 3. publish anomalies and dead letters and wait for the broker's acknowledgement;
-4. store the new series states (their changelog records which offset they include);
-5. release the batch, so faust may commit its offsets. (faust does not wait for the changelog
-   records of step 4 before it commits: a kill in between restores an older state; README,
-   Not done yet.)
-A crash before 4 replays the batch from the same states: the same scores, swallowed by the primary
-key. A crash after 4 replays messages that the states already include: they are skipped.
+4. write the scores (idempotent on asset/metric/ts), the new series states (each naming the last
+   offset it includes) and the incidents in one PostgreSQL transaction (`stream.sinks`);
+5. publish the incidents' changes, then release the batch, so faust may commit its offsets.
+A crash before 4 commits replays the batch from the same stored states: the same scores,
+swallowed by the primary key, and the same events again. After 4, replayed messages are already
+in the stored states and are skipped. The states and the scores never disagree: they are
+committed together, and offsets only after them.
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ from stream.app import StreamApp
 from stream.errors import PublishError, StorageError
 from stream.features import SeriesState
 from stream.incidents import IncidentEvent
-from stream.pipeline import RawMessage, process_batch
+from stream.pipeline import BatchResult, RawMessage, decode_batch, process_batch, series_keys
 from stream.scoring import Scorer
 from stream.sinks.ems_core import EmsCoreSender
 from stream.sinks.kafka_events import EventPublisher
 from stream.sinks.postgres import ScoreWriter
+from stream.sinks.state_store import StateRow, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -138,29 +140,45 @@ class SilenceSweeper:
 
 
 class BatchHandler:
-    """Scores a batch of metric events and hands the results to the sinks."""
+    """Scores a batch of metric events and hands the results to the sinks.
+
+    Keeps the states of the series it scored in memory (`states`), read from the state store the
+    first time a series is seen and after a rebalance (`forget_states`), so a batch reads only
+    what it has not seen: a restart or a partition taken over starts from the stored states, not
+    from a replay of every change.
+    """
 
     def __init__(
         self,
         *,
-        stream_app: StreamApp,
         scorer: Scorer,
         writer: ScoreWriter,
         publisher: EventPublisher,
+        store: StateStore,
     ) -> None:
-        self._state = stream_app.state
         self._scorer = scorer
         self._writer = writer
         self._publisher = publisher
+        self._store = store
+        #: the durable state of each series scored since the last rebalance, by series key
+        self.states: dict[str, SeriesState] = {}
+        #: bumped by every rebalance: a batch that straddles one must not refill `states`
+        self._generation = 0
         #: Last offset processed per (topic, partition), for the consumer-lag gauge.
         self.positions: dict[tuple[str, int], int] = {}
         #: The active trained model, set by ModelWatcher.
         self.model: ActiveModel | None = None
 
+    def forget_states(self) -> None:
+        """Drop the states held in memory: after a rebalance, another worker may have moved
+        them on, so they are read again from the store."""
+        self._generation += 1
+        self.states.clear()
+
     def _load_state(self, key: str) -> SeriesState:
         """The series' state; warm-started from the active trained model when the model covers
         the series and the state does not come from it yet."""
-        state = SeriesState.from_dict(self._state.get(key))
+        state = self.states[key]
         model = self.model
         if model is None or state.model_version == model.version or key not in model.states:
             return state
@@ -173,6 +191,7 @@ class BatchHandler:
 
     async def handle(self, events: Sequence[EventT]) -> None:
         started = time.perf_counter()
+        generation = self._generation
         # faust's take_events acks every event of a batch once the agent moves on, even when the
         # agent was cancelled mid-batch (worker shutdown during a database outage). An extra
         # reference per message keeps them uncommittable until we release it at the very end.
@@ -188,27 +207,61 @@ class BatchHandler:
             )
             for e in events
         ]
-        result = process_batch(messages, self._load_state, self._scorer)
-        incidents: list = []
-
-        async def write() -> None:
-            incidents[:] = await self._writer.write(result.scored)
-
-        await retry_until_done(write, sink="postgres", transient=StorageError)
-        await retry_until_done(
-            lambda: self._publisher.publish(result.anomalies, result.dead_letters, incidents),
-            sink="kafka",
-            transient=PublishError,
-        )
+        try:
+            result, incidents = await self._score_and_store(messages)
+        except BaseException:
+            # the states in memory were scored into in place but are not durable: forget them,
+            # so whatever comes next starts again from the store
+            self.forget_states()
+            raise
+        if generation != self._generation:
+            self.forget_states()  # a rebalance came during the batch; see forget_states
         for change in incidents:
             metrics.INCIDENT_EVENTS.labels(kind=change.kind).inc()
-        for key, (partition, state) in result.states.items():
-            self._state.put(partition, key, state.to_dict())
         for event in events:
             event.ack()
         for m in messages:
             self.positions[(m.topic, m.partition)] = m.offset
         self._record(result, len(messages), time.perf_counter() - started)
+
+    async def _score_and_store(
+        self, messages: list[RawMessage]
+    ) -> tuple[BatchResult, list[IncidentEvent]]:
+        decoded = decode_batch(messages)
+        missing = series_keys(decoded) - self.states.keys()
+        if missing:
+            loaded: dict[str, SeriesState] = {}
+
+            async def load() -> None:
+                loaded.update(await self._store.load(missing))
+
+            await retry_until_done(load, sink="postgres", transient=StorageError)
+            self.states.update(loaded)
+        result = process_batch(messages, self._load_state, self._scorer, decoded)
+        # Anomalies and dead letters go out before the scores are durable: a crash in between
+        # replays the batch from the same states, publishing them again with the same event ids
+        # (at least once). After the write the batch's messages count as applied.
+        await retry_until_done(
+            lambda: self._publisher.publish(result.anomalies, result.dead_letters),
+            sink="kafka",
+            transient=PublishError,
+        )
+        rows = [StateRow.of(key, state) for key, (_, state) in sorted(result.states.items())]
+        incidents: list[IncidentEvent] = []
+
+        async def write() -> None:
+            incidents[:] = await self._writer.write(result.scored, rows)
+
+        await retry_until_done(write, sink="postgres", transient=StorageError)
+        for key, (_, state) in result.states.items():
+            self.states[key] = state  # a trained model's warm start replaces the object
+        if incidents:
+            await retry_until_done(
+                lambda: self._publisher.publish((), (), incidents),
+                sink="kafka",
+                transient=PublishError,
+            )
+        return result, incidents
 
     @staticmethod
     def _record(result, n_messages: int, seconds: float) -> None:
@@ -268,6 +321,10 @@ def register_agents(
     @app.timer(sweeper.period_seconds)
     async def resolve_silent_assets() -> None:
         await sweeper.sweep()
+
+    @app.on_partitions_revoked.connect
+    async def forget_states_on_rebalance(app, revoked, **kwargs) -> None:
+        handler.forget_states()
 
     @app.agent(stream_app.metrics_topic, name="score-metrics")
     async def score_metrics(stream: StreamT) -> None:

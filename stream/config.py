@@ -90,9 +90,7 @@ class Settings(BaseSettings):
     dead_letter_topic: str = Field(
         "", description="Topic for messages that cannot be scored; default: <METRICS_TOPIC>.dlq"
     )
-    metrics_partitions: int = Field(
-        4, ge=1, description="Partitions of the input topic (and of the state changelog)"
-    )
+    metrics_partitions: int = Field(4, ge=1, description="Partitions of the input topic")
     consumer_group: str = Field(
         "ems-ml-worker", description="Kafka consumer group (faust app id) of the workers"
     )

@@ -95,7 +95,7 @@ class MetricPoint(BaseModel):
 
     @property
     def series_key(self) -> str:
-        """The key of this point's series in the state table: `asset_id/metric`."""
+        """The key of this point's series in the state store: `asset_id/metric`."""
         return f"{self.asset_id}/{self.metric}"
 
 

@@ -1,8 +1,8 @@
 """Per-series state and the rolling-window features of each point.
 
-The state of a series is small and JSON-serialisable, because it lives in a faust Table whose
-changelog topic carries every update: a few counters, the last `window_size` values and each
-detector's own state.
+The state of a series is small and JSON-serialisable, because it is stored with the scores it
+produced in every batch (`stream.sinks.state_store`): a few counters, the last `window_size`
+values and each detector's own state.
 """
 
 from __future__ import annotations

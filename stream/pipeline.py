@@ -1,7 +1,8 @@
 """Turns a batch of raw Kafka messages into scored points, anomalies and dead letters.
 
-This is everything the agent does except I/O, so it can be tested without a broker: the agent reads
-the series states, calls `process_batch`, makes the results durable, then stores the new states.
+This is everything the agent does except I/O, so it can be tested without a broker: the agent
+decodes the batch, loads the states of its series, calls `process_batch`, then makes the scores
+and the new states durable together.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from stream.events import MetricPoint, decode_metric_message
+from stream.events import DecodedMessage, MetricPoint, decode_metric_message
 from stream.features import SeriesState
 from stream.scoring import PointScore, Scorer
 
@@ -80,26 +81,39 @@ def apply_point(state: SeriesState, point: MetricPoint, scorer: Scorer) -> Point
     return verdict
 
 
+def decode_batch(messages: Sequence[RawMessage]) -> list[DecodedMessage]:
+    """Each message's points and errors, in order; never raises on bad input."""
+    return [decode_metric_message(m.value) for m in messages]
+
+
+def series_keys(decoded: Sequence[DecodedMessage]) -> set[str]:
+    """The keys of every series the decoded messages have a point of."""
+    return {p.series_key for d in decoded for p in d.points}
+
+
 def process_batch(
     messages: Sequence[RawMessage],
     load_state: Callable[[str], SeriesState],
     scorer: Scorer,
+    decoded: Sequence[DecodedMessage] | None = None,
 ) -> BatchResult:
-    """Decode, de-duplicate and score `messages` in order; states are copies, not written back.
+    """Decode (unless `decoded`, from `decode_batch`, is given), de-duplicate and score
+    `messages` in order, into the states `load_state` returns (once per series and batch).
 
     A point whose timestamp is not after the last one of its series is dead-lettered as out of
     order: a series is scored in time order. A message whose every part fails is dead-lettered with
     all reasons; a message with some bad parts has its good points scored and is dead-lettered too,
     naming the bad parts.
     """
+    if decoded is None:
+        decoded = decode_batch(messages)
     result = BatchResult()
     loaded: dict[str, SeriesState] = {}
-    for message in messages:
-        decoded = decode_metric_message(message.value)
-        result.consumed += max(1, len(decoded.points) + len(decoded.errors))
-        reasons = list(decoded.errors)
+    for message, parts in zip(messages, decoded, strict=True):
+        result.consumed += max(1, len(parts.points) + len(parts.errors))
+        reasons = list(parts.errors)
         touched: list[SeriesState] = []
-        for point in decoded.points:
+        for point in parts.points:
             key = point.series_key
             state = loaded.get(key)
             if state is None:

@@ -19,6 +19,7 @@ from stream.incidents import IncidentTracker
 from stream.sinks.ems_core import EmsCoreSender
 from stream.sinks.kafka_events import EventPublisher
 from stream.sinks.postgres import ScoreWriter, ensure_schema
+from stream.sinks.state_store import StateStore
 from stream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ def run_worker(settings: Settings) -> None:
     pool = AsyncConnectionPool(settings.database_dsn, min_size=1, max_size=4, open=False)
     writer = ScoreWriter(
         pool=pool,
+        state_group=settings.consumer_group,
         incidents=IncidentTracker(
             quiet_seconds=settings.incident_quiet_seconds,
             queue_outbox=settings.auto_create_alerts,
@@ -53,10 +55,10 @@ def run_worker(settings: Settings) -> None:
         threshold=settings.anomaly_threshold,
     )
     handler = BatchHandler(
-        stream_app=stream_app,
         scorer=build_scorer(settings),
         writer=writer,
         publisher=publisher,
+        store=StateStore(pool=pool, group=settings.consumer_group),
     )
     register_agents(
         stream_app,

@@ -7,7 +7,7 @@ the reference masses along its path), built for many small series:
 - The trees' structure (split feature and split value of every node) depends only on the seed, so
   it is built once and shared by every series; a series stores only its node masses, as uint8
   arrays (`window_size` is at most 255). At the defaults (8 trees of height 6) that is
-  2 x 8 x 127 = 2,032 bytes, about 2.8 KB as base64 JSON in the changelog, where a River model
+  2 x 8 x 127 = 2,032 bytes, about 2.8 KB as base64 JSON in the stored state, where a River model
   holds Python node objects (about 370 MB at 25 trees of height 15).
 - All trees walk at once (one numpy step per level), and `score_many` scores a whole array of
   points against the same reference window in one pass.

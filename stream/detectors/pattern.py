@@ -35,7 +35,7 @@ class PatternDetector:
         self._last: tuple[Features, np.ndarray | None, float | None] | None = None
 
     def new_state(self) -> dict:
-        # mem: remembered subsequences (uint8 array, base64 in the changelog); n: subsequences
+        # mem: remembered subsequences (uint8 array, base64 in the stored state); n: subsequences
         # stored; cn/mean/var: EW statistics of log nonconformity, for calibration.
         return {
             "mem": np.zeros((0, self.length), dtype=np.uint8),

@@ -20,7 +20,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from stream import metrics
-from stream.sinks.postgres import open_pool
+from stream.sinks.pool import open_pool
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,9 @@ from stream.errors import StorageError
 from stream.incidents import SCHEMA as INCIDENT_TABLES
 from stream.incidents import AnomalyRef, IncidentEvent, IncidentTracker
 from stream.pipeline import ScoredPoint
+from stream.sinks import state_store
+from stream.sinks.pool import open_pool
+from stream.sinks.state_store import StateRow
 
 log = logging.getLogger(__name__)
 
@@ -117,12 +120,6 @@ RETURNING asset_id, metric, ts
 """
 
 
-async def open_pool(pool: AsyncConnectionPool) -> None:
-    """Open a pool made with open=False, on first use inside the running event loop."""
-    if pool.closed:
-        await pool.open(wait=True, timeout=10)
-
-
 def month_start(ts: datetime) -> datetime:
     ts = ts.astimezone(UTC)
     return datetime(ts.year, ts.month, 1, tzinfo=UTC)
@@ -148,6 +145,7 @@ async def ensure_schema(conn: psycopg.AsyncConnection, *, with_ems_tables: bool 
             await conn.execute(EMS_TABLES)
         await conn.execute(SERVICE_TABLES)
         await conn.execute(INCIDENT_TABLES)
+        await conn.execute(state_store.SCHEMA)
 
 
 async def ensure_month_partitions(
@@ -173,14 +171,21 @@ class ScoreWriter:
     """Writes scored points to `anomaly_scores`, one statement per batch, idempotently, and in the
     same transaction the incidents (and EMS Core outbox rows) their new anomalies cause."""
 
-    def __init__(self, *, pool: AsyncConnectionPool, incidents: IncidentTracker) -> None:
+    def __init__(
+        self, *, pool: AsyncConnectionPool, incidents: IncidentTracker, state_group: str = ""
+    ) -> None:
         self._pool = pool
         self._incidents = incidents
+        #: the consumer group whose series states `write` stores (`state_store`)
+        self._state_group = state_group
         self._known_months: set[datetime] = set()
 
-    async def write(self, scored: Sequence[ScoredPoint]) -> list[IncidentEvent]:
-        """Make the batch durable; returns its incident events once it is committed.
-        Raises `StorageError`."""
+    async def write(
+        self, scored: Sequence[ScoredPoint], states: Sequence[StateRow] = ()
+    ) -> list[IncidentEvent]:
+        """Make the batch durable: its scores, the series `states` that produced them and the
+        incidents their new anomalies cause, in one transaction; returns the incident events once
+        it is committed. Raises `StorageError`."""
         if not scored:
             return []
         months = {month_start(s.point.timestamp) for s in scored}
@@ -192,6 +197,7 @@ class ScoreWriter:
                     await ensure_month_partitions(conn, missing)
                     self._known_months |= missing
                 async with conn.transaction():
+                    await state_store.save(conn, self._state_group, states)
                     cur = await conn.execute(_INSERT_SCORES, _columns(scored))
                     inserted = {(a, m, t) for a, m, t in await cur.fetchall()}
                     # only new rows count: a replayed batch changes no incident twice

@@ -1,0 +1,116 @@
+"""Series states in PostgreSQL, written in the same transaction as the scores they produced.
+
+A series' state and the scores it led to become durable together or not at all, and the state
+names the last input message it includes (`SeriesState.partition`/`offset`). Offsets are
+committed to Kafka only after that transaction, so after a crash at any moment the stored state
+includes at least every committed message: the messages replayed after a restart are either
+already in the state (skipped) or not (scored again from the very state that scored them first,
+giving the same scores, which the scores' primary key swallows).
+
+States are keyed by the consumer group, as a faust table was by its app: two deployments that
+share a database keep their own states.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from stream.errors import StorageError
+from stream.features import SeriesState
+from stream.sinks.pool import open_pool
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS series_state (
+    consumer_group    TEXT NOT NULL,
+    series_key        TEXT NOT NULL,
+    source_partition  INTEGER NOT NULL,
+    source_offset     BIGINT NOT NULL,
+    state             BYTEA NOT NULL,
+    updated_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer_group, series_key)
+);
+"""
+
+# A state never goes back on the same partition: a worker that lost the partition in a rebalance
+# but finishes its batch late writes an older state than its successor, and is refused here.
+_UPSERT = """
+INSERT INTO series_state (consumer_group, series_key, source_partition, source_offset, state)
+SELECT %s, k, p, o, s
+FROM unnest(%s::text[], %s::int[], %s::bigint[], %s::bytea[]) AS u(k, p, o, s)
+ON CONFLICT (consumer_group, series_key) DO UPDATE
+SET source_partition = EXCLUDED.source_partition,
+    source_offset = EXCLUDED.source_offset,
+    state = EXCLUDED.state,
+    updated_at = now()
+WHERE series_state.source_partition <> EXCLUDED.source_partition
+   OR series_state.source_offset < EXCLUDED.source_offset
+"""
+
+_SELECT = """
+SELECT series_key, state FROM series_state
+WHERE consumer_group = %s AND series_key = ANY(%s::text[])
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StateRow:
+    """One series' state as stored: its key, the input message it includes, the JSON bytes."""
+
+    key: str
+    partition: int
+    offset: int
+    payload: bytes
+
+    @classmethod
+    def of(cls, key: str, state: SeriesState) -> StateRow:
+        """The row of a state that has applied at least one message."""
+        if state.partition is None or state.offset is None:
+            raise ValueError(f"state of {key} names no input message")
+        payload = json.dumps(state.to_dict(), separators=(",", ":")).encode()
+        return cls(key, state.partition, state.offset, payload)
+
+
+async def save(conn: psycopg.AsyncConnection, group: str, rows: Sequence[StateRow]) -> None:
+    """Upsert `rows` for `group` inside the caller's transaction (one statement)."""
+    if not rows:
+        return
+    await conn.execute(
+        _UPSERT,
+        (
+            group,
+            [r.key for r in rows],
+            [r.partition for r in rows],
+            [r.offset for r in rows],
+            [r.payload for r in rows],
+        ),
+    )
+
+
+class StateStore:
+    """Reads the stored states of a consumer group's series."""
+
+    def __init__(self, *, pool: AsyncConnectionPool, group: str) -> None:
+        self._pool = pool
+        self.group = group
+
+    async def load(self, keys: Iterable[str]) -> dict[str, SeriesState]:
+        """The stored state of each of `keys`; a series never stored gets a new state.
+        Raises `StorageError`."""
+        wanted = sorted(set(keys))
+        states = {key: SeriesState() for key in wanted}
+        if not wanted:
+            return states
+        try:
+            await open_pool(self._pool)
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(_SELECT, (self.group, wanted))
+                for key, payload in await cur.fetchall():
+                    states[key] = SeriesState.from_dict(json.loads(bytes(payload)))
+        except (psycopg.Error, PoolTimeout) as e:
+            raise StorageError(f"loading {len(wanted)} series states failed: {e}") from e
+        return states
