@@ -29,6 +29,7 @@ from faust.types import EventT, StreamT
 from stream import metrics, models_store
 from stream.app import StreamApp
 from stream.errors import PublishError, StorageError
+from stream.events import InputLimits
 from stream.features import SeriesState
 from stream.incidents import IncidentEvent
 from stream.pipeline import BatchResult, RawMessage, decode_batch, process_batch, series_keys
@@ -155,8 +156,10 @@ class BatchHandler:
         writer: ScoreWriter,
         publisher: EventPublisher,
         store: StateStore,
+        limits: InputLimits | None = None,
     ) -> None:
         self._scorer = scorer
+        self._limits = limits
         self._writer = writer
         self._publisher = publisher
         self._store = store
@@ -227,7 +230,7 @@ class BatchHandler:
     async def _score_and_store(
         self, messages: list[RawMessage]
     ) -> tuple[BatchResult, list[IncidentEvent]]:
-        decoded = decode_batch(messages)
+        decoded = decode_batch(messages, self._limits)
         missing = series_keys(decoded) - self.states.keys()
         if missing:
             loaded: dict[str, SeriesState] = {}

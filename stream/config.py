@@ -8,9 +8,12 @@ pointing at other topics, databases or ports.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stream.events import InputLimits
 
 LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 LOG_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -107,7 +110,18 @@ class Settings(BaseSettings):
         9464, ge=0, description="Port of the worker's Prometheus endpoint; 0 disables it"
     )
     worker_data_dir: str = Field(
-        ".cache/worker-data", description="Folder for the worker's local table state"
+        ".cache/worker-data", description="Folder of faust's local data (no series state)"
+    )
+    max_message_bytes: int = Field(
+        900_000, ge=1_000, description="Largest input message scored; a larger one is dead-lettered"
+    )
+    max_point_age_days: float = Field(
+        3650, gt=0, description="Oldest point accepted, in days before the worker's clock"
+    )
+    max_point_ahead_seconds: float = Field(
+        3600,
+        ge=0,
+        description="Furthest a point may be dated ahead of the worker's clock",
     )
 
     models_dir: str = Field(".cache/models", description="Folder of trained model snapshots")
@@ -120,6 +134,15 @@ class Settings(BaseSettings):
     stack_dir: str = Field(
         ".stack", description="Folder of the local stack's data, pid files and logs"
     )
+
+    @property
+    def input_limits(self) -> InputLimits:
+        """What the worker accepts beyond the wire schema (`stream.events.InputLimits`)."""
+        return InputLimits(
+            max_message_bytes=self.max_message_bytes,
+            max_age=timedelta(days=self.max_point_age_days),
+            max_ahead=timedelta(seconds=self.max_point_ahead_seconds),
+        )
 
     @field_validator("api_key", mode="before")
     @classmethod

@@ -8,7 +8,8 @@ A metric message on the input topic is JSON, one object or an array of objects::
 
 >>> decode_metric_message(b'{"asset_id": 7, "metric": "cpu_usage", "value": 1, "timestamp": 0}')
 DecodedMessage(points=[MetricPoint(asset_id=7, metric='cpu_usage', value=1.0, \
-timestamp=datetime.datetime(1970, 1, 1, 0, 0, tzinfo=datetime.timezone.utc))], errors=[])
+timestamp=datetime.datetime(1970, 1, 1, 0, 0, tzinfo=datetime.timezone.utc))], errors=[], \
+prefixes=[''])
 >>> decode_metric_message(b'not json').errors
 ['not valid JSON: Expecting value at line 1 column 1']
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -36,6 +37,39 @@ from pydantic import (
 METRIC_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.:\-]{0,63}$"
 # Largest batch one message may carry; a larger one is set aside rather than scored in part.
 MAX_POINTS_PER_MESSAGE = 10_000
+# The largest asset id PostgreSQL's bigint (EMS's id column) holds.
+MAX_ASSET_ID = 2**63 - 1
+# The largest magnitude of a value: far beyond any gauge or rate EMS collects (a petabyte, a
+# quadrillion requests), and small enough that the detectors' squares and sums stay far from
+# float overflow (1e308) however long the series.
+MAX_ABS_VALUE = 1e15
+# Timestamps outside these years are refused whatever the worker's window (`InputLimits`):
+# monthly partitions and time arithmetic near datetime's limits (years 1 and 9999) overflow.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """What the worker accepts beyond the wire schema: the size of a message, and how far from
+    the worker's clock a point may lie (a point dated far ahead would make every later real
+    point of its series out of order)."""
+
+    max_message_bytes: int = 900_000
+    max_age: timedelta = timedelta(days=3650)
+    max_ahead: timedelta = timedelta(hours=1)
+
+    def check_time(self, ts: datetime, now: datetime) -> str | None:
+        """Why `ts` is refused at `now`, or None."""
+        if ts > now + self.max_ahead:
+            return (
+                f"timestamp: {ts.isoformat()} is more than {self.max_ahead} ahead of the "
+                f"worker's clock ({now.isoformat(timespec='seconds')})"
+            )
+        if ts < now - self.max_age:
+            return f"timestamp: {ts.isoformat()} is more than {self.max_age.days} days old"
+        return None
+
 
 Severity = Literal["info", "warning", "critical"]
 
@@ -44,16 +78,36 @@ def _parse_asset_id(raw: Any) -> int:
     """Asset ids are EMS's positive integer ids; a string of digits is accepted too."""
     if isinstance(raw, bool):
         raise ValueError("asset_id must be a positive integer, not a boolean")
-    if isinstance(raw, str) and raw.isdigit():
+    if isinstance(raw, str) and raw.isdigit() and len(raw) <= 20:
         raw = int(raw)
     if not isinstance(raw, int) or raw <= 0:
-        raise ValueError(f"asset_id must be a positive integer, got {raw!r}")
+        raise ValueError(f"asset_id must be a positive integer, got {raw!r:.40}")
+    if raw > MAX_ASSET_ID:
+        raise ValueError(f"asset_id must be at most {MAX_ASSET_ID} (2^63 - 1)")
     return raw
 
 
 def _parse_timestamp(raw: Any) -> datetime:
     """ISO 8601 text, or epoch milliseconds as a number (or a datetime, from the database);
     always returned timezone-aware, a time without zone taken as UTC."""
+    return _in_range(_parse_instant(raw))
+
+
+def _in_range(ts: datetime) -> datetime:
+    """`ts` in UTC, if it lies between `EARLIEST` and `LATEST`."""
+    try:
+        utc = ts.astimezone(UTC)
+    except OverflowError as e:  # e.g. 0001-01-01T00:30:00+01:00: before year 1 in UTC
+        raise ValueError(f"timestamp {ts.isoformat()} is out of range") from e
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError(
+            f"timestamp {ts.isoformat()} is out of range "
+            f"({EARLIEST.year} to {LATEST.year - 1} are accepted)"
+        )
+    return utc
+
+
+def _parse_instant(raw: Any) -> datetime:
     if isinstance(raw, datetime):
         return raw if raw.tzinfo else raw.replace(tzinfo=UTC)
     if isinstance(raw, bool):
@@ -77,9 +131,16 @@ def _parse_timestamp(raw: Any) -> datetime:
 def _parse_value(raw: Any) -> float:
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise ValueError(f"value must be a number, got {type(raw).__name__}")
-    value = float(raw)
+    try:
+        value = float(raw)
+    except OverflowError:  # an integer beyond float range
+        value = math.inf
     if not math.isfinite(value):
+        if isinstance(raw, int):
+            raise ValueError(f"value must be at most {MAX_ABS_VALUE:g} in magnitude")
         raise ValueError("value must be finite (NaN and infinity are not metrics)")
+    if abs(value) > MAX_ABS_VALUE:
+        raise ValueError(f"value must be at most {MAX_ABS_VALUE:g} in magnitude, got {value:g}")
     return value
 
 
@@ -105,6 +166,8 @@ class DecodedMessage:
 
     points: list[MetricPoint] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: how a later reason about each point names it: "element 3: " in an array, "" alone
+    prefixes: list[str] = field(default_factory=list)
 
 
 def _describe(error: ValidationError) -> str:
@@ -116,15 +179,34 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def decode_metric_message(raw: bytes | None) -> DecodedMessage:
-    """Parse one message value into points; never raises on bad input."""
+def decode_metric_message(
+    raw: bytes | None, limits: InputLimits | None = None, now: datetime | None = None
+) -> DecodedMessage:
+    """Parse one message value into points; never raises on bad input. With `limits` (the
+    worker's), a message larger than their size and points dated outside their window around
+    `now` (default: the clock) are refused too."""
+    try:
+        return _decode(raw, limits, now)
+    except Exception as e:  # whatever the input makes the parser do, it is the message's fault
+        return DecodedMessage(errors=[f"undecodable: {type(e).__name__}: {str(e):.200}"])
+
+
+def _decode(raw: bytes | None, limits: InputLimits | None, now: datetime | None) -> DecodedMessage:
     result = DecodedMessage()
     if raw is None or not raw.strip():
         result.errors.append("empty message")
         return result
+    if limits is not None and len(raw) > limits.max_message_bytes:
+        result.errors.append(
+            f"message of {len(raw)} bytes exceeds MAX_MESSAGE_BYTES ({limits.max_message_bytes})"
+        )
+        return result
     try:
         # parse_constant turns NaN/Infinity literals (which json accepts) into a clear error.
         document = json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError:
+        result.errors.append("not valid JSON: nested too deeply")
+        return result
     except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:
         reason = e.msg if isinstance(e, json.JSONDecodeError) else str(e)
         where = (
@@ -145,9 +227,17 @@ def decode_metric_message(raw: bytes | None) -> DecodedMessage:
             result.errors.append(f"{prefix}expected a JSON object, got {type(item).__name__}")
             continue
         try:
-            result.points.append(MetricPoint.model_validate(item))
+            point = MetricPoint.model_validate(item)
         except ValidationError as e:
             result.errors.append(prefix + _describe(e))
+            continue
+        if limits is not None:
+            refused = limits.check_time(point.timestamp, now or datetime.now(UTC))
+            if refused:
+                result.errors.append(prefix + refused)
+                continue
+        result.points.append(point)
+        result.prefixes.append(prefix)
     return result
 
 
@@ -213,12 +303,49 @@ DLQ_HEADER_OFFSET = "dlq.source.offset"
 DLQ_HEADER_FAILED_AT = "dlq.failed_at"
 
 
+DLQ_HEADER_TRUNCATED = "dlq.truncated_from"
+#: the most bytes of the original key and value a dead letter carries: with its headers it stays
+#: under the producer's request limit (1,000,000 bytes), so a message the broker took can always
+#: be dead-lettered
+DLQ_MAX_BYTES = 900_000
+#: the longest reason header (a message with thousands of bad elements names them all otherwise)
+DLQ_MAX_REASON_BYTES = 4_000
+
+
 def dead_letter_headers(reason: str, topic: str, partition: int, offset: int) -> list:
     """Kafka headers that say why a message was set aside and where it came from."""
+    encoded = reason.encode()
+    if len(encoded) > DLQ_MAX_REASON_BYTES:
+        encoded = (
+            encoded[: DLQ_MAX_REASON_BYTES - 20].decode(errors="ignore").encode() + b" ... (cut)"
+        )
     return [
-        (DLQ_HEADER_REASON, reason.encode()),
+        (DLQ_HEADER_REASON, encoded),
         (DLQ_HEADER_TOPIC, topic.encode()),
         (DLQ_HEADER_PARTITION, str(partition).encode()),
         (DLQ_HEADER_OFFSET, str(offset).encode()),
         (DLQ_HEADER_FAILED_AT, datetime.now(UTC).isoformat().encode()),
     ]
+
+
+def dead_letter_copy(
+    key: bytes | None, value: bytes | None
+) -> tuple[bytes | None, bytes | None, list]:
+    """The key and value a dead letter carries, and the headers that say so when they had to be
+    cut: the original bytes untouched, unless together they pass `DLQ_MAX_BYTES`, in which case
+    they are cut to it (key first kept, up to 1 KiB) and `dlq.truncated_from` gives the original
+    size.
+
+    >>> dead_letter_copy(b"7", b"x" * 10)
+    (b'7', b'xxxxxxxxxx', [])
+    >>> key, value, headers = dead_letter_copy(b"7", b"x" * 2_000_000)
+    >>> len(value), headers
+    (899999, [('dlq.truncated_from', b'2000001')])
+    """
+    size = len(key or b"") + len(value or b"")
+    if size <= DLQ_MAX_BYTES:
+        return key, value, []
+    key = None if key is None else key[:1024]
+    room = DLQ_MAX_BYTES - len(key or b"")
+    value = None if value is None else value[:room]
+    return key, value, [(DLQ_HEADER_TRUNCATED, str(size).encode())]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
-from stream.events import DecodedMessage, MetricPoint, decode_metric_message
+from stream.events import DecodedMessage, InputLimits, MetricPoint, decode_metric_message
 from stream.features import SeriesState
 from stream.scoring import PointScore, Scorer
 
@@ -81,9 +81,13 @@ def apply_point(state: SeriesState, point: MetricPoint, scorer: Scorer) -> Point
     return verdict
 
 
-def decode_batch(messages: Sequence[RawMessage]) -> list[DecodedMessage]:
-    """Each message's points and errors, in order; never raises on bad input."""
-    return [decode_metric_message(m.value) for m in messages]
+def decode_batch(
+    messages: Sequence[RawMessage], limits: InputLimits | None = None
+) -> list[DecodedMessage]:
+    """Each message's points and errors, in order, within `limits` (the worker's) where given;
+    never raises on bad input."""
+    now = datetime.now(UTC)
+    return [decode_metric_message(m.value, limits, now) for m in messages]
 
 
 def series_keys(decoded: Sequence[DecodedMessage]) -> set[str]:
@@ -113,7 +117,7 @@ def process_batch(
         result.consumed += max(1, len(parts.points) + len(parts.errors))
         reasons = list(parts.errors)
         touched: list[SeriesState] = []
-        for point in parts.points:
+        for point, prefix in zip(parts.points, parts.prefixes, strict=True):
             key = point.series_key
             state = loaded.get(key)
             if state is None:
@@ -127,7 +131,7 @@ def process_batch(
                 log.exception("scoring %s failed", key)
                 verdict = f"internal error: scoring failed with {e!r}"
             if isinstance(verdict, str):
-                reasons.append(verdict)
+                reasons.append(prefix + verdict)
                 continue
             touched.append(state)
             result.states[key] = (message.partition, state)

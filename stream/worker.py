@@ -59,6 +59,7 @@ def run_worker(settings: Settings) -> None:
         writer=writer,
         publisher=publisher,
         store=StateStore(pool=pool, group=settings.consumer_group),
+        limits=settings.input_limits,
     )
     register_agents(
         stream_app,

@@ -9,7 +9,13 @@ from collections.abc import Sequence
 from faust.types import TopicT
 
 from stream.errors import PublishError
-from stream.events import AnomalyEvent, dead_letter_headers, event_id_for, severity_for
+from stream.events import (
+    AnomalyEvent,
+    dead_letter_copy,
+    dead_letter_headers,
+    event_id_for,
+    severity_for,
+)
 from stream.incidents import IncidentEvent
 from stream.pipeline import DeadLetter, ScoredPoint
 
@@ -74,12 +80,10 @@ class EventPublisher:
                 )
             for letter in dead_letters:
                 m = letter.message
+                key, value, cut = dead_letter_copy(m.key, m.value)
+                headers = dead_letter_headers(letter.reason, m.topic, m.partition, m.offset)
                 pending.append(
-                    await self._dead_letters.send(
-                        key=m.key,
-                        value=m.value,
-                        headers=dead_letter_headers(letter.reason, m.topic, m.partition, m.offset),
-                    )
+                    await self._dead_letters.send(key=key, value=value, headers=headers + cut)
                 )
             # Each send returned a future that resolves when the broker acknowledges the record.
             await asyncio.gather(*pending)

@@ -15,7 +15,7 @@ import pytest
 
 from stream.demo_feed import DEMO_METRICS, synthetic_points
 from stream.ensemble import build_scorer
-from stream.events import DLQ_HEADER_OFFSET, DLQ_HEADER_REASON
+from stream.events import DLQ_HEADER_OFFSET, DLQ_HEADER_REASON, DLQ_HEADER_TRUNCATED
 from stream.features import SeriesState
 from stream.pipeline import RawMessage, process_batch
 from tests.integration.conftest import (
@@ -108,33 +108,45 @@ def test_every_point_is_scored_and_spikes_reach_the_anomalies_topic(settings, st
     assert lag and not any(lag), f"consumer lag samples: {lag}"
 
 
-def test_malformed_messages_go_to_the_dead_letter_topic_and_the_rest_is_scored(
+def test_malformed_and_hostile_messages_go_to_the_dead_letter_topic_and_the_rest_is_scored(
     settings, start_worker
 ):
+    """Every kind of bad input, among them those that once crashed the agent, wedged the
+    partition or ruined a series (issue #13): the good points around them are all stored, each
+    bad message is dead-lettered with its reason, and the worker goes on and stops cleanly."""
+    now_ms = int(time.time() * 1000)
+    t0 = now_ms - 2 * 86_400_000  # two days ago, a minute a point
     good = [
-        {
-            "asset_id": 9,
-            "metric": "cpu_usage",
-            "value": 10.0 + i % 3,
-            "timestamp": 1_000_000 + i * 60_000,
-        }
+        {"asset_id": 9, "metric": "cpu_usage", "value": 10.0 + i % 3, "timestamp": t0 + i * 60_000}
         for i in range(40)
     ]
+    point = '{"asset_id": 9, "metric": "cpu_usage", "value": %s, "timestamp": %s}'
     bad = {
         b"this is not json": "not valid JSON",
         b'{"asset_id": 9, "metric": "cpu_usage", "timestamp": 5}': "value: Field required",
-        b'{"asset_id": 9, "metric": "cpu_usage", "value": "x", "timestamp": 5}': "must be a number",
-        b'{"asset_id": 9, "metric": "cpu_usage", "value": NaN, "timestamp": 5}': "NaN",
-        b'{"asset_id": 9, "metric": "cpu_usage", "value": 1e999, "timestamp": 5}': "finite",
+        (point % ('"x"', t0)).encode(): "must be a number",
+        (point % ("NaN", t0)).encode(): "NaN",
+        (point % ("1e999", t0)).encode(): "finite",
         b'{"asset_id": "srv-9", "metric": "cpu_usage", "value": 1, "timestamp": 5}': "asset_id",
-        b'{"asset_id": 9, "metric": "cpu_usage", "value": 1, "timestamp": "soon"}': "ISO 8601",
+        (point % ("1", '"soon"')).encode(): "ISO 8601",
         b"": "empty message",
         # a point older than what its series has already seen
-        b'{"asset_id": 9, "metric": "cpu_usage", "value": 1, "timestamp": 1000000}': "out of order",
+        (point % ("1", t0)).encode(): "out of order",
+        b"[" * 5000 + b"]" * 5000: "nested too deeply",
+        (point % ("1" + "0" * 400, now_ms)).encode(): "at most 1e+15",
+        (point % ("1e155", now_ms)).encode(): "at most 1e+15",
+        (point % ("1", '"9999-12-15T00:00:00Z"')).encode(): "out of range",
+        (point % ("1", '"0001-01-01T00:30:00+01:00"')).encode(): "out of range",
+        (point % ("1", now_ms + 2 * 86_400_000)).encode(): "ahead of the worker's clock",
+        b'{"asset_id": 9223372036854775808, "metric": "cpu_usage", "value": 1, "timestamp": '
+        + str(now_ms).encode()
+        + b"}": "at most 9223372036854775807",
+        # accepted by the broker, too large to score, and too large to copy whole with headers
+        b'{"pad": "' + b"x" * 1_000_000 + b'"}': "exceeds MAX_MESSAGE_BYTES",
     }
     values = []
-    for i, point in enumerate(good):
-        values.append(json.dumps(point).encode())
+    for i, p in enumerate(good):
+        values.append(json.dumps(p).encode())
         if i >= 5 and i - 5 < len(bad):
             values.append(list(bad)[i - 5])
     worker = start_worker()
@@ -144,13 +156,20 @@ def test_malformed_messages_go_to_the_dead_letter_topic_and_the_rest_is_scored(
     assert wait_for_count(settings, len(good)) == len(good)
     letters = asyncio.run(consume_all(settings, settings.dlq_topic))
     assert len(letters) == len(bad)
-    offsets = {raw: i for i, raw in enumerate(values) if raw in bad}
+    by_offset = {i: raw for i, raw in enumerate(values) if raw in bad}
     for letter in letters:
         headers = dict(letter.headers)
-        assert bad[letter.value] in headers[DLQ_HEADER_REASON].decode()
-        assert int(headers[DLQ_HEADER_OFFSET]) == offsets[letter.value]
+        raw = by_offset[int(headers[DLQ_HEADER_OFFSET])]
+        assert bad[raw] in headers[DLQ_HEADER_REASON].decode()
+        if DLQ_HEADER_TRUNCATED in headers:
+            assert int(headers[DLQ_HEADER_TRUNCATED]) == len(raw) + 1  # value and key b"9"
+            assert raw.startswith(letter.value)
+        else:
+            assert letter.value == raw
     assert count_in_db(settings) == len(good)
     assert worker.proc.poll() is None, "a malformed message must not stop the worker"
+    worker.proc.terminate()
+    assert worker.proc.wait(timeout=30) is not None, "the worker must stop on SIGTERM"
 
 
 def test_a_worker_killed_mid_stream_loses_nothing_and_scores_nothing_twice(settings, start_worker):

@@ -1,11 +1,20 @@
 """The wire contract: what a producer may send, and the reason it gets when it is wrong."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stream.events import decode_metric_message, event_id_for, severity_for
+from stream.events import (
+    DLQ_HEADER_REASON,
+    DLQ_MAX_BYTES,
+    InputLimits,
+    dead_letter_copy,
+    dead_letter_headers,
+    decode_metric_message,
+    event_id_for,
+    severity_for,
+)
 
 GOOD = {"asset_id": 1, "metric": "cpu_usage", "value": 42.5, "timestamp": "2026-01-21T10:30:00Z"}
 
@@ -63,6 +72,19 @@ def test_an_array_is_many_points():
         (encode({**GOOD, "metric": ""}), "metric: String should match pattern"),
         (encode({**GOOD, "timestamp": "yesterday"}), "is not ISO 8601"),
         (encode({**GOOD, "timestamp": 1e20}), "out of range"),
+        # hostile input that once escaped the decoder (issue #13)
+        (b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+        (
+            b'{"asset_id": 1, "metric": "cpu", "value": 1' + b"0" * 400 + b', "timestamp": 0}',
+            "at most 1e+15 in magnitude",
+        ),
+        (encode({**GOOD, "value": 1e155}), "at most 1e+15 in magnitude"),
+        (encode({**GOOD, "value": -2e15}), "at most 1e+15 in magnitude"),
+        (encode({**GOOD, "asset_id": 2**63}), "at most 9223372036854775807"),
+        (encode({**GOOD, "asset_id": "9" * 5000}), "asset_id must be a positive integer"),
+        (encode({**GOOD, "timestamp": "9999-12-15T00:00:00Z"}), "out of range"),
+        (encode({**GOOD, "timestamp": "0001-01-01T00:30:00+01:00"}), "out of range"),
+        (encode({**GOOD, "timestamp": "1850-01-01T00:00:00Z"}), "out of range"),
         (encode(42), "expected a JSON object"),
         (encode([]), "empty array"),
     ],
@@ -91,3 +113,45 @@ def test_event_id_is_stable_for_a_point():
 )
 def test_severity_rises_with_score(score, severity):
     assert severity_for(score) == severity
+
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+LIMITS = InputLimits(
+    max_message_bytes=2_000, max_age=timedelta(days=30), max_ahead=timedelta(hours=1)
+)
+
+
+def at(ts: datetime) -> bytes:
+    return encode({**GOOD, "timestamp": ts.isoformat()})
+
+
+def test_the_worker_refuses_points_dated_far_from_its_clock_and_keeps_the_rest():
+    assert decode_metric_message(at(NOW + timedelta(minutes=59)), LIMITS, NOW).points
+    assert decode_metric_message(at(NOW - timedelta(days=29)), LIMITS, NOW).points
+    ahead = decode_metric_message(at(datetime(2029, 6, 15, tzinfo=UTC)), LIMITS, NOW)
+    assert ahead.points == [] and "ahead of the worker's clock" in ahead.errors[0]
+    old = decode_metric_message(at(NOW - timedelta(days=31)), LIMITS, NOW)
+    assert old.points == [] and "more than 30 days old" in old.errors[0]
+    mixed = encode([GOOD | {"timestamp": NOW.isoformat()}, GOOD | {"timestamp": "9000-01-01"}])
+    decoded = decode_metric_message(mixed, InputLimits(), NOW)
+    assert len(decoded.points) == 1 and decoded.errors[0].startswith("element 1: timestamp")
+
+
+def test_the_worker_refuses_a_message_over_its_size_limit():
+    big = encode([GOOD | {"timestamp": NOW.isoformat()}] * 30)
+    assert len(big) > LIMITS.max_message_bytes
+    decoded = decode_metric_message(big, LIMITS, NOW)
+    assert decoded.points == []
+    assert decoded.errors == [f"message of {len(big)} bytes exceeds MAX_MESSAGE_BYTES (2000)"]
+
+
+def test_a_dead_letter_always_fits_the_producer_whatever_the_message_size():
+    key, value, cut = dead_letter_copy(b"7", b"v" * 1_500_000)
+    assert len(key) + len(value) == DLQ_MAX_BYTES and value == b"v" * (DLQ_MAX_BYTES - 1)
+    assert cut == [("dlq.truncated_from", b"1500001")]
+    small = dead_letter_copy(b"7", b"{}")
+    assert small == (b"7", b"{}", [])
+    reason = "; ".join(f"element {i}: value: Field required" for i in range(10_000))
+    headers = dict(dead_letter_headers(reason, "t", 0, 1))
+    assert len(headers[DLQ_HEADER_REASON]) <= 4_000
+    assert headers[DLQ_HEADER_REASON].startswith(b"element 0: value: Field required")

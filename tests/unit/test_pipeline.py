@@ -69,6 +69,19 @@ def test_out_of_order_points_are_dead_lettered_not_scored():
     assert all(d.reason.startswith("out of order") for d in result.dead_letters)
 
 
+def test_an_out_of_order_element_of_an_array_is_named_by_its_index():
+    body = [
+        {"asset_id": 1, "metric": "m", "value": 1.0, "timestamp": 2000},
+        {"asset_id": 1, "metric": "m", "value": 2.0, "timestamp": 1000},
+        {"asset_id": 1, "metric": "m", "value": 3.0, "timestamp": 3000},
+    ]
+    message = RawMessage("t", 0, 7, None, json.dumps(body).encode())
+    result = process_batch([message], Store().load, scorer())
+    assert [s.point.value for s in result.scored] == [1.0, 3.0]
+    (letter,) = result.dead_letters
+    assert letter.reason.startswith("element 1: out of order")
+
+
 def test_series_are_independent_and_messages_keep_their_partition():
     messages = [
         msg(0, 1.0, 1000, partition=0, asset=1),

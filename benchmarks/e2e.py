@@ -1,0 +1,172 @@
+"""End to end: a real `ems-ml worker` from Kafka to PostgreSQL, beside a plain consumer's rate.
+
+    .venv/bin/python -m benchmarks.e2e [--series 2000] [--points 50] [--batch 500]
+
+Needs the local stack (`ems-ml stack up`). Produces series x points demo-feed messages to a fresh
+topic, then, in the same run:
+1. reads and JSON-decodes them all with a plain aiokafka consumer (the reference: what the broker
+   and the client library allow on this machine);
+2. starts a real worker process on a fresh consumer group and database and times it from its
+   first stored score until every score is in `anomaly_scores`, as the service stores them.
+Prints both rates and their ratio, with the command and the machine. Topics and the database are
+removed afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import psycopg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from benchmarks.machine import header
+from deploy.stack import ensure_database
+from stream.config import Settings
+from stream.demo_feed import DEMO_METRICS, synthetic_points
+from stream.topics import ensure_topics
+
+
+async def produce(settings: Settings, messages: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=20
+    )
+    await producer.start()
+    try:
+        for key, value in messages:
+            await producer.send(settings.metrics_topic, value=value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def raw_rate(settings: Settings, expected: int) -> float:
+    """Points per second of reading and decoding every message with a plain consumer."""
+    consumer = AIOKafkaConsumer(
+        settings.metrics_topic,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    try:
+        seen, started = 0, None
+        while seen < expected:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            started = started or time.perf_counter()
+            for records in batch.values():
+                for r in records:
+                    json.loads(r.value)
+                    seen += 1
+        return seen / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+def stored(settings: Settings) -> int:
+    try:
+        with psycopg.connect(settings.database_dsn) as conn:
+            return conn.execute("SELECT count(*) FROM anomaly_scores").fetchone()[0]
+    except psycopg.errors.UndefinedTable:
+        return 0
+
+
+def worker_rate(settings: Settings, expected: int, batch: int, timeout: float) -> float:
+    """Points per second of a worker process, from its first stored score to the last."""
+    env = {
+        **os.environ,
+        "METRICS_TOPIC": settings.metrics_topic,
+        "ANOMALIES_TOPIC": settings.anomalies_topic,
+        "CONSUMER_GROUP": settings.consumer_group,
+        "DATABASE_NAME": settings.database_name,
+        "BATCH_SIZE": str(batch),
+        "WORKER_METRICS_PORT": "0",
+        "AUTO_CREATE_ALERTS": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ems_ml.cli", "worker"], env=env, stdout=log, stderr=log
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            first = None
+            count = 0
+            while time.monotonic() < deadline and count < expected:
+                if proc.poll() is not None:
+                    log.seek(0)
+                    raise SystemExit(f"worker exited:\n{log.read().decode()[-3000:]}")
+                count = stored(settings)
+                if count and first is None:
+                    first = (time.perf_counter(), count)
+                time.sleep(0.1)
+            if count < expected:
+                raise SystemExit(f"only {count} of {expected} scores after {timeout:.0f} s")
+            t0, n0 = first
+            return (count - n0) / (time.perf_counter() - t0)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+
+
+async def cleanup(settings: Settings, base: Settings) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        ours = [t for t in await admin.list_topics() if settings.consumer_group in t]
+        if ours:
+            await admin.delete_topics(ours)
+    finally:
+        await admin.close()
+    admin_dsn = base.model_copy(update={"database_name": "postgres"}).database_dsn
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{settings.database_name}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--series", type=int, default=2000, help="series (multiple of 4)")
+    parser.add_argument("--points", type=int, default=50, help="points per series")
+    parser.add_argument("--batch", type=int, default=500, help="the worker's BATCH_SIZE")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for scores")
+    args = parser.parse_args()
+
+    base = Settings()
+    tag = f"bench-e2e-{uuid.uuid4().hex[:8]}"
+    settings = base.model_copy(
+        update={
+            "metrics_topic": f"{tag}.metrics",
+            "anomalies_topic": f"{tag}.anomalies",
+            "consumer_group": tag,
+            "database_name": tag.replace("-", "_"),
+        }
+    )
+    assets = max(1, args.series // len(DEMO_METRICS))
+    points = list(synthetic_points(assets=assets, ticks=args.points, seed=1))
+    messages = [(str(p.asset_id).encode(), json.dumps(p.to_json()).encode()) for p in points]
+    ensure_database(settings)
+    asyncio.run(ensure_topics(settings))
+    try:
+        asyncio.run(produce(settings, messages))
+        raw = asyncio.run(raw_rate(settings, len(messages)))
+        worker = worker_rate(settings, len(messages), args.batch, args.timeout)
+    finally:
+        asyncio.run(cleanup(settings, base))
+    print(header("benchmarks.e2e"))
+    print(f"series: {assets * len(DEMO_METRICS)}, points: {len(messages)}, batch: {args.batch}")
+    print(f"plain aiokafka consumer, read + json decode: {raw:,.0f} points/s (reference)")
+    print(f"ems-ml worker, Kafka to every score in PostgreSQL: {worker:,.0f} points/s")
+    print(f"worker / reference: 1/{raw / worker:,.0f}")
+
+
+if __name__ == "__main__":
+    main()
