@@ -66,6 +66,10 @@ CREATE TABLE IF NOT EXISTS ems_outbox (
     sent_at          TIMESTAMPTZ
 );
 CREATE INDEX IF NOT EXISTS ems_outbox_pending ON ems_outbox (id) WHERE sent_at IS NULL;
+-- until when a sender holds the row (its HTTP call runs outside any transaction)
+ALTER TABLE ems_outbox ADD COLUMN IF NOT EXISTS claimed_until TIMESTAMPTZ;
+CREATE INDEX IF NOT EXISTS ems_outbox_pending_by_incident ON ems_outbox (incident_id, id)
+    WHERE sent_at IS NULL;
 """
 
 

@@ -66,7 +66,7 @@ def run_worker(settings: Settings) -> None:
         handler,
         ModelWatcher(dsn=settings.database_dsn, handler=handler),
         EmsCoreSender(
-            pool=AsyncConnectionPool(settings.database_dsn, min_size=1, max_size=2, open=False),
+            pool=AsyncConnectionPool(settings.database_dsn, min_size=1, max_size=3, open=False),
             client=httpx.AsyncClient(timeout=httpx.Timeout(settings.ems_core_timeout_seconds)),
             base_url=settings.ems_core_url,
         )
