@@ -219,6 +219,34 @@ def test_failing_and_slow_answers_still_deliver_each_incident_once_and_in_order(
     assert outbox(quick)[2] >= 2, "some deliveries must have been retried"
 
 
+def transactions_left_idle(settings, longer_than_seconds):
+    """Sessions of the test's database idle inside a transaction for longer than that."""
+    with psycopg.connect(settings.database_dsn) as conn:
+        return conn.execute(
+            "SELECT pid, left(query, 80) FROM pg_stat_activity WHERE datname = %s "
+            "AND state = 'idle in transaction' AND now() - state_change > %s",
+            (settings.database_name, timedelta(seconds=longer_than_seconds)),
+        ).fetchall()
+
+
+def test_a_slow_ems_core_holds_no_database_transaction_open(quick, start_worker, standin):
+    """Each EMS Core call takes 3 s: were it made inside a transaction, that transaction would
+    sit idle for 3 s holding incident and outbox rows the score writer needs."""
+    control, events = standin
+    assets = asset_ids(3)
+    control(delay_seconds=3.0)
+    start(start_worker, quick, EMS_CORE_TIMEOUT_SECONDS="10")
+    send(quick, incident_feed(assets))
+    seen = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not (outbox(quick)[0] > 0 and outbox(quick)[1] == 0):
+        seen += transactions_left_idle(quick, longer_than_seconds=1.0)
+        time.sleep(0.2)
+    assert outbox(quick)[1] == 0 and outbox(quick)[0] > 0, "everything must be delivered"
+    assert seen == []
+    assert all(delivered_once(quick, events, a) for a in assets)
+
+
 def test_a_worker_killed_between_send_and_mark_creates_no_duplicate(quick, start_worker, standin):
     control, events = standin
     (asset,) = asset_ids(1)
