@@ -31,13 +31,13 @@ from stream.app import StreamApp
 from stream.errors import PublishError, StorageError
 from stream.events import InputLimits
 from stream.features import SeriesState
-from stream.incidents import IncidentEvent
 from stream.pipeline import BatchResult, RawMessage, decode_batch, process_batch, series_keys
 from stream.scoring import Scorer
 from stream.sinks.ems_core import EmsCoreSender
 from stream.sinks.kafka_events import EventPublisher
 from stream.sinks.postgres import ScoreWriter
 from stream.sinks.state_store import StateRow, StateStore
+from stream.sinks.topic_outbox import STALE_SECONDS, TopicMessage, TopicOutbox
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,21 @@ class ModelWatcher:
         log.info("adopted model %s (%d series)", version, len(states))
 
 
+async def publish_changes(
+    changes: Sequence[TopicMessage], *, publisher: EventPublisher, outbox: TopicOutbox
+) -> None:
+    """Publish incidents' committed changes, then drop their outbox rows (`topic_outbox`); a
+    worker that dies in between leaves the rows for the outbox sweep."""
+    if not changes:
+        return
+    await retry_until_done(
+        lambda: publisher.publish((), (), changes), sink="kafka", transient=PublishError
+    )
+    await retry_until_done(lambda: outbox.done(changes), sink="postgres", transient=StorageError)
+    for change in changes:
+        metrics.INCIDENT_EVENTS.labels(kind=change.body["type"].removeprefix("incident.")).inc()
+
+
 class SilenceSweeper:
     """Resolves the incidents of assets that went silent and publishes the resolutions.
 
@@ -109,10 +124,16 @@ class SilenceSweeper:
     """
 
     def __init__(
-        self, *, writer: ScoreWriter, publisher: EventPublisher, quiet_seconds: float
+        self,
+        *,
+        writer: ScoreWriter,
+        publisher: EventPublisher,
+        outbox: TopicOutbox,
+        quiet_seconds: float,
     ) -> None:
         self._writer = writer
         self._publisher = publisher
+        self._outbox = outbox
         self._quiet = quiet_seconds
         self._started = time.monotonic()
 
@@ -124,7 +145,7 @@ class SilenceSweeper:
     async def sweep(self) -> None:
         if time.monotonic() - self._started < self._quiet:
             return
-        resolved: list[IncidentEvent] = []
+        resolved: list[TopicMessage] = []
 
         async def resolve() -> None:
             resolved[:] = await self._writer.resolve_silent_incidents()
@@ -132,11 +153,7 @@ class SilenceSweeper:
         await retry_until_done(resolve, sink="postgres", transient=StorageError)
         if not resolved:
             return
-        await retry_until_done(
-            lambda: self._publisher.publish((), (), resolved), sink="kafka", transient=PublishError
-        )
-        for change in resolved:
-            metrics.INCIDENT_EVENTS.labels(kind=change.kind).inc()
+        await publish_changes(resolved, publisher=self._publisher, outbox=self._outbox)
         log.info("resolved %d incidents of assets gone silent", len(resolved))
 
 
@@ -156,10 +173,12 @@ class BatchHandler:
         writer: ScoreWriter,
         publisher: EventPublisher,
         store: StateStore,
+        outbox: TopicOutbox,
         limits: InputLimits | None = None,
     ) -> None:
         self._scorer = scorer
         self._limits = limits
+        self._outbox = outbox
         self._writer = writer
         self._publisher = publisher
         self._store = store
@@ -219,8 +238,6 @@ class BatchHandler:
             raise
         if generation != self._generation:
             self.forget_states()  # a rebalance came during the batch; see forget_states
-        for change in incidents:
-            metrics.INCIDENT_EVENTS.labels(kind=change.kind).inc()
         for event in events:
             event.ack()
         for m in messages:
@@ -229,7 +246,7 @@ class BatchHandler:
 
     async def _score_and_store(
         self, messages: list[RawMessage]
-    ) -> tuple[BatchResult, list[IncidentEvent]]:
+    ) -> tuple[BatchResult, list[TopicMessage]]:
         decoded = decode_batch(messages, self._limits)
         missing = series_keys(decoded) - self.states.keys()
         if missing:
@@ -250,7 +267,7 @@ class BatchHandler:
             transient=PublishError,
         )
         rows = [StateRow.of(key, state) for key, (_, state) in sorted(result.states.items())]
-        incidents: list[IncidentEvent] = []
+        incidents: list[TopicMessage] = []
 
         async def write() -> None:
             incidents[:] = await self._writer.write(result.scored, rows)
@@ -258,12 +275,7 @@ class BatchHandler:
         await retry_until_done(write, sink="postgres", transient=StorageError)
         for key, (_, state) in result.states.items():
             self.states[key] = state  # a trained model's warm start replaces the object
-        if incidents:
-            await retry_until_done(
-                lambda: self._publisher.publish((), (), incidents),
-                sink="kafka",
-                transient=PublishError,
-            )
+        await publish_changes(incidents, publisher=self._publisher, outbox=self._outbox)
         return result, incidents
 
     @staticmethod
@@ -301,6 +313,8 @@ def register_agents(
     watcher: ModelWatcher,
     sender: EmsCoreSender | None,
     sweeper: SilenceSweeper,
+    outbox: TopicOutbox,
+    publisher: EventPublisher,
     *,
     batch_size: int,
     batch_timeout: float,
@@ -308,7 +322,8 @@ def register_agents(
     outbox_poll_seconds: float,
 ) -> None:
     """Attach the scoring agent, the model watcher, the EMS Core sender (when alerts are on),
-    the silent-asset sweep and the consumer-lag timer to the app."""
+    the silent-asset sweep, the sweep of incident changes left unpublished and the consumer-lag
+    timer to the app."""
     app = stream_app.app
 
     if sender is not None:
@@ -324,6 +339,16 @@ def register_agents(
     @app.timer(sweeper.period_seconds)
     async def resolve_silent_assets() -> None:
         await sweeper.sweep()
+
+    @app.timer(STALE_SECONDS / 3)
+    async def publish_left_incident_changes() -> None:
+        try:
+            swept = await outbox.sweep(lambda changes: publisher.publish((), (), changes))
+        except (StorageError, PublishError) as e:
+            log.warning("incident changes left by a worker not published yet: %s", e)
+            return
+        if swept:
+            log.info("published %d incident changes a worker had left unpublished", swept)
 
     @app.on_partitions_revoked.connect
     async def forget_states_on_rebalance(app, revoked, **kwargs) -> None:

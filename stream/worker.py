@@ -20,6 +20,7 @@ from stream.sinks.ems_core import EmsCoreSender
 from stream.sinks.kafka_events import EventPublisher
 from stream.sinks.postgres import ScoreWriter, ensure_schema
 from stream.sinks.state_store import StateStore
+from stream.sinks.topic_outbox import TopicOutbox
 from stream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -54,11 +55,13 @@ def run_worker(settings: Settings) -> None:
         dead_letters=stream_app.dead_letter_topic,
         threshold=settings.anomaly_threshold,
     )
+    outbox = TopicOutbox(pool=pool)
     handler = BatchHandler(
         scorer=build_scorer(settings),
         writer=writer,
         publisher=publisher,
         store=StateStore(pool=pool, group=settings.consumer_group),
+        outbox=outbox,
         limits=settings.input_limits,
     )
     register_agents(
@@ -75,8 +78,11 @@ def run_worker(settings: Settings) -> None:
         SilenceSweeper(
             writer=writer,
             publisher=publisher,
+            outbox=outbox,
             quiet_seconds=settings.incident_quiet_seconds,
         ),
+        outbox,
+        publisher,
         batch_size=settings.batch_size,
         batch_timeout=settings.batch_timeout_seconds,
         model_poll_seconds=settings.model_poll_seconds,

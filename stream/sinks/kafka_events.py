@@ -1,4 +1,5 @@
-"""Publishes anomaly events and dead letters through the worker's faust producer."""
+"""Publishes anomaly events, incidents' changes and dead letters through the worker's faust
+producer."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from stream.events import (
     event_id_for,
     severity_for,
 )
-from stream.incidents import IncidentEvent
 from stream.pipeline import DeadLetter, ScoredPoint
+from stream.sinks.topic_outbox import TopicMessage
 
 
 def anomaly_event(scored: ScoredPoint, threshold: float) -> AnomalyEvent:
@@ -42,7 +43,8 @@ def anomaly_event(scored: ScoredPoint, threshold: float) -> AnomalyEvent:
 
 
 class EventPublisher:
-    """Sends a batch's anomalies and dead letters and waits until the broker has them all."""
+    """Sends a batch's anomalies, incident changes and dead letters and waits until the broker
+    has them all."""
 
     def __init__(self, *, anomalies: TopicT, dead_letters: TopicT, threshold: float) -> None:
         self._anomalies = anomalies
@@ -53,21 +55,15 @@ class EventPublisher:
         self,
         anomalies: Sequence[ScoredPoint],
         dead_letters: Sequence[DeadLetter],
-        incidents: Sequence[IncidentEvent] = (),
+        incidents: Sequence[TopicMessage] = (),
     ) -> None:
         """Raises `PublishError` if any message was not acknowledged by the broker."""
         pending = []
         try:
             for change in incidents:
-                body = {
-                    "type": f"incident.{change.kind}",
-                    "incident_id": change.incident_id,
-                    **change.payload,
-                }
                 pending.append(
                     await self._anomalies.send(
-                        key=str(change.payload["asset_id"]).encode(),
-                        value=json.dumps(body).encode(),
+                        key=str(change.asset_id).encode(), value=json.dumps(change.body).encode()
                     )
                 )
             for scored in anomalies:

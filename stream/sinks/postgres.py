@@ -18,11 +18,12 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from stream.errors import StorageError
 from stream.incidents import SCHEMA as INCIDENT_TABLES
-from stream.incidents import AnomalyRef, IncidentEvent, IncidentTracker
+from stream.incidents import AnomalyRef, IncidentTracker
 from stream.pipeline import ScoredPoint
-from stream.sinks import state_store
+from stream.sinks import state_store, topic_outbox
 from stream.sinks.pool import open_pool
 from stream.sinks.state_store import StateRow
+from stream.sinks.topic_outbox import TopicMessage
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,7 @@ async def ensure_schema(conn: psycopg.AsyncConnection, *, with_ems_tables: bool 
         await conn.execute(SERVICE_TABLES)
         await conn.execute(INCIDENT_TABLES)
         await conn.execute(state_store.SCHEMA)
+        await conn.execute(topic_outbox.SCHEMA)
 
 
 async def ensure_month_partitions(
@@ -169,7 +171,8 @@ async def ensure_month_partitions(
 
 class ScoreWriter:
     """Writes scored points to `anomaly_scores`, one statement per batch, idempotently, and in the
-    same transaction the incidents (and EMS Core outbox rows) their new anomalies cause."""
+    same transaction the series states, the incidents their new anomalies cause and the outbox
+    rows of those incidents' changes (for EMS Core and for the anomalies topic)."""
 
     def __init__(
         self, *, pool: AsyncConnectionPool, incidents: IncidentTracker, state_group: str = ""
@@ -182,10 +185,11 @@ class ScoreWriter:
 
     async def write(
         self, scored: Sequence[ScoredPoint], states: Sequence[StateRow] = ()
-    ) -> list[IncidentEvent]:
-        """Make the batch durable: its scores, the series `states` that produced them and the
-        incidents their new anomalies cause, in one transaction; returns the incident events once
-        it is committed. Raises `StorageError`."""
+    ) -> list[TopicMessage]:
+        """Make the batch durable: its scores, the series `states` that produced them, the
+        incidents their new anomalies cause and those incidents' changes for the anomalies topic
+        (`topic_outbox`), in one transaction; returns the changes once it is committed. Raises
+        `StorageError`."""
         if not scored:
             return []
         months = {month_start(s.point.timestamp) for s in scored}
@@ -217,17 +221,19 @@ class ScoreWriter:
                     for s in scored:
                         a = s.point.asset_id
                         latest[a] = max(latest.get(a, s.point.timestamp), s.point.timestamp)
-                    return await self._incidents.apply(conn, anomalies, latest)
+                    changes = await self._incidents.apply(conn, anomalies, latest)
+                    return await topic_outbox.queue(conn, changes)
         except (psycopg.Error, PoolTimeout) as e:
             raise StorageError(f"writing {len(scored)} scores failed: {e}") from e
 
-    async def resolve_silent_incidents(self) -> list[IncidentEvent]:
-        """Resolve the incidents of assets gone silent; returns their events once committed.
-        Raises `StorageError`."""
+    async def resolve_silent_incidents(self) -> list[TopicMessage]:
+        """Resolve the incidents of assets gone silent; returns their changes for the anomalies
+        topic once committed. Raises `StorageError`."""
         try:
             await open_pool(self._pool)
             async with self._pool.connection() as conn, conn.transaction():
-                return await self._incidents.resolve_silent(conn)
+                changes = await self._incidents.resolve_silent(conn)
+                return await topic_outbox.queue(conn, changes)
         except (psycopg.Error, PoolTimeout) as e:
             raise StorageError(f"resolving silent incidents failed: {e}") from e
 
