@@ -11,7 +11,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
-from api.deps import enforce_rate_limit, require_api_key
+from api.deps import require_api_key
+from api.errors import add_error_handlers
+from api.guard import RequestGuard
 from api.rate_limit import RateLimiter
 from api.responses import PROTECTED
 from api.routes import asset_metrics, detect, health, models, scores, train
@@ -40,7 +42,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         # open=False + open(wait=False): the API starts even while the database is down, and
         # /health says so instead of the process failing to boot.
-        pool = AsyncConnectionPool(settings.database_dsn, min_size=1, max_size=10, open=False)
+        # a request waits at most DATABASE_WAIT_SECONDS for a connection, then answers 503
+        pool = AsyncConnectionPool(
+            settings.database_dsn,
+            min_size=1,
+            max_size=10,
+            open=False,
+            timeout=settings.database_wait_seconds,
+        )
         await pool.open(wait=False)
         app.state.pool = pool
         await _ensure_schema(pool)
@@ -61,13 +70,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.include_router(health.router, prefix=API_PREFIX)
     # everything but health (and /metrics below) needs the API key when API_KEY is set, and
-    # counts against the client's RATE_LIMIT
-    app.state.rate_limiter = RateLimiter(settings.rate_limit)
-    protected = [Depends(require_api_key), Depends(enforce_rate_limit)]
+    # counts against the client's RATE_LIMIT: enforced by the guard before a route runs; the
+    # dependency puts the key in the OpenAPI schema
+    protected = [Depends(require_api_key)]
     for module in (scores, asset_metrics, models, detect, train):
         app.include_router(
             module.router, prefix=API_PREFIX, dependencies=protected, responses=PROTECTED
         )
+    add_error_handlers(app)
+    if settings.api_key is None:
+        log.warning(
+            "API_KEY is not set: every endpoint is open to anyone who can reach %s:%d",
+            settings.host,
+            settings.port,
+        )
+    app.add_middleware(
+        RequestGuard,
+        api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+        limiter=RateLimiter(settings.rate_limit),
+        auth_failures=RateLimiter(settings.auth_failure_limit),
+        max_body_bytes=settings.max_body_bytes,
+        trusted_client_header=settings.trusted_client_header,
+    )
+    # added after the guard, so outside it: preflights are answered, refusals carry CORS headers
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
         app.add_middleware(

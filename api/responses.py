@@ -26,5 +26,10 @@ class ErrorBody(BaseModel):
 UNKNOWN_ASSET = {404: {"model": ErrorBody, "description": "The asset has no metrics or scores"}}
 PROTECTED = {
     401: {"model": ErrorBody, "description": "API_KEY is set and X-API-Key is missing or wrong"},
-    429: {"model": ErrorBody, "description": "RATE_LIMIT exceeded for this client"},
+    413: {"model": ErrorBody, "description": "The request body is over MAX_BODY_BYTES"},
+    429: {
+        "model": ErrorBody,
+        "description": "RATE_LIMIT (or AUTH_FAILURE_LIMIT) exceeded for this client address",
+    },
+    503: {"model": ErrorBody, "description": "The database is unavailable; retry after a while"},
 }

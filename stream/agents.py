@@ -74,9 +74,12 @@ class ActiveModel:
 class ModelWatcher:
     """Polls `model_metadata` for the active model and hands a new version to the handler."""
 
-    def __init__(self, *, dsn: str, handler: BatchHandler) -> None:
+    def __init__(self, *, dsn: str, handler: BatchHandler, models_dir: Path) -> None:
         self._dsn = dsn
         self._handler = handler
+        self._models_dir = models_dir
+        #: the active version that could not be loaded, if any
+        self._failed: str | None = None
 
     async def poll(self) -> None:
         try:
@@ -88,13 +91,17 @@ class ModelWatcher:
         current = self._handler.model
         if found is None or (current is not None and current.version == found[0]):
             return
-        version, path = found
+        version, recorded = found
+        if self._failed == version:
+            return  # said once; tried again only when another version becomes active
         try:
+            path = models_store.locate(self._models_dir, version, recorded)
             header, states = await asyncio.get_running_loop().run_in_executor(
-                None, models_store.load, Path(path)
+                None, models_store.load, path
             )
         except (OSError, ValueError) as e:
-            log.error("model %s at %s cannot be loaded: %s", version, path, e)
+            log.error("model %s cannot be loaded, scoring without it: %s", version, e)
+            self._failed = version
             return
         self._handler.model = ActiveModel(version=version, states=states)
         log.info("adopted model %s (%d series)", version, len(states))

@@ -51,7 +51,22 @@ class Settings(BaseSettings):
     )
     rate_limit: str = Field(
         "300/minute",
-        description="Requests per client (API key, else address), e.g. 300/minute; empty: no limit",
+        description="Requests per client address, e.g. 300/minute; empty: no limit",
+    )
+    auth_failure_limit: str = Field(
+        "10/minute",
+        description="Wrong or missing API keys per client address before it gets 429s",
+    )
+    trusted_client_header: str = Field(
+        "",
+        description="Behind a proxy: the header whose last address is the client's "
+        "(e.g. X-Forwarded-For); empty: the connection's address",
+    )
+    max_body_bytes: int = Field(
+        1_048_576, ge=1_024, description="Largest request body the API reads; larger: 413"
+    )
+    database_wait_seconds: float = Field(
+        3.0, gt=0, description="How long an API request waits for the database before a 503"
     )
 
     # --- detection ---

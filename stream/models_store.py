@@ -128,9 +128,8 @@ def train(
 
 
 def save(model: TrainedModel, models_dir: Path) -> Path:
-    folder = models_dir / MODEL_TYPE
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{model.version}.jsonl.gz"
+    path = snapshot_path(models_dir, model.version)
+    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     with gzip.open(partial, "wt") as f:
         header = {"version": model.version, "type": MODEL_TYPE, "parameters": model.parameters}
@@ -139,6 +138,23 @@ def save(model: TrainedModel, models_dir: Path) -> Path:
             f.write(json.dumps({"series": key, "state": state}) + "\n")
     partial.rename(path)  # a worker never sees half a file
     return path
+
+
+def snapshot_path(models_dir: Path, version: str) -> Path:
+    """Where a version's snapshot lives under `MODELS_DIR` (as `save` writes it)."""
+    return models_dir / MODEL_TYPE / f"{version}.jsonl.gz"
+
+
+def locate(models_dir: Path, version: str, recorded: str | None) -> Path:
+    """The snapshot of `version`: under this process's `MODELS_DIR`, else at the path the trainer
+    recorded (which may be relative to another working directory). Raises FileNotFoundError
+    naming both."""
+    own = snapshot_path(models_dir, version)
+    if own.is_file():
+        return own
+    if recorded and Path(recorded).is_file():
+        return Path(recorded)
+    raise FileNotFoundError(f"no snapshot of model {version} at {own} (nor at {recorded})")
 
 
 def load(path: Path) -> tuple[dict, dict[str, dict]]:

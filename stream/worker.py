@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import faust
 import httpx
@@ -67,7 +68,9 @@ def run_worker(settings: Settings) -> None:
     register_agents(
         stream_app,
         handler,
-        ModelWatcher(dsn=settings.database_dsn, handler=handler),
+        ModelWatcher(
+            dsn=settings.database_dsn, handler=handler, models_dir=Path(settings.models_dir)
+        ),
         EmsCoreSender(
             pool=AsyncConnectionPool(settings.database_dsn, min_size=1, max_size=3, open=False),
             client=httpx.AsyncClient(timeout=httpx.Timeout(settings.ems_core_timeout_seconds)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from stream.events import METRIC_NAME_PATTERN, MetricPoint
 from stream.features import SeriesState
 from stream.replay import score_points
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["anomaly"])
 
 # Most stored points one request may score; more answers 422 (narrow the range or the asset).
@@ -143,8 +145,17 @@ async def detect(request: DetectRequest, settings: SettingsDep, pool: PoolDep) -
     def run():  # CPU-bound: off the event loop, so other requests are served meanwhile
         states = {}
         if active is not None:
-            _, model_states = models_store.load(Path(active[1]))
-            states = starting_states(model_states, report_from)
+            version, recorded = active
+            try:
+                path = models_store.locate(Path(settings.models_dir), version, recorded)
+                _, model_states = models_store.load(path)
+            except (OSError, ValueError) as e:
+                # the streaming ensemble answers instead; /health says the model is unavailable
+                log.warning(
+                    "active model %s cannot be loaded, detecting without it: %s", version, e
+                )
+            else:
+                states = starting_states(model_states, report_from)
         return detect_in(rows, scorer, report_from, states)
 
     scored, found = await run_in_threadpool(run)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
 import httpx
@@ -28,6 +29,8 @@ class DependencyStatus(BaseModel):
 class ModelStatus(BaseModel):
     loaded: bool
     version: str | None
+    #: why an active model is not loaded (its snapshot cannot be found under MODELS_DIR)
+    detail: str | None = None
 
 
 class HealthReport(BaseModel):
@@ -40,7 +43,12 @@ class HealthReport(BaseModel):
     ems_core_backlog: int | None
     #: per model type: the streaming ensemble always; a trained model when one is active
     models: dict[str, ModelStatus]
+    #: whether API calls need X-API-Key (API_KEY set)
+    api_key_required: bool
+    #: why the status is not healthy
     reasons: list[str]
+    #: what an operator should know though the service works (an open API, a model not loaded)
+    warnings: list[str] = []
 
 
 async def check_database(pool) -> DependencyStatus:
@@ -88,7 +96,7 @@ async def outbox_backlog(pool) -> int | None:
         return None
 
 
-async def model_status(pool) -> dict[str, ModelStatus]:
+async def model_status(pool, models_dir: Path) -> dict[str, ModelStatus]:
     models = {"streaming": ModelStatus(loaded=True, version=MODEL_VERSION)}
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
@@ -96,9 +104,17 @@ async def model_status(pool) -> dict[str, ModelStatus]:
                 active = await models_store.active(conn)
     except Exception:  # the database check reports why; here the trained model is just unknown
         active = None
-    models[models_store.MODEL_TYPE] = ModelStatus(
-        loaded=active is not None, version=active[0] if active else None
-    )
+    trained = ModelStatus(loaded=False, version=None)
+    if active is not None:
+        version, recorded = active
+        try:
+            models_store.locate(models_dir, version, recorded)
+            trained = ModelStatus(loaded=True, version=version)
+        except FileNotFoundError as e:
+            trained = ModelStatus(
+                loaded=False, version=version, detail=f"{e}; the streaming ensemble answers"
+            )
+    models[models_store.MODEL_TYPE] = trained
     return models
 
 
@@ -118,8 +134,14 @@ async def health(
         check_kafka(settings.kafka_bootstrap_servers),
         check_ems_core(http, settings.ems_core_url),
         outbox_backlog(pool),
-        model_status(pool),
+        model_status(pool, Path(settings.models_dir)),
     )
+    warnings = []
+    if settings.api_key is None:
+        warnings.append("API_KEY is not set: every endpoint is open to anyone who can reach it")
+    trained = models[models_store.MODEL_TYPE]
+    if trained.detail:
+        warnings.append(f"active model not loaded: {trained.detail}")
     reasons = []
     if database.status == "down":
         reasons.append(f"database unreachable: {database.detail}")
@@ -140,5 +162,7 @@ async def health(
         ems_core=ems_core,
         ems_core_backlog=backlog,
         models=models,
+        api_key_required=settings.api_key is not None,
         reasons=reasons,
+        warnings=warnings,
     )

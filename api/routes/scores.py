@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from api import queries
 from api.deps import PoolDep
 from api.responses import MAX_HOURS, MAX_PAGE_SIZE, UNKNOWN_ASSET
+from stream.events import METRIC_NAME_PATTERN
 
 router = APIRouter(tags=["anomaly"])
 
@@ -45,7 +46,7 @@ async def anomaly_scores(
     pool: PoolDep,
     asset_id: Annotated[int, Path(gt=0, le=2**63 - 1)],
     hours: Annotated[float, Query(gt=0, le=MAX_HOURS, description="How far back to read")] = 24,
-    metric: Annotated[str | None, Query(max_length=64)] = None,
+    metric: Annotated[str | None, Query(pattern=METRIC_NAME_PATTERN)] = None,
     only_anomalies: Annotated[bool, Query(description="Only anomalous points")] = False,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,

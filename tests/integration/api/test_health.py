@@ -63,16 +63,26 @@ def test_degraded_without_ems_core_and_models_reported(settings):
     assert body["status"] == "degraded"
     assert body["ems_core"]["status"] == "down"
     assert any("EMS Core unreachable" in r for r in body["reasons"])
-    assert body["models"]["streaming"] == {"loaded": True, "version": "ensemble-v5"}
-    assert body["models"]["anomaly_detection"] == {"loaded": False, "version": None}
+    assert body["models"]["streaming"] == {"loaded": True, "version": "ensemble-v5", "detail": None}
+    assert body["models"]["anomaly_detection"] == {"loaded": False, "version": None, "detail": None}
 
 
-def test_rate_limit_per_client_spares_health_and_metrics(settings):
-    limited = settings.model_copy(update={"rate_limit": "3/minute"})
+def test_rate_limit_per_client_address_spares_health_and_metrics(settings):
+    limited = settings.model_copy(
+        update={"rate_limit": "3/minute", "trusted_client_header": "X-Forwarded-For"}
+    )
+
+    def models(address, **headers):
+        forwarded = {"X-Forwarded-For": f"10.9.9.9, {address}", **headers}
+        return client.get("/api/v1/models", headers=forwarded)
+
     with TestClient(create_app(limited)) as client:
-        codes = [client.get("/api/v1/models").status_code for _ in range(4)]
+        codes = [models("192.0.2.1").status_code for _ in range(4)]
         assert codes == [200, 200, 200, 429]
-        # another client (its own API key) has its own budget
-        assert client.get("/api/v1/models", headers={"X-API-Key": "other"}).status_code == 200
+        assert int(models("192.0.2.1").headers["Retry-After"]) >= 1
+        # a key of its own does not buy a client a fresh budget (random keys would bypass it)
+        assert models("192.0.2.1", **{"X-API-Key": "other"}).status_code == 429
+        # another address (the last one the trusted proxy appended) has its own
+        assert models("192.0.2.2").status_code == 200
         assert all(client.get("/api/v1/health").status_code == 200 for _ in range(5))
         assert all(client.get("/metrics").status_code == 200 for _ in range(5))
