@@ -43,6 +43,7 @@ def create_app(settings: Settings) -> StreamApp:
         # a worker that died (SIGKILL, lost host) frees its partitions after this long
         broker_session_timeout=settings.consumer_session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.consumer_session_timeout_seconds / 3),
+        consumer_group_instance_id=settings.consumer_instance_id or None,
         producer_acks=-1,
         key_serializer="raw",
         value_serializer="raw",

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stream.events import InputLimits
+from stream.log_limits import RepeatFilter
 
 LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 LOG_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -113,9 +114,14 @@ class Settings(BaseSettings):
         "ems-ml-worker", description="Kafka consumer group (faust app id) of the workers"
     )
     consumer_session_timeout_seconds: float = Field(
-        30.0,
+        10.0,
         ge=6,
         description="How long a silent worker keeps its partitions before the group moves them",
+    )
+    consumer_instance_id: str = Field(
+        "",
+        description="Static group membership: this worker's own stable id (unique in the group); "
+        "a restarted worker with it takes its partitions back at once; empty: dynamic",
     )
     batch_size: int = Field(500, ge=1, description="Most events scored and written in one batch")
     batch_timeout_seconds: float = Field(
@@ -208,8 +214,11 @@ class Settings(BaseSettings):
 
 
 def configure_logging(level: str) -> None:
-    """Log as `2026-01-21 10:30:00 - app.main - INFO - message` on stderr."""
+    """Log as `2026-01-21 10:30:00 - app.main - INFO - message` on stderr, at most 10 lines of
+    one origin a minute (`log_limits.RepeatFilter`)."""
     logging.basicConfig(level=level, format=LOG_FORMAT, datefmt=LOG_DATE_FORMAT, force=True)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RepeatFilter())
 
 
 def logging_dict_config(level: str) -> dict:
@@ -218,6 +227,13 @@ def logging_dict_config(level: str) -> dict:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"plain": {"format": LOG_FORMAT, "datefmt": LOG_DATE_FORMAT}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+        "filters": {"repeats": {"()": RepeatFilter}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "plain",
+                "filters": ["repeats"],
+            }
+        },
         "root": {"level": level, "handlers": ["stderr"]},
     }

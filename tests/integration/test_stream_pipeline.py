@@ -211,6 +211,40 @@ def test_two_workers_split_the_partitions_and_score_every_point_once(settings, s
     assert [k for k in expected if abs(stored[k][0] - expected[k]) > 1e-9] == []
 
 
+def test_partitions_moving_between_workers_carry_their_states_exactly(settings, start_worker):
+    """A worker killed: the survivor takes its partitions and goes on from the stored states; a
+    new worker joins and takes some of them, is killed in turn, and the survivor gets them back:
+    it must read what the other committed, not score on from what it held before. Every score is
+    that of one uninterrupted run."""
+    points = list(synthetic_points(assets=12, ticks=120, anomaly_probability=0.01, seed=8))
+    values, keys = encoded(points)
+    quarter = len(values) // 4
+    parts = [slice(i * quarter, (i + 1) * quarter if i < 3 else None) for i in range(4)]
+
+    def feed(part: int) -> None:
+        asyncio.run(produce(settings, values[parts[part]], keys[parts[part]]))
+        total = len(values) if part == 3 else (part + 1) * quarter
+        assert wait_for_count(settings, total) == total
+
+    a, b = start_worker(), start_worker()
+    a.wait_ready()
+    b.wait_ready()
+    feed(0)
+    assert a.counter("ems_ml_points_scored_total") > 0 and b.counter("ems_ml_points_scored_total")
+    a.kill()
+    feed(1)  # b alone
+    c = start_worker()
+    c.wait_ready()
+    feed(2)  # b and c
+    assert c.counter("ems_ml_points_scored_total") > 0, "partitions must move to the new worker"
+    c.kill()
+    feed(3)  # b alone again, on the partitions c moved on
+    expected = expected_scores(settings, values)
+    stored = scores_in_db(settings)
+    assert stored.keys() == expected.keys()
+    assert [k for k in expected if abs(stored[k][0] - expected[k]) > 1e-9] == []
+
+
 def test_replaying_a_csv_gives_the_scores_of_streaming_it_through_kafka(
     settings, start_worker, tmp_path
 ):

@@ -115,7 +115,7 @@ def test_records_wait_until_the_series_has_been_seen_at_every_hour_of_the_day():
     assert d.score_one(state, window_features(200.0, [71.0], hour=0)) >= MEASURES["value"]
 
 
-def test_the_state_is_small_and_survives_the_changelog():
+def test_the_state_is_small_and_survives_being_stored():
     d = RecordDetector()
     values = noise(3000)
     state, _ = feed(d, values)
