@@ -17,18 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import psycopg
 from faust.types import EventT, StreamT
 
 from stream import metrics, models_store
 from stream.app import StreamApp
-from stream.errors import PublishError, StorageError
+from stream.errors import PublishError, StorageError, StorageRefused
 from stream.events import InputLimits
 from stream.features import SeriesState
 from stream.pipeline import BatchResult, RawMessage, decode_batch, process_batch, series_keys
@@ -314,6 +316,26 @@ class BatchHandler:
             )
 
 
+#: the exit code of a worker that stopped rather than skip a batch it could not make durable
+EXIT_BATCH_FAILED = 70
+
+
+def stop_worker(error: Exception) -> NoReturn:
+    """Stop the process at once, its batch's offsets uncommitted, as a SIGKILL would.
+
+    faust acks the events of an agent that raises, and an agent that stopped leaves a worker that
+    consumes nothing and no longer stops on SIGTERM; retrying what cannot succeed (PostgreSQL
+    refusing the rows, a bug) would hold the partition as silently. Stopping loses nothing (the
+    batch is consumed again after a restart, exactly once) and says what is wrong.
+    """
+    if isinstance(error, StorageRefused):
+        log.critical("stopping the worker: %s; fix the database, then restart it", error)
+    else:
+        log.critical("stopping the worker: a batch failed unexpectedly", exc_info=error)
+    logging.shutdown()
+    os._exit(EXIT_BATCH_FAILED)
+
+
 def register_agents(
     stream_app: StreamApp,
     handler: BatchHandler,
@@ -364,7 +386,10 @@ def register_agents(
     @app.agent(stream_app.metrics_topic, name="score-metrics")
     async def score_metrics(stream: StreamT) -> None:
         async for events in stream.take_events(batch_size, within=batch_timeout):
-            await handler.handle(events)
+            try:
+                await handler.handle(events)
+            except Exception as e:  # noqa: BLE001 - whatever it is, the batch must not be skipped
+                stop_worker(e)
 
     @app.timer(5.0)
     async def report_consumer_lag() -> None:

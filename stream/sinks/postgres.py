@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from stream.errors import StorageError
+from stream.errors import StorageError, storage_failure
 from stream.incidents import SCHEMA as INCIDENT_TABLES
 from stream.incidents import AnomalyRef, IncidentTracker
 from stream.pipeline import ScoredPoint
@@ -189,7 +189,7 @@ class ScoreWriter:
         """Make the batch durable: its scores, the series `states` that produced them, the
         incidents their new anomalies cause and those incidents' changes for the anomalies topic
         (`topic_outbox`), in one transaction; returns the changes once it is committed. Raises
-        `StorageError`."""
+        `StorageError` (retry) or `StorageRefused` (do not)."""
         if not scored:
             return []
         months = {month_start(s.point.timestamp) for s in scored}
@@ -224,7 +224,7 @@ class ScoreWriter:
                     changes = await self._incidents.apply(conn, anomalies, latest)
                     return await topic_outbox.queue(conn, changes)
         except (psycopg.Error, PoolTimeout) as e:
-            raise StorageError(f"writing {len(scored)} scores failed: {e}") from e
+            raise storage_failure(e, f"writing {len(scored)} scores") from e
 
     async def resolve_silent_incidents(self) -> list[TopicMessage]:
         """Resolve the incidents of assets gone silent; returns their changes for the anomalies

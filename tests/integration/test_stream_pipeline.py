@@ -11,8 +11,10 @@ import time
 from dataclasses import replace
 from datetime import datetime
 
+import psycopg
 import pytest
 
+from stream.agents import EXIT_BATCH_FAILED
 from stream.demo_feed import DEMO_METRICS, synthetic_points
 from stream.ensemble import build_scorer
 from stream.events import DLQ_HEADER_OFFSET, DLQ_HEADER_REASON, DLQ_HEADER_TRUNCATED
@@ -206,6 +208,36 @@ def test_two_workers_split_the_partitions_and_score_every_point_once(settings, s
     scored_by_a = a.counter("ems_ml_points_scored_total")
     scored_by_b = b.counter("ems_ml_points_scored_total")
     assert scored_by_a > 0 and scored_by_b > 0, "both workers must own partitions"
+    expected = expected_scores(settings, values)
+    stored = scores_in_db(settings)
+    assert [k for k in expected if abs(stored[k][0] - expected[k]) > 1e-9] == []
+
+
+def test_a_database_that_refuses_a_batch_stops_the_worker_and_loses_nothing(settings, start_worker):
+    """PostgreSQL up but refusing the rows (here a constraint an operator added): retrying
+    cannot help and skipping would lose the batch, so the worker stops, saying why; once the
+    database takes the rows again, a restarted worker stores every point exactly once."""
+    now_ms = int(time.time() * 1000) - 86_400_000
+    values = [
+        json.dumps(
+            {"asset_id": 3, "metric": "cpu_usage", "value": v, "timestamp": now_ms + i * 60_000}
+        ).encode()
+        for i, v in enumerate([10.0 + i % 3 for i in range(40)] + [5000.0] + [11.0] * 10)
+    ]
+    keys = [b"3"] * len(values)
+    worker = start_worker()
+    worker.wait_ready()
+    asyncio.run(produce(settings, values[:40], keys[:40]))
+    assert wait_for_count(settings, 40) == 40
+    with psycopg.connect(settings.database_dsn) as conn:
+        conn.execute("ALTER TABLE anomaly_scores ADD CONSTRAINT small CHECK (value < 1000)")
+    asyncio.run(produce(settings, values[40:], keys[40:]))
+    assert worker.proc.wait(timeout=60) == EXIT_BATCH_FAILED
+    assert "refused by PostgreSQL: CheckViolation" in worker.log()
+    with psycopg.connect(settings.database_dsn) as conn:
+        conn.execute("ALTER TABLE anomaly_scores DROP CONSTRAINT small")
+    start_worker().wait_ready()
+    assert wait_for_count(settings, len(values)) == len(values)
     expected = expected_scores(settings, values)
     stored = scores_in_db(settings)
     assert [k for k in expected if abs(stored[k][0] - expected[k]) > 1e-9] == []
