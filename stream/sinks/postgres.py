@@ -147,6 +147,11 @@ async def ensure_schema(conn: psycopg.AsyncConnection, *, with_ems_tables: bool 
         await conn.execute(SERVICE_TABLES)
         await conn.execute(INCIDENT_TABLES)
         await conn.execute(state_store.SCHEMA)
+        try:
+            async with conn.transaction():  # a savepoint: a refusal leaves the schema's intact
+                await conn.execute(state_store.USE_LZ4)
+        except psycopg.errors.FeatureNotSupported as e:
+            log.info("series states keep PostgreSQL's default compression: %s", e)
         await conn.execute(topic_outbox.SCHEMA)
 
 
@@ -202,7 +207,7 @@ class ScoreWriter:
                     self._known_months |= missing
                 async with conn.transaction():
                     await state_store.save(conn, self._state_group, states)
-                    cur = await conn.execute(_INSERT_SCORES, _columns(scored))
+                    cur = await conn.execute(_INSERT_SCORES, _columns(scored), binary=True)
                     inserted = {(a, m, t) for a, m, t in await cur.fetchall()}
                     # only new rows count: a replayed batch changes no incident twice
                     anomalies = [
