@@ -9,8 +9,10 @@ the reference masses along its path), built for many small series:
   arrays (`window_size` is at most 255). At the defaults (8 trees of height 6) that is
   2 x 8 x 127 = 2,032 bytes, about 2.8 KB as base64 JSON in the stored state, where a River model
   holds Python node objects (about 370 MB at 25 trees of height 15).
-- All trees walk at once (one numpy step per level), and `score_many` scores a whole array of
-  points against the same reference window in one pass.
+- A batch walks all trees at once (one numpy step per level): `score_many` scores a whole array
+  of points against the same reference window in one pass. One point at a time (the stream) walks
+  in plain Python over memoryviews of the masses, which for arrays this small is cheaper than
+  numpy's per-call cost; the tests hold the two to the same scores and masses.
 
 Input features are the series' level, change and volatility in robust standard units, squashed
 into (0, 1); the raw score (River's `1 - mass score`) is then calibrated against the series' own
@@ -93,6 +95,10 @@ class HalfSpaceTrees:
         self._depth_weight = 2.0 ** np.arange(height + 1)
         self._size_limit = 0.1 * window_size
         self._max_score = n_trees * window_size * self.n_nodes
+        # the same structure as plain lists, for the one-point walk (numpy's per-call overhead
+        # on arrays this small costs more than the walk itself)
+        self._features_list = self.feature.tolist()
+        self._splits_list = self.split.tolist()
 
     # ----------------------------------------------------------------- state
 
@@ -186,21 +192,33 @@ class HalfSpaceTrees:
         state["var"] = (1 - a) * (state["var"] + a * delta * delta)
         state["n"] = n + 1
 
-    def _walk_one(self, state: dict, x: Features) -> tuple[np.ndarray, float]:
-        """One point's path (n_trees, height + 1) and raw score: the streaming fast path.
-
-        Compares the point with every split of every tree in one step, then follows the results
-        down all trees at once, level by level.
-        """
-        right_of = self.vector(x)[self._feature_flat] >= self._split_flat
-        nodes = np.zeros(self.n_trees, dtype=np.intp)
-        path = np.zeros((self.n_trees, self.height + 1), dtype=np.intp)
-        for depth in range(self.height):
-            nodes = 2 * nodes + 1 + right_of[self._row_offset[0] + nodes]
-            path[:, depth + 1] = nodes
+    def _walk_one(self, state: dict, x: Features) -> tuple[list[list[int]], float]:
+        """One point's path (per tree, the `height + 1` nodes from the root) and raw score: the
+        streaming fast path, in plain Python. The same walk and score as `_paths` and
+        `_raw_scores` (the batch path, which the tests hold it to): masses times powers of two
+        are whole numbers, so their sum is exact in any order."""
+        u = self.vector(x).tolist()
+        paths = []
+        for features, splits in zip(self._features_list, self._splits_list, strict=True):
+            node, path = 0, [0]
+            for _ in range(self.height):
+                node = 2 * node + (2 if u[features[node]] >= splits[node] else 1)
+                path.append(node)
+            paths.append(path)
         if not state["ready"]:
-            return path, 0.0
-        return path, float(self._raw_scores(state["r"], path[None])[0])
+            return paths, 0.0
+        # a memoryview reads single uint8 masses as ints at a fraction of numpy's indexing cost
+        masses = memoryview(np.ascontiguousarray(state["r"]).reshape(-1))
+        limit, total, width = self._size_limit, 0.0, self.n_nodes
+        for tree, path in enumerate(paths):
+            weight, base = 1.0, tree * width
+            for node in path:
+                mass = masses[base + node]
+                total += mass * weight
+                if mass < limit:  # River stops at the first node lighter than the limit
+                    break
+                weight *= 2.0
+        return paths, 1.0 - total / self._max_score
 
     def score_one(self, state: dict, x: Features) -> float:
         paths, raw = self._walk_one(state, x)
@@ -215,8 +233,15 @@ class HalfSpaceTrees:
         self._last = None
         if state["ready"]:
             self._learn_calibration(state, raw)
-        # one point: its nodes are distinct within each tree, so a plain fancy increment counts
-        state["l"][self._tree_index[0], paths] += 1
+        # one point: each of its nodes once per tree (masses never pass window_size <= 255)
+        latest = state["l"]
+        if not latest.flags.c_contiguous:
+            latest = state["l"] = np.ascontiguousarray(latest)
+        counts, width = memoryview(latest.reshape(-1)), self.n_nodes
+        for tree, path in enumerate(paths):
+            base = tree * width
+            for node in path:
+                counts[base + node] += 1
         state["k"] += 1
         if state["k"] == self.window_size:
             state["r"], state["l"] = state["l"], np.zeros_like(state["l"])

@@ -95,3 +95,19 @@ def test_the_driver_names_the_feature_that_moved():
         0.0, [0.0, 0.0, 0.0, -25.0], history=tuple(rng.gauss(0, 1) for _ in range(64))
     )
     assert hst.driver(x) == "change"
+
+
+def test_the_one_point_path_is_the_batch_path_exactly():
+    # score_one/learn_one walk in plain Python; the numpy batch path is the reference
+    rng = random.Random(9)
+    fast, reference = HalfSpaceTrees(), HalfSpaceTrees()
+    sf, sr = fast.new_state(), reference.new_state()
+    for i in range(1_000):
+        x = features(rng, level=rng.gauss(0, 3) if i % 97 else 25.0)
+        fast.score_one(sf, x)
+        raw = fast._last[2]  # the raw score of the walk score_one made
+        assert raw == float(reference.raw_score_many(sr, reference.vector(x))[0])
+        fast.learn_one(sf, x)
+        reference.learn_many(sr, reference.vector(x))
+        assert np.array_equal(sf["l"], sr["l"]) and np.array_equal(sf["r"], sr["r"])
+    assert sf["ready"] and sf["k"] == sr["k"]
