@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(500, ge=1, description="Most events scored and written in one batch")
     batch_timeout_seconds: float = Field(
-        0.5, gt=0, description="Longest wait to fill a batch before it is processed anyway"
+        0.05, gt=0, description="Longest wait to fill a batch before it is processed anyway"
     )
     worker_metrics_port: int = Field(
         9464, ge=0, description="Port of the worker's Prometheus endpoint; 0 disables it"
