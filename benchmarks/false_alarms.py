@@ -10,6 +10,10 @@ Series the scorer meets besides NAB's:
   service, the service without its per-series tail calibration, and the rolling z-score baseline
   (`benchmarks.baseline`). By construction 0.7 is a one-in-16,000 event per channel of evidence,
   about 0.6 per 10,000 points;
+- benign shapes an EMS meets that are not noise around a level (`benign_shapes`): sparse and
+  low counts, quantised values, a random walk, hourly steps, a daily sine, a sawtooth (memory
+  that grows and is collected), log-normal latency, a flat value with rare small blips; every
+  alarm at 0.7 counted, for the service and the baseline;
 - the demo feed (`stream.demo_feed.synthetic_points`: 4 assets x 4 metrics with daily shapes,
   noise, and spikes of 12 to 20 noise deviations about three times a day per series): how many of
   the injected spikes are flagged at the default threshold, and how many other points are.
@@ -23,6 +27,8 @@ import argparse
 import math
 import random
 from datetime import UTC, datetime, timedelta
+
+import numpy as np
 
 from benchmarks.baseline import rolling_z_detector
 from benchmarks.machine import header
@@ -52,6 +58,27 @@ def ems_scores(values: list[float], **combination) -> list[float]:
     ]
 
 
+def benign_shapes(points: int, seed: int = 1) -> dict[str, list[float]]:
+    """Series without anomalies whose shape is not noise around a level, one point a minute."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(points)
+    flat = np.full(points, 5.0)
+    blips = rng.choice(points, points // 200, replace=False)
+    flat[blips] += rng.normal(0, 1, len(blips))
+    shapes = {
+        "sparse counts (Poisson 0.05)": rng.poisson(0.05, points),
+        "low counts (Poisson 3)": rng.poisson(3, points),
+        "quantised (steps of 1)": np.round(50 + rng.normal(0, 0.4, points)),
+        "random walk": 100 + np.cumsum(rng.normal(0, 0.1, points)),
+        "hourly steps": np.repeat(rng.normal(10, 2, points // 60 + 1), 60)[:points],
+        "daily sine": 50 + 20 * np.sin(2 * np.pi * t / 1440) + rng.normal(0, 1, points),
+        "sawtooth (grow, collect)": (t % 300) * 0.2 + rng.normal(0, 0.5, points),
+        "log-normal latency": rng.lognormal(3, 0.6, points),
+        "flat with rare blips": flat,
+    }
+    return {name: [float(v) for v in values] for name, values in shapes.items()}
+
+
 def demo_counts(minutes: int) -> tuple[int, int, int]:
     """(injected spikes, of them flagged, other points flagged) at the default threshold."""
     scorer, states = build_scorer(Settings(_env_file=None)), {}
@@ -69,6 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--noise-points", type=int, default=20000)
     parser.add_argument("--demo-minutes", type=int, default=6000)
+    parser.add_argument("--shape-points", type=int, default=12000)
     args = parser.parse_args()
     print(header("benchmarks.false_alarms"))
     detectors = {
@@ -89,6 +117,17 @@ def main() -> None:
                     f"  {name:26s} threshold {t:.2f}: {', '.join(map(str, counts)):>14s}"
                     f"  ({rate:.1f} per 10,000 points)"
                 )
+    print(f"benign shapes, {args.shape_points} points each, after {SKIP}, threshold 0.7:")
+    for name, values in benign_shapes(args.shape_points).items():
+        counts = [
+            sum(s >= 0.7 for s in detector(values)[SKIP:])
+            for detector in (ems_scores, lambda v: rolling_z_detector([], v))
+        ]
+        per = 10_000 / (args.shape_points - SKIP)
+        print(
+            f"  {name:30s} ems {counts[0]:4d} ({counts[0] * per:5.1f} per 10,000)"
+            f"   rolling z {counts[1]:5d} ({counts[1] * per:6.1f} per 10,000)"
+        )
     injected, found, other = demo_counts(args.demo_minutes)
     print(f"demo feed, 16 series x {args.demo_minutes} minutes, threshold 0.7:")
     print(f"  injected spikes flagged: {found} of {injected}; other points flagged: {other}")

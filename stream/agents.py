@@ -393,14 +393,20 @@ def register_agents(
 
     @app.timer(5.0)
     async def report_consumer_lag() -> None:
-        for tp in app.consumer.assignment():
-            if tp.topic != stream_app.metrics_topic.get_topic_name():
-                continue
+        topic = stream_app.metrics_topic.get_topic_name()
+        owned = {tp.partition: tp for tp in app.consumer.assignment() if tp.topic == topic}
+        # a partition this worker no longer owns is another worker's to report: drop its series
+        # (a stale value would add a lag that is not there to every sum over workers)
+        for gone in [p for t, p in handler.positions if t == topic and p not in owned]:
+            del handler.positions[(topic, gone)]
+            try:
+                metrics.CONSUMER_LAG.remove(topic, str(gone))
+            except KeyError:
+                pass
+        for partition, tp in owned.items():
             highwater = app.consumer.highwater(tp)
-            last = handler.positions.get((tp.topic, tp.partition))
+            last = handler.positions.get((topic, partition))
             if highwater is None or last is None:
                 continue  # nothing read from it yet: unknown, not zero
             lag = highwater - (last + 1)
-            metrics.CONSUMER_LAG.labels(topic=tp.topic, partition=str(tp.partition)).set(
-                max(lag, 0)
-            )
+            metrics.CONSUMER_LAG.labels(topic=topic, partition=str(partition)).set(max(lag, 0))

@@ -75,6 +75,11 @@ def run_worker(settings: Settings) -> None:
             pool=AsyncConnectionPool(settings.database_dsn, min_size=1, max_size=3, open=False),
             client=httpx.AsyncClient(timeout=httpx.Timeout(settings.ems_core_timeout_seconds)),
             base_url=settings.ems_core_url,
+            # the owner of the input topic's partition 0 reports the group's backlog
+            reports_backlog=lambda: any(
+                tp.topic == settings.metrics_topic and tp.partition == 0
+                for tp in stream_app.app.consumer.assignment()
+            ),
         )
         if settings.auto_create_alerts
         else None,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
@@ -71,11 +72,15 @@ class EmsCoreSender:
         base_url: str,
         batch: int = 50,
         lease_seconds: float | None = None,
+        reports_backlog: Callable[[], bool] = lambda: True,
     ) -> None:
+        """`reports_backlog`: whether this worker is the one that reports the outbox backlog
+        (one worker of the group, so that a sum over workers counts it once)."""
         self._pool = pool
         self._client = client
         self._base = base_url.rstrip("/")
         self._batch = batch
+        self._reports_backlog = reports_backlog
         # a lease outlives the longest call it covers (connect, write, read and pool timeouts)
         timeout = client.timeout
         longest = sum(
@@ -168,6 +173,9 @@ class EmsCoreSender:
         log.warning("EMS Core refused %s (attempt %d): %s", row["kind"], attempts, error)
 
     async def _report_backlog(self) -> None:
+        if not self._reports_backlog():
+            metrics.EMS_CORE_BACKLOG.set(0)  # another worker reports the group's backlog
+            return
         async with self._pool.connection() as conn:
             cur = await conn.execute("SELECT count(*) FROM ems_outbox WHERE sent_at IS NULL")
             metrics.EMS_CORE_BACKLOG.set((await cur.fetchone())[0])

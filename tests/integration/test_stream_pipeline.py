@@ -27,6 +27,7 @@ from tests.integration.conftest import (
     produce,
     scores_in_db,
     wait_for_count,
+    wait_until,
 )
 
 pytestmark = pytest.mark.integration
@@ -269,6 +270,15 @@ def test_partitions_moving_between_workers_carry_their_states_exactly(settings, 
     c.wait_ready()
     feed(2)  # b and c
     assert c.counter("ems_ml_points_scored_total") > 0, "partitions must move to the new worker"
+    # each partition's lag is reported by its owner alone: b dropped those it gave to c
+    lag = "ems_ml_consumer_lag_messages"
+    assert wait_until(
+        lambda: (
+            c.samples(lag)
+            and len(b.samples(lag)) + len(c.samples(lag)) == settings.metrics_partitions
+        ),
+        20,
+    ), (b.samples(lag), c.samples(lag))
     c.kill()
     feed(3)  # b alone again, on the partitions c moved on
     expected = expected_scores(settings, values)
