@@ -42,6 +42,8 @@ class Features:
     spread: float = 1.0
     #: long-run (EW, about 330 points) standard deviation of the signals before this one
     long_spread: float = 0.0
+    #: the smallest step between two different consecutive values the series has ever made
+    resolution: float = 0.0
     #: hour of the day (0-23) of the point's timestamp; -1 where unknown
     hour: int = -1
 
@@ -90,17 +92,20 @@ def spread_floor(center: float, spread: float) -> float:
     return max(spread, abs(center) * 1e-3, 1e-9)
 
 
-def robust_center_spread(ordered: tuple[float, ...]) -> tuple[float, float]:
+def robust_center_spread(
+    ordered: tuple[float, ...], resolution: float = 0.0
+) -> tuple[float, float]:
     """Median and robust standard deviation (1.4826 x MAD) of sorted data.
 
     The spread is at least the data's resolution, the smallest gap between distinct values: a
     gauge that moves in steps of 1 cannot be judged more finely than 1, even when most of its
-    recent values are equal and its MAD is 0.
+    recent values are equal and its MAD is 0. `resolution`: the series' own, over its whole life
+    (a counter whose last 64 values were all 0 still moves in steps of 1).
     """
     median = quantile(ordered, 0.5)
     deviations = sorted(abs(v - median) for v in ordered)
     gaps = [b - a for a, b in zip(ordered, ordered[1:], strict=False) if b > a]
-    resolution = min(gaps) if gaps else 0.0
+    resolution = max(resolution, min(gaps) if gaps else 0.0)
     return median, spread_floor(median, max(quantile(deviations, 0.5) * _MAD_TO_SIGMA, resolution))
 
 
@@ -112,6 +117,7 @@ def window_features(
     history: tuple[float, ...] = (),
     long_run: dict | None = None,
     hour: int = -1,
+    resolution: float = 0.0,
 ) -> Features:
     """Features of `value` with the points before it in its window (population std).
 
@@ -119,7 +125,7 @@ def window_features(
     empty and lag-1 is the value itself. `long_run`: the series' EW statistics of its signals.
     """
     recent = tuple(sorted(history))
-    center, spread = robust_center_spread(recent) if recent else (value, 1.0)
+    center, spread = robust_center_spread(recent, resolution) if recent else (value, 1.0)
     window = [*previous, value]
     n = len(window)
     mean = math.fsum(window) / n
@@ -137,6 +143,7 @@ def window_features(
         center=center,
         spread=spread,
         long_spread=math.sqrt(long_run["var"]) if long_run else 0.0,
+        resolution=resolution,
         hour=hour,
     )
 
@@ -194,6 +201,8 @@ class SeriesState:
     #: the trained model this state was warm-started from (None: learnt from the stream alone)
     model_version: str | None = None
     last_ts_ms: int | None = None
+    #: the smallest step between two different consecutive values seen (None: none yet)
+    resolution: float | None = None
     partition: int | None = None
     offset: int | None = None
     detectors: dict[str, dict] = field(default_factory=dict)
@@ -217,6 +226,9 @@ class SeriesState:
         and its signal to the history, keeping the `HISTORY_SIZE` newest, and to the long-run
         statistics."""
         signal = value if signal is None else signal
+        if self.window and value != self.window[-1]:
+            step = abs(value - self.window[-1])
+            self.resolution = step if self.resolution is None else min(self.resolution, step)
         self.window.append(value)
         del self.window[: max(0, len(self.window) - (window_size - 1))]
         ew_update(self.long_run, signal, LONG_RUN_ALPHA)

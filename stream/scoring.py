@@ -199,6 +199,7 @@ class Scorer:
             history=tuple(state.history),
             long_run=state.long_run,
             hour=ts.hour,
+            resolution=state.resolution or 0.0,
         )
         detector_scores: dict[str, float] = {}
         by_role: dict[str, list[tuple[float, Detector]]] = {}

@@ -36,7 +36,7 @@ class _RobustDetector:
 
     @staticmethod
     def long_run_floor(x: Features) -> float:
-        return LONG_RUN_SHARE * x.long_spread
+        return max(LONG_RUN_SHARE * x.long_spread, x.resolution)
 
     def z(self, x: Features) -> float:
         raise NotImplementedError

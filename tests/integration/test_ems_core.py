@@ -128,7 +128,7 @@ def test_a_burst_of_anomalies_makes_one_incident_one_event(quick, start_worker, 
             "WHERE asset_id = %s AND is_anomaly",
             (burst_start, asset),
         ).fetchone()
-    # ensemble-v5 flags the burst's onset and each clear escalation, however many of the 500
+    # the ensemble flags the burst's onset and each clear escalation, however many of the 500
     # that is: the incident is what counts here
     assert in_burst >= 1
     assert wait_until(lambda: outbox(quick)[1] == 0 and outbox(quick)[0] >= 2, timeout=30), (

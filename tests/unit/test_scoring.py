@@ -262,3 +262,30 @@ def test_a_metric_rule_lets_only_its_direction_and_size_alarm():
     assert dip.score >= 0.7 and small.score >= 0.7
     # a metric no rule names alarms both ways
     assert last("latency_ms", -15.0).is_anomaly and last("latency_ms", 9.0).is_anomaly
+
+
+def test_a_sparse_counter_is_judged_in_its_own_steps_not_by_a_window_of_zeros():
+    # errors a minute, mostly 0 and about one minute in 20 a 1 (Poisson 0.05): after a run of 64
+    # zeros the recent window has no spread at all, yet a 1 is what this counter does every day
+    rng = random.Random(3)
+    values = []
+    for _ in range(12_000):
+        # Poisson(0.05) by inversion
+        u, k, p = rng.random(), 0, math.exp(-0.05)
+        cumulative = p
+        while u > cumulative:
+            k += 1
+            p *= 0.05 / k
+            cumulative += p
+        values.append(float(k))
+    verdicts = scored(values)[500:]
+    ones = [v for x, v in zip(values[500:], verdicts, strict=True) if x == 1.0]
+    assert len(ones) > 400
+    # the point detectors judge a 1 in the counter's own steps (a 64-zero window alone would
+    # make it a billion robust units); what alarms at all is a rare run of 1s (level, shape)
+    point_alarms = [v.driver for v in ones if v.is_anomaly and v.driver.startswith(("mad", "iqr"))]
+    assert point_alarms == []
+    assert sum(v.is_anomaly for v in ones) <= len(ones) // 50
+    # and a burst of errors far beyond its steps still alarms
+    burst = scored(values[:3000] + [12.0])
+    assert burst[-1].is_anomaly

@@ -64,7 +64,7 @@ def test_a_higher_threshold_reports_fewer_anomalies(client):
 
 def test_models_lists_the_streaming_version(client):
     body = client.get("/api/v1/models").json()
-    assert body["streaming_version"] == "ensemble-v5"
+    assert body["streaming_version"] == "ensemble-v6"
     assert body["models"] == []
 
 

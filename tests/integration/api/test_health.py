@@ -63,7 +63,7 @@ def test_degraded_without_ems_core_and_models_reported(settings):
     assert body["status"] == "degraded"
     assert body["ems_core"]["status"] == "down"
     assert any("EMS Core unreachable" in r for r in body["reasons"])
-    assert body["models"]["streaming"] == {"loaded": True, "version": "ensemble-v5", "detail": None}
+    assert body["models"]["streaming"] == {"loaded": True, "version": "ensemble-v6", "detail": None}
     assert body["models"]["anomaly_detection"] == {"loaded": False, "version": None, "detail": None}
 
 
