@@ -17,35 +17,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 
-import psycopg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer
 
+from benchmarks.deployment import fresh, produce, remove, stored, worker_env
 from benchmarks.machine import header
-from deploy.stack import ensure_database
 from stream.config import Settings
 from stream.demo_feed import DEMO_METRICS, synthetic_points
-from stream.topics import ensure_topics
-
-
-async def produce(settings: Settings, messages: list[tuple[bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=20
-    )
-    await producer.start()
-    try:
-        for key, value in messages:
-            await producer.send(settings.metrics_topic, value=value, key=key)
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 async def raw_rate(settings: Settings, expected: int) -> float:
@@ -72,27 +54,9 @@ async def raw_rate(settings: Settings, expected: int) -> float:
         await consumer.stop()
 
 
-def stored(settings: Settings) -> int:
-    try:
-        with psycopg.connect(settings.database_dsn) as conn:
-            return conn.execute("SELECT count(*) FROM anomaly_scores").fetchone()[0]
-    except psycopg.errors.UndefinedTable:
-        return 0
-
-
 def worker_rate(settings: Settings, expected: int, batch: int, timeout: float) -> float:
     """Points per second of a worker process, from its first stored score to the last."""
-    env = {
-        **os.environ,
-        "METRICS_TOPIC": settings.metrics_topic,
-        "ANOMALIES_TOPIC": settings.anomalies_topic,
-        "CONSUMER_GROUP": settings.consumer_group,
-        "DATABASE_NAME": settings.database_name,
-        "BATCH_SIZE": str(batch),
-        "WORKER_METRICS_PORT": "0",
-        "AUTO_CREATE_ALERTS": "false",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = worker_env(settings, BATCH_SIZE=str(batch), LOG_LEVEL="WARNING")
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "ems_ml.cli", "worker"], env=env, stdout=log, stderr=log
@@ -118,20 +82,6 @@ def worker_rate(settings: Settings, expected: int, batch: int, timeout: float) -
             proc.wait(timeout=60)
 
 
-async def cleanup(settings: Settings, base: Settings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        ours = [t for t in await admin.list_topics() if settings.consumer_group in t]
-        if ours:
-            await admin.delete_topics(ours)
-    finally:
-        await admin.close()
-    admin_dsn = base.model_copy(update={"database_name": "postgres"}).database_dsn
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{settings.database_name}" WITH (FORCE)')
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--series", type=int, default=2000, help="series (multiple of 4)")
@@ -140,27 +90,16 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for scores")
     args = parser.parse_args()
 
-    base = Settings()
-    tag = f"bench-e2e-{uuid.uuid4().hex[:8]}"
-    settings = base.model_copy(
-        update={
-            "metrics_topic": f"{tag}.metrics",
-            "anomalies_topic": f"{tag}.anomalies",
-            "consumer_group": tag,
-            "database_name": tag.replace("-", "_"),
-        }
-    )
+    base, settings = fresh("e2e")
     assets = max(1, args.series // len(DEMO_METRICS))
     points = list(synthetic_points(assets=assets, ticks=args.points, seed=1))
     messages = [(str(p.asset_id).encode(), json.dumps(p.to_json()).encode()) for p in points]
-    ensure_database(settings)
-    asyncio.run(ensure_topics(settings))
     try:
         asyncio.run(produce(settings, messages))
         raw = asyncio.run(raw_rate(settings, len(messages)))
         worker = worker_rate(settings, len(messages), args.batch, args.timeout)
     finally:
-        asyncio.run(cleanup(settings, base))
+        remove(settings, base)
     print(header("benchmarks.e2e"))
     print(f"series: {assets * len(DEMO_METRICS)}, points: {len(messages)}, batch: {args.batch}")
     print(f"plain aiokafka consumer, read + json decode: {raw:,.0f} points/s (reference)")

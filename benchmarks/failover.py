@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import signal
 import socket
@@ -24,16 +23,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from benchmarks.e2e import cleanup, produce, stored
+from benchmarks.deployment import fresh, produce, remove, stored, worker_env
 from benchmarks.machine import header
-from deploy.stack import ensure_database
 from stream.config import Settings
-from stream.topics import ensure_topics
 
 
 def tick(assets: int, at: datetime) -> list[tuple[bytes, bytes]]:
@@ -83,28 +79,11 @@ def main() -> None:
     parser.add_argument("--static", action="store_true", help="static group membership")
     args = parser.parse_args()
 
-    base = Settings()
-    tag = f"bench-failover-{uuid.uuid4().hex[:8]}"
-    settings = base.model_copy(
-        update={
-            "metrics_topic": f"{tag}.metrics",
-            "anomalies_topic": f"{tag}.anomalies",
-            "consumer_group": tag,
-            "database_name": tag.replace("-", "_"),
-        }
-    )
+    base, settings = fresh("failover")
     session = args.session_timeout or settings.consumer_session_timeout_seconds
-    env = {
-        **os.environ,
-        "METRICS_TOPIC": settings.metrics_topic,
-        "ANOMALIES_TOPIC": settings.anomalies_topic,
-        "CONSUMER_GROUP": settings.consumer_group,
-        "DATABASE_NAME": settings.database_name,
-        "CONSUMER_SESSION_TIMEOUT_SECONDS": str(session),
-        "WORKER_METRICS_PORT": "0",
-        "AUTO_CREATE_ALERTS": "false",
-        "BATCH_TIMEOUT_SECONDS": "0.1",
-    }
+    env = worker_env(
+        settings, CONSUMER_SESSION_TIMEOUT_SECONDS=str(session), BATCH_TIMEOUT_SECONDS="0.1"
+    )
     logs = tempfile.mkdtemp(prefix="failover-")
 
     def start(name: str, **extra: str) -> subprocess.Popen:
@@ -116,8 +95,6 @@ def main() -> None:
                 [sys.executable, "-m", "ems_ml.cli", "worker"], env=own, stdout=out, stderr=out
             )
 
-    ensure_database(settings)
-    asyncio.run(ensure_topics(settings))
     t0 = datetime.now(UTC) - timedelta(hours=1)
     workers = []
     try:
@@ -151,7 +128,7 @@ def main() -> None:
             if w.poll() is None:
                 w.terminate()
                 w.wait(timeout=60)
-        asyncio.run(cleanup(settings, base))
+        remove(settings, base)
     print(header("benchmarks.failover"))
     membership = "static (CONSUMER_INSTANCE_ID)" if args.static else "dynamic"
     print(f"session timeout {session:g} s, {membership} membership, {args.assets} assets")

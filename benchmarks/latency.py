@@ -16,23 +16,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from benchmarks.e2e import cleanup
+from benchmarks.deployment import fresh, remove, worker_env
 from benchmarks.machine import header
-from deploy.stack import ensure_database
 from stream.config import Settings
-from stream.topics import ensure_topics
 
 WARMUP_TICKS = 60
 
@@ -101,28 +97,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     args = parser.parse_args()
 
-    base = Settings()
-    tag = f"bench-latency-{uuid.uuid4().hex[:8]}"
-    settings = base.model_copy(
-        update={
-            "metrics_topic": f"{tag}.metrics",
-            "anomalies_topic": f"{tag}.anomalies",
-            "consumer_group": tag,
-            "database_name": tag.replace("-", "_"),
-        }
-    )
-    ensure_database(settings)
-    asyncio.run(ensure_topics(settings))
-    env = {
-        **os.environ,
-        "METRICS_TOPIC": settings.metrics_topic,
-        "ANOMALIES_TOPIC": settings.anomalies_topic,
-        "CONSUMER_GROUP": settings.consumer_group,
-        "DATABASE_NAME": settings.database_name,
-        "WORKER_METRICS_PORT": "0",
-        "AUTO_CREATE_ALERTS": "false",
-        "LOG_LEVEL": "WARNING",
-    }
+    base, settings = fresh("latency")
+    env = worker_env(settings, LOG_LEVEL="WARNING")
     with tempfile.TemporaryFile() as log:
         worker = subprocess.Popen(
             [sys.executable, "-m", "ems_ml.cli", "worker"], env=env, stdout=log, stderr=log
@@ -133,7 +109,7 @@ def main() -> None:
         finally:
             worker.terminate()
             worker.wait(timeout=60)
-            asyncio.run(cleanup(settings, base))
+            remove(settings, base)
     latencies = np.array([arrived[k] - t for k, t in sent.items() if k in arrived]) * 1000
     print(header("benchmarks.latency"))
     print(
