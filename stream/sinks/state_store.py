@@ -84,7 +84,7 @@ async def save(conn: psycopg.AsyncConnection, group: str, rows: Sequence[StateRo
     if not rows:
         return
     # binary parameters: a bytea[] of hundreds of 13 KB states in text form is hex-escaped in
-    # Python, which cost a quarter of the worker's time
+    # Python, one of the worker's largest costs in a profile (README, Benchmarks)
     await conn.execute(
         _UPSERT,
         (
