@@ -29,7 +29,7 @@ def key_matches(supplied: str | None, expected: str) -> bool:
     """Constant-time comparison of any supplied header text (non-ASCII included) with the key."""
     if supplied is None:
         return False
-    return secrets.compare_digest(supplied.encode("utf-8", "surrogateescape"), expected.encode())
+    return secrets.compare_digest(supplied.encode(), expected.encode())
 
 
 class RequestGuard:
@@ -78,7 +78,7 @@ class RequestGuard:
         if declared is not None and (not declared.isdigit() or int(declared) > self._max_body):
             await _answer(send, 413, f"request body over MAX_BODY_BYTES ({self._max_body})")
             return
-        await self.app(scope, self._bounded(receive, send), send)
+        await self.app(scope, self._bounded(receive), send)
 
     def client_of(self, scope: Scope, headers: dict[bytes, bytes]) -> str:
         if self._client_header:
@@ -88,7 +88,7 @@ class RequestGuard:
         peer = scope.get("client")
         return peer[0] if peer else "unknown"
 
-    def _bounded(self, receive: Receive, send: Send) -> Receive:
+    def _bounded(self, receive: Receive) -> Receive:
         """`receive` that refuses, with a 413, a body longer than the limit (a chunked body
         declares no length)."""
         seen = 0

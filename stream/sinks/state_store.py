@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from stream.errors import StorageError
+from stream.errors import storage_failure
 from stream.features import SeriesState
 from stream.sinks.pool import open_pool
 
@@ -107,7 +107,7 @@ class StateStore:
 
     async def load(self, keys: Iterable[str]) -> dict[str, SeriesState]:
         """The stored state of each of `keys`; a series never stored gets a new state.
-        Raises `StorageError`."""
+        Raises `StorageError` (retry) or `StorageRefused` (do not)."""
         wanted = sorted(set(keys))
         states = {key: SeriesState() for key in wanted}
         if not wanted:
@@ -119,5 +119,5 @@ class StateStore:
                 for key, payload in await cur.fetchall():
                     states[key] = SeriesState.from_dict(json.loads(bytes(payload)))
         except (psycopg.Error, PoolTimeout) as e:
-            raise StorageError(f"loading {len(wanted)} series states failed: {e}") from e
+            raise storage_failure(e, f"loading {len(wanted)} series states") from e
         return states

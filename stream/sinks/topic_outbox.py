@@ -17,7 +17,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from stream.errors import StorageError
+from stream.errors import StorageError, storage_failure
 from stream.incidents import IncidentEvent
 from stream.sinks.pool import open_pool
 
@@ -78,7 +78,7 @@ class TopicOutbox:
         self._pool = pool
 
     async def done(self, messages: Sequence[TopicMessage]) -> None:
-        """The broker has `messages`: drop their rows. Raises `StorageError`."""
+        """The broker has `messages`: drop their rows. Raises `StorageError` or `StorageRefused`."""
         if not messages:
             return
         try:
@@ -89,7 +89,7 @@ class TopicOutbox:
                     ([m.row_id for m in messages],),
                 )
         except (psycopg.Error, PoolTimeout) as e:
-            raise StorageError(f"clearing {len(messages)} published incident changes: {e}") from e
+            raise storage_failure(e, f"clearing {len(messages)} published incident changes") from e
 
     async def sweep(
         self, publish: Callable[[Sequence[TopicMessage]], Awaitable[None]], limit: int = 500

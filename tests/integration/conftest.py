@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -26,6 +27,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from deploy.stack import ensure_database, port_open
 from stream.config import Settings
+from stream.events import MetricPoint
+from stream.pipeline import ScoredPoint
+from stream.scoring import PointScore
 from stream.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -245,3 +249,19 @@ def wait_for_count(settings: Settings, expected: int, timeout: float = 90) -> in
             return count
         time.sleep(0.3)
     return count
+
+
+def scored_point(
+    *, asset_id: int, ts: datetime, value: float, score: float, is_anomaly: bool
+) -> ScoredPoint:
+    """A cpu_usage point with a verdict, as the pipeline hands it to `ScoreWriter.write`."""
+    point = MetricPoint(asset_id=asset_id, metric="cpu_usage", value=value, timestamp=ts)
+    verdict = PointScore(
+        score=score,
+        is_anomaly=is_anomaly,
+        detector_scores={"zscore": score},
+        features=None,
+        model_version="t",
+        driver="zscore:value",
+    )
+    return ScoredPoint(point, verdict)

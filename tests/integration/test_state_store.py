@@ -9,13 +9,11 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from stream.events import MetricPoint
 from stream.features import SeriesState
 from stream.incidents import IncidentTracker
-from stream.pipeline import ScoredPoint
-from stream.scoring import PointScore
 from stream.sinks.postgres import ScoreWriter, ensure_schema
 from stream.sinks.state_store import StateRow, StateStore
+from tests.integration.conftest import scored_point
 
 pytestmark = pytest.mark.integration
 
@@ -26,22 +24,9 @@ def state_at(offset: int, count: int) -> SeriesState:
     return state
 
 
-def scored(ts_s: int) -> ScoredPoint:
-    point = MetricPoint(
-        asset_id=1,
-        metric="cpu_usage",
-        value=1.0,
-        timestamp=datetime.fromtimestamp(ts_s, UTC),
-    )
-    verdict = PointScore(
-        score=0.1,
-        is_anomaly=False,
-        detector_scores={},
-        features=None,
-        model_version="t",
-        driver="none:value",
-    )
-    return ScoredPoint(point, verdict)
+def scored(ts_s: int):
+    ts = datetime.fromtimestamp(ts_s, UTC)
+    return scored_point(asset_id=1, ts=ts, value=1.0, score=0.1, is_anomaly=False)
 
 
 async def _exercise(settings) -> dict:

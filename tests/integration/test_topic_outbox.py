@@ -10,31 +10,18 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from stream.events import MetricPoint
 from stream.incidents import IncidentTracker
-from stream.pipeline import ScoredPoint
-from stream.scoring import PointScore
 from stream.sinks.postgres import ScoreWriter, ensure_schema
-from tests.integration.conftest import consume_all, wait_until
+from tests.integration.conftest import consume_all, scored_point, wait_until
 
 pytestmark = pytest.mark.integration
 
 ASSET = 4242
 
 
-def anomaly() -> ScoredPoint:
-    point = MetricPoint(
-        asset_id=ASSET, metric="cpu_usage", value=99.0, timestamp=datetime(2026, 5, 1, tzinfo=UTC)
-    )
-    verdict = PointScore(
-        score=0.95,
-        is_anomaly=True,
-        detector_scores={"zscore": 0.95},
-        features=None,
-        model_version="t",
-        driver="zscore:value",
-    )
-    return ScoredPoint(point, verdict)
+def anomaly():
+    ts = datetime(2026, 5, 1, tzinfo=UTC)
+    return scored_point(asset_id=ASSET, ts=ts, value=99.0, score=0.95, is_anomaly=True)
 
 
 async def commit_like_a_worker_that_then_dies(settings) -> list:
