@@ -12,7 +12,6 @@ tracemalloc while it is built and trained. Prints the command and the machine.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import time
 import tracemalloc
@@ -21,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from benchmarks.machine import header
+from stream import state_codec
 from stream.config import Settings
 from stream.detectors.hst import FEATURE_NAMES, HalfSpaceTrees
 from stream.ensemble import build_scorer
@@ -65,7 +65,7 @@ def main() -> None:
     for ts, v in points[:WARM]:
         scorer.score_and_learn(state, v, ts)
     us = time_per_point(lambda p: scorer.score_and_learn(state, p[1], p[0]), points[WARM:])
-    size = len(json.dumps(state.to_dict()))
+    size = len(state_codec.encode(state))
     print(f"{'ensemble (all detectors, seasonality)':44s} {us:9.1f} {size:12d}")
 
     xs = features_of(points)
@@ -80,8 +80,10 @@ def main() -> None:
             d.learn_one(s, x)
 
         us = time_per_point(step, xs[WARM:])
-        stored = SeriesState(detectors={detector.name: own}).to_dict()["detectors"]
-        print(f"{'  ' + detector.name:44s} {us:9.1f} {len(json.dumps(stored)):12d}")
+        # the detector's share of a stored state: a state holding it less an empty one
+        stored = len(state_codec.encode(SeriesState(detectors={detector.name: own})))
+        stored -= len(state_codec.encode(SeriesState()))
+        print(f"{'  ' + detector.name:44s} {us:9.1f} {stored:12d}")
 
     hst = HalfSpaceTrees()
     own = hst.new_state()

@@ -5,8 +5,8 @@
 Runs the worker's pure batch code (`stream.pipeline.process_batch`) over synthetic JSON messages in
 batches of 500, without Kafka or PostgreSQL, as the worker does: states held in memory between
 batches, and every state a batch changed encoded for the database (`StateRow`). Prints points per
-second, the state size per series as stored (JSON bytes) and the resident memory of the process,
-with the command and the machine, so a result can be reproduced.
+second, the state size per series as stored (`stream.state_codec`) and the resident memory of the
+process, with the command and the machine, so a result can be reproduced.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def main() -> None:
     print(header("benchmarks.scoring_throughput"))
     print(f"series: {len(states)}, points: {len(messages)}, batch: {args.batch}")
     print(f"throughput: {len(messages) / seconds:,.0f} points/s ({seconds:.2f} s, one core)")
-    print(f"state per series (JSON): median {sizes[len(sizes) // 2]} B, max {sizes[-1]} B")
+    print(f"state per series (stored): median {sizes[len(sizes) // 2]} B, max {sizes[-1]} B")
     print(f"peak resident memory: {rss_mb:.0f} MB")
 
 

@@ -13,13 +13,13 @@ share a database keep their own states.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from stream import state_codec
 from stream.errors import storage_failure
 from stream.features import SeriesState
 from stream.sinks.pool import open_pool
@@ -36,8 +36,8 @@ CREATE TABLE IF NOT EXISTS series_state (
 );
 """
 
-# lz4 compresses a state's 13-16 KB of JSON about as well as PostgreSQL's default pglz at half
-# the server's cost per batch (benchmarks in the README); a server built without lz4 keeps pglz.
+# lz4 compresses a state about as well as PostgreSQL's default pglz at half the server's cost per
+# batch (benchmarks in the README); a server built without lz4 keeps pglz.
 USE_LZ4 = "ALTER TABLE series_state ALTER COLUMN state SET COMPRESSION lz4"
 
 # A state never goes back on the same partition: a worker that lost the partition in a rebalance
@@ -63,7 +63,8 @@ WHERE consumer_group = %s AND series_key = ANY(%s::text[])
 
 @dataclass(frozen=True, slots=True)
 class StateRow:
-    """One series' state as stored: its key, the input message it includes, the JSON bytes."""
+    """One series' state as stored: its key, the input message it includes, its bytes
+    (`stream.state_codec`)."""
 
     key: str
     partition: int
@@ -75,8 +76,7 @@ class StateRow:
         """The row of a state that has applied at least one message."""
         if state.partition is None or state.offset is None:
             raise ValueError(f"state of {key} names no input message")
-        payload = json.dumps(state.to_dict(), separators=(",", ":")).encode()
-        return cls(key, state.partition, state.offset, payload)
+        return cls(key, state.partition, state.offset, state_codec.encode(state))
 
 
 async def save(conn: psycopg.AsyncConnection, group: str, rows: Sequence[StateRow]) -> None:
@@ -117,7 +117,7 @@ class StateStore:
             async with self._pool.connection() as conn:
                 cur = await conn.execute(_SELECT, (self.group, wanted))
                 for key, payload in await cur.fetchall():
-                    states[key] = SeriesState.from_dict(json.loads(bytes(payload)))
+                    states[key] = state_codec.decode(bytes(payload))
         except (psycopg.Error, PoolTimeout) as e:
             raise storage_failure(e, f"loading {len(wanted)} series states") from e
         return states

@@ -1,0 +1,72 @@
+import json
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from stream import state_codec
+from stream.config import Settings
+from stream.ensemble import build_scorer
+from stream.features import SeriesState
+
+
+def scored_state(points: int = 400) -> tuple[SeriesState, list[tuple[float, datetime]]]:
+    """A state that has learnt `points` of a noisy sine, and the points that follow it."""
+    rng = np.random.default_rng(3)
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    series = [
+        (50 + 10 * math.sin(i / 40) + float(rng.normal()), start + timedelta(minutes=i))
+        for i in range(points + 200)
+    ]
+    scorer = build_scorer(Settings(_env_file=None))
+    state = SeriesState()
+    for value, ts in series[:points]:
+        scorer.score_and_learn(state, value, ts)
+    state.partition, state.offset = 3, points
+    return state, series[points:]
+
+
+def continue_scoring(state: SeriesState, points) -> list[tuple]:
+    scorer = build_scorer(Settings(_env_file=None))
+    out = []
+    for value, ts in points:
+        p = scorer.score_and_learn(state, value, ts)
+        out.append((p.score, p.driver, p.expected, p.lower, p.upper, p.detector_scores))
+    return out
+
+
+def test_a_decoded_state_scores_the_next_points_exactly_as_the_original():
+    state, following = scored_state()
+    decoded = state_codec.decode(state_codec.encode(state))
+    assert isinstance(decoded.detectors["hst"]["l"], np.ndarray)
+    assert continue_scoring(decoded, following) == continue_scoring(state, following)
+
+
+def test_a_decoded_state_shares_nothing_with_the_original():
+    state, _ = scored_state(50)
+    payload = state_codec.encode(state)
+    decoded = state_codec.decode(payload)
+    decoded.window.append(1.0)
+    decoded.detectors["hst"]["l"][...] = 7
+    assert state_codec.encode(state) == payload  # the original and the stored bytes unchanged
+    assert state_codec.encode(state_codec.decode(payload)) == payload
+
+
+def test_json_states_stored_by_older_versions_are_still_read():
+    state, following = scored_state()
+    old_payload = json.dumps(state.to_dict(), separators=(",", ":")).encode()
+    decoded = state_codec.decode(old_payload)
+    assert continue_scoring(decoded, following) == continue_scoring(state, following)
+
+
+def test_non_finite_values_survive():
+    state = SeriesState(peak=math.inf, window=[math.nan, 1.0], partition=0, offset=1)
+    decoded = state_codec.decode(state_codec.encode(state))
+    assert decoded.peak == math.inf and math.isnan(decoded.window[0]) and decoded.window[1] == 1.0
+
+
+@pytest.mark.parametrize("payload", [b"\xc1", b"\x93\x01\x02\x03", b"\xd4\x07\x00", b""])
+def test_bytes_that_are_no_state_are_refused_with_a_clear_error(payload):
+    with pytest.raises(ValueError, match="not a stored series state|unknown extension"):
+        state_codec.decode(payload)
