@@ -45,7 +45,7 @@ USE_LZ4 = "ALTER TABLE series_state ALTER COLUMN state SET COMPRESSION lz4"
 _UPSERT = """
 INSERT INTO series_state (consumer_group, series_key, source_partition, source_offset, state)
 SELECT %s, k, p, o, s
-FROM unnest(%s::text[], %s::int[], %s::bigint[], %s::bytea[]) AS u(k, p, o, s)
+FROM unnest(%b::text[], %b::int[], %b::bigint[], %b::bytea[]) AS u(k, p, o, s)
 ON CONFLICT (consumer_group, series_key) DO UPDATE
 SET source_partition = EXCLUDED.source_partition,
     source_offset = EXCLUDED.source_offset,
@@ -83,8 +83,9 @@ async def save(conn: psycopg.AsyncConnection, group: str, rows: Sequence[StateRo
     """Upsert `rows` for `group` inside the caller's transaction (one statement)."""
     if not rows:
         return
-    # binary parameters: a bytea[] of hundreds of 13 KB states in text form is hex-escaped in
-    # Python, one of the worker's largest costs in a profile (README, Benchmarks)
+    # the arrays go in binary (%b in `_UPSERT`): with %s psycopg dumps an array parameter as text,
+    # hex-escaping each state in Python, 273 ms for 500 states of 9 KB against 16 ms in binary
+    # (`binary=True` only asks for binary results)
     await conn.execute(
         _UPSERT,
         (
@@ -94,7 +95,6 @@ async def save(conn: psycopg.AsyncConnection, group: str, rows: Sequence[StateRo
             [r.offset for r in rows],
             [r.payload for r in rows],
         ),
-        binary=True,
     )
 
 
