@@ -102,4 +102,8 @@ def run_worker(settings: Settings) -> None:
         logging_config=logging_dict_config(settings.log_level),
         quiet=True,
     )
+    # faust's terminal spinner, when the level is WARNING or above, sets the root logger to DEBUG
+    # and spins on every record: every debug line of faust and aiokafka (one per message sent)
+    # was then built, at several % of the worker's time, and escape codes went to its log
+    worker.spinner = None
     worker.execute_from_commandline()
