@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import Depends, FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from psycopg_pool import AsyncConnectionPool
 
+from api import metrics
 from api.deps import require_api_key
 from api.errors import add_error_handlers
 from api.guard import RequestGuard
@@ -102,10 +103,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Content-Type", "X-API-Key"],
         )
 
+    # outermost: every request counts, the guard's refusals and CORS preflights included
+    app.add_middleware(metrics.RequestMetrics, fastapi_app=app)
+
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:
-        """The API's Prometheus metrics, at exactly /metrics (no redirect for scrapers)."""
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        """The API's own Prometheus metrics (`api.metrics`: its requests and its process, not
+        the worker's), at exactly /metrics (no redirect for scrapers)."""
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return app
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from api.main import create_app
 from tests.integration.conftest import free_port
@@ -86,3 +87,40 @@ def test_rate_limit_per_client_address_spares_health_and_metrics(settings):
         assert models("192.0.2.2").status_code == 200
         assert all(client.get("/api/v1/health").status_code == 200 for _ in range(5))
         assert all(client.get("/metrics").status_code == 200 for _ in range(5))
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus exposition (0 when absent)."""
+    wanted = name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+    for line in text.splitlines():
+        if line.startswith(wanted + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_api_metrics_count_its_requests_by_route_and_not_the_workers_metrics(settings):
+    limited = settings.model_copy(update={"api_key": SecretStr("s3cret")})
+    with TestClient(create_app(limited)) as client:
+        before = client.get("/metrics").text
+        key = {"X-API-Key": "s3cret"}
+        for asset in (1, 2, 3):  # three paths, one route (known assets or not: 200 or 404)
+            client.get(f"/api/v1/metrics/{asset}", params={"hours": 1}, headers=key)
+        client.get("/api/v1/metrics/1", params={"hours": -1}, headers=key)  # 422
+        client.get("/api/v1/models")  # no key: refused by the guard before the route, 401
+        client.get("/no/such/path", headers=key)
+        after = client.get("/metrics").text
+
+    def delta(**labels):
+        name = "ems_ml_api_requests_total"
+        return _sample(after, name, **labels) - _sample(before, name, **labels)
+
+    route = "/api/v1/metrics/{asset_id}"
+    assert sum(delta(method="GET", route=route, status=code) for code in ("200", "404")) == 3
+    assert delta(method="GET", route=route, status="422") == 1
+    assert delta(method="GET", route="/api/v1/models", status="401") == 1
+    assert delta(method="GET", route="unmatched", status="404") == 1
+    assert _sample(after, "ems_ml_api_request_duration_seconds_count", method="GET", route=route)
+    assert "/api/v1/metrics/1" not in after  # raw paths never become labels
+    # the worker's metrics are the workers' to export: from the API they would read 0
+    assert "ems_ml_points_scored" not in after and "ems_ml_batch_duration" not in after
+    assert "process_resident_memory_bytes" in after and "python_info" in after
