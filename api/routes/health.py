@@ -10,7 +10,7 @@ from typing import Literal
 import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import APIRouter, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import HttpDep, PoolDep, SettingsDep
 from stream import models_store
@@ -33,9 +33,9 @@ class ModelStatus(BaseModel):
     detail: str | None = None
 
 
-class HealthReport(BaseModel):
-    status: Literal["healthy", "degraded", "unhealthy"]
-    timestamp: datetime
+class HealthDetails(BaseModel):
+    """Everything the seed's health answer has no field for."""
+
     database: DependencyStatus
     kafka: DependencyStatus
     ems_core: DependencyStatus
@@ -49,6 +49,24 @@ class HealthReport(BaseModel):
     reasons: list[str]
     #: what an operator should know though the service works (an open API, a model not loaded)
     warnings: list[str] = []
+
+
+class HealthReport(BaseModel):
+    """The seed's health answer, field for field, so a client written against it keeps working;
+    the rest under `details`."""
+
+    status: Literal["healthy", "degraded", "unhealthy"] = Field(
+        description="unhealthy (503) without the database; degraded without Kafka or EMS Core"
+    )
+    timestamp: datetime
+    database: bool = Field(description="PostgreSQL answers")
+    redis: None = Field(None, description="always null: the service uses no Redis (the seed's)")
+    models: dict[str, bool] = Field(
+        description="`anomaly_detection`: whether a model that detects anomalies is loaded; the "
+        "streaming ensemble always is, so true. Which model, and the trained one: `details`",
+        examples=[{"anomaly_detection": True}],
+    )
+    details: HealthDetails
 
 
 async def check_database(pool) -> DependencyStatus:
@@ -157,12 +175,16 @@ async def health(
     return HealthReport(
         status=status,
         timestamp=datetime.now(UTC),
-        database=database,
-        kafka=kafka,
-        ems_core=ems_core,
-        ems_core_backlog=backlog,
-        models=models,
-        api_key_required=settings.api_key is not None,
-        reasons=reasons,
-        warnings=warnings,
+        database=database.status == "up",
+        models={"anomaly_detection": any(m.loaded for m in models.values())},
+        details=HealthDetails(
+            database=database,
+            kafka=kafka,
+            ems_core=ems_core,
+            ems_core_backlog=backlog,
+            models=models,
+            api_key_required=settings.api_key is not None,
+            reasons=reasons,
+            warnings=warnings,
+        ),
     )

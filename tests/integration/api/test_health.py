@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -12,15 +14,20 @@ from tests.integration.conftest import free_port
 pytestmark = pytest.mark.integration
 
 
-def test_healthy_when_database_and_kafka_answer(settings):
+def test_healthy_when_database_and_kafka_answer_in_the_seeds_shape(settings):
     with TestClient(create_app(settings)) as client:
         response = client.get("/api/v1/health")
     assert response.status_code == 200
     body = response.json()
-    assert body["status"] == "healthy"
-    assert body["database"]["status"] == "up" and body["kafka"]["status"] == "up"
-    assert body["ems_core"]["status"] == "up" and body["ems_core_backlog"] == 0
-    assert body["reasons"] == []
+    # the seed's answer, field for field: a client written against it keeps working
+    assert list(body) == ["status", "timestamp", "database", "redis", "models", "details"]
+    assert body["status"] == "healthy" and body["database"] is True and body["redis"] is None
+    assert body["models"] == {"anomaly_detection": True}
+    datetime.fromisoformat(body["timestamp"])
+    details = body["details"]
+    assert details["database"]["status"] == "up" and details["kafka"]["status"] == "up"
+    assert details["ems_core"]["status"] == "up" and details["ems_core_backlog"] == 0
+    assert details["reasons"] == []
 
 
 def test_degraded_without_kafka(settings):
@@ -29,9 +36,9 @@ def test_degraded_without_kafka(settings):
         response = client.get("/api/v1/health")
     assert response.status_code == 200
     body = response.json()
-    assert body["status"] == "degraded"
-    assert body["kafka"]["status"] == "down"
-    assert "kafka unreachable" in body["reasons"][0]
+    assert body["status"] == "degraded" and body["database"] is True
+    assert body["details"]["kafka"]["status"] == "down"
+    assert "kafka unreachable" in body["details"]["reasons"][0]
 
 
 def test_unhealthy_503_without_database(settings):
@@ -40,8 +47,8 @@ def test_unhealthy_503_without_database(settings):
         response = client.get("/api/v1/health")
     assert response.status_code == 503
     body = response.json()
-    assert body["status"] == "unhealthy"
-    assert body["database"]["status"] == "down"
+    assert body["status"] == "unhealthy" and body["database"] is False
+    assert body["details"]["database"]["status"] == "down"
 
 
 def test_prometheus_metrics_and_docs_are_served(settings):
@@ -62,10 +69,14 @@ def test_degraded_without_ems_core_and_models_reported(settings):
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "degraded"
-    assert body["ems_core"]["status"] == "down"
-    assert any("EMS Core unreachable" in r for r in body["reasons"])
-    assert body["models"]["streaming"] == {"loaded": True, "version": "ensemble-v6", "detail": None}
-    assert body["models"]["anomaly_detection"] == {"loaded": False, "version": None, "detail": None}
+    details = body["details"]
+    assert details["ems_core"]["status"] == "down"
+    assert any("EMS Core unreachable" in r for r in details["reasons"])
+    models = details["models"]
+    assert models["streaming"] == {"loaded": True, "version": "ensemble-v6", "detail": None}
+    assert models["anomaly_detection"] == {"loaded": False, "version": None, "detail": None}
+    # no trained model, yet the streaming ensemble detects: the seed's flag says detection works
+    assert body["models"] == {"anomaly_detection": True}
 
 
 def test_rate_limit_per_client_address_spares_health_and_metrics(settings):
