@@ -8,6 +8,7 @@ run:  ## the whole service with a live demo feed, until Ctrl-C
 
 test:  ## every test, against a real local Kafka and PostgreSQL
 	bash deploy/bootstrap.sh
+	bash deploy/test_tools.sh
 	.venv/bin/ruff check .
 	.venv/bin/ems-ml stack up
 	.venv/bin/pytest
