@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 from fastapi import Depends, FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 from psycopg_pool import AsyncConnectionPool
 
@@ -17,13 +19,14 @@ from api.errors import add_error_handlers
 from api.guard import RequestGuard
 from api.rate_limit import RateLimiter
 from api.responses import PROTECTED
-from api.routes import asset_metrics, detect, health, models, scores, train
+from api.routes import asset_metrics, assets, detect, health, models, scores, train
 from stream.config import Settings
 from stream.sinks.postgres import ensure_schema
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
+UI_DIR = Path(__file__).parent / "ui"
 
 
 async def _ensure_schema(pool: AsyncConnectionPool) -> None:
@@ -74,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # counts against the client's RATE_LIMIT: enforced by the guard before a route runs; the
     # dependency puts the key in the OpenAPI schema
     protected = [Depends(require_api_key)]
-    for module in (scores, asset_metrics, models, detect, train):
+    for module in (scores, asset_metrics, assets, models, detect, train):
         app.include_router(
             module.router, prefix=API_PREFIX, dependencies=protected, responses=PROTECTED
         )
@@ -102,6 +105,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", "X-API-Key"],
         )
+
+    # the operators' page: static files that read the REST API above (no CDN, nothing to build)
+    app.mount("/ui", StaticFiles(directory=UI_DIR, html=True), name="ui")
 
     # outermost: every request counts, the guard's refusals and CORS preflights included
     app.add_middleware(metrics.RequestMetrics, fastapi_app=app)

@@ -26,7 +26,7 @@ from prometheus_client import (
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
-from starlette.routing import compile_path
+from starlette.routing import Mount, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REGISTRY = CollectorRegistry()
@@ -64,7 +64,11 @@ def route_templates(app: FastAPI) -> list[tuple[re.Pattern, str]]:
     schema such as /metrics and /docs), as (regex, template), templates without parameters
     first so that a fixed path wins over a parameter."""
     paths = set(app.openapi().get("paths", {}))
-    paths |= {r.path for r in app.router.routes if isinstance(getattr(r, "path", None), str)}
+    for route in app.router.routes:
+        if isinstance(route, Mount):  # static files: one template for everything under it
+            paths.add(route.path + "/{path:path}")
+        elif isinstance(getattr(route, "path", None), str):
+            paths.add(route.path)
     ordered = sorted(paths, key=lambda p: ("{" in p, p))
     return [(compile_path(p)[0], p) for p in ordered]
 

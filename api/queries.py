@@ -106,3 +106,41 @@ async def models(conn: AsyncConnection) -> list[dict]:
         "trained_at FROM model_metadata ORDER BY model_type, trained_at DESC"
     )
     return await cur.fetchall()
+
+
+_ASSET_OVERVIEW = """
+WITH recent AS (
+    SELECT asset_id, count(*) AS points, count(*) FILTER (WHERE is_anomaly) AS anomalies,
+           count(DISTINCT metric) AS metrics, max(ts) AS last_seen
+    FROM anomaly_scores WHERE ts >= %(since)s GROUP BY asset_id
+), open_incidents AS (
+    SELECT asset_id, count(*) AS open_incidents FROM incidents WHERE status = 'open'
+    GROUP BY asset_id
+)
+SELECT r.asset_id, r.points, r.anomalies, r.metrics, r.last_seen,
+       coalesce(o.open_incidents, 0) AS open_incidents
+FROM recent r LEFT JOIN open_incidents o USING (asset_id)
+ORDER BY coalesce(o.open_incidents, 0) DESC, r.anomalies::float / r.points DESC, r.asset_id
+LIMIT %(limit)s
+"""
+
+
+async def asset_overview(conn: AsyncConnection, *, since: datetime, limit: int) -> list[dict]:
+    """The assets scored since `since`: points, anomalies, metrics, last score and open
+    incidents each; those with open incidents first, then by anomaly rate."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(_ASSET_OVERVIEW, {"since": since, "limit": limit})
+    return await cur.fetchall()
+
+
+async def asset_incidents(conn: AsyncConnection, *, asset_id: int, since: datetime) -> list[dict]:
+    """The asset's incidents open now or active since `since`, newest first."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT id, status, severity, metrics, anomalies, peak_score, peak_metric, started_at, "
+        "last_anomaly_at, resolved_at FROM incidents "
+        "WHERE asset_id = %(a)s AND (status = 'open' OR last_anomaly_at >= %(since)s) "
+        "ORDER BY started_at DESC LIMIT 500",
+        {"a": asset_id, "since": since},
+    )
+    return await cur.fetchall()

@@ -1,0 +1,86 @@
+"""`GET /api/v1/assets` and `/api/v1/assets/{asset_id}/incidents`: what the operators' page lists.
+
+The list answers "which assets need a look": each scored asset's anomaly rate over the window
+and its open incidents, those with open incidents first, then by anomaly rate. It reads the
+scores of the window (an index range per asset): a window of hours, not weeks, keeps it quick.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from pydantic import BaseModel, Field
+
+from api import queries
+from api.deps import PoolDep
+from api.responses import MAX_HOURS, UNKNOWN_ASSET
+
+router = APIRouter(tags=["assets"])
+
+
+class AssetSummary(BaseModel):
+    asset_id: int
+    points: int = Field(description="points scored in the window")
+    anomalies: int = Field(description="anomalous points in the window")
+    anomaly_rate: float = Field(description="anomalies / points", examples=[0.004])
+    metrics: int = Field(description="metrics scored in the window")
+    last_seen: datetime = Field(description="time of the asset's newest score")
+    open_incidents: int
+
+
+class AssetList(BaseModel):
+    hours: float
+    assets: list[AssetSummary]
+
+
+class Incident(BaseModel):
+    id: UUID
+    status: str = Field(examples=["open"])
+    severity: str = Field(examples=["critical"])
+    metrics: list[str]
+    anomalies: int
+    peak_score: float
+    peak_metric: str
+    started_at: datetime
+    last_anomaly_at: datetime
+    resolved_at: datetime | None
+
+
+class IncidentList(BaseModel):
+    asset_id: int
+    hours: float
+    incidents: list[Incident]
+
+
+@router.get("/assets", response_model=AssetList)
+async def list_assets(
+    pool: PoolDep,
+    hours: Annotated[float, Query(gt=0, le=MAX_HOURS, description="How far back to count")] = 24,
+    limit: Annotated[int, Query(ge=1, le=5000, description="Assets listed at most")] = 500,
+) -> AssetList:
+    """Scored assets with their anomaly rate and open incidents, worst first."""
+    since = datetime.now(UTC) - timedelta(hours=hours)
+    async with pool.connection() as conn:
+        rows = await queries.asset_overview(conn, since=since, limit=limit)
+    return AssetList(
+        hours=hours,
+        assets=[AssetSummary(**row, anomaly_rate=row["anomalies"] / row["points"]) for row in rows],
+    )
+
+
+@router.get("/assets/{asset_id}/incidents", response_model=IncidentList, responses=UNKNOWN_ASSET)
+async def asset_incidents(
+    pool: PoolDep,
+    asset_id: Annotated[int, Path(gt=0, le=2**63 - 1)],
+    hours: Annotated[float, Query(gt=0, le=MAX_HOURS, description="How far back to read")] = 24,
+) -> IncidentList:
+    """The asset's incidents open now or with anomalies in the window, newest first."""
+    since = datetime.now(UTC) - timedelta(hours=hours)
+    async with pool.connection() as conn:
+        if not await queries.asset_known(conn, asset_id):
+            raise HTTPException(404, f"asset {asset_id} is unknown: no metrics or scores")
+        rows = await queries.asset_incidents(conn, asset_id=asset_id, since=since)
+    return IncidentList(asset_id=asset_id, hours=hours, incidents=[Incident(**r) for r in rows])

@@ -1,0 +1,211 @@
+// The operators' page: reads only the service's REST API (same origin), draws with plain SVG.
+// State is in the URL's hash (#asset=7&hours=24), so a view can be linked and reloaded.
+"use strict";
+
+const API = "/api/v1";
+const THRESHOLD_FALLBACK = 0.7;
+const PAGE = 1000; // the scores endpoint's largest page
+const MAX_PAGES = 20; // at most 20,000 points drawn per asset and range
+const W = 960, H = 200, SCORE_H = 60, PAD = { left: 56, right: 10, top: 8, bottom: 18 };
+
+const $ = (sel) => document.querySelector(sel);
+const svgNS = "http://www.w3.org/2000/svg";
+
+function params() {
+  const p = new URLSearchParams(location.hash.slice(1));
+  return { asset: p.get("asset"), hours: p.get("hours") || $("#hours").value };
+}
+
+function setParams(update) {
+  const p = new URLSearchParams(location.hash.slice(1));
+  for (const [k, v] of Object.entries(update)) v == null ? p.delete(k) : p.set(k, v);
+  location.hash = p.toString();
+}
+
+async function api(path) {
+  const headers = {};
+  const key = sessionStorage.getItem("apiKey");
+  if (key) headers["X-API-Key"] = key;
+  const answer = await fetch(API + path, { headers });
+  const body = await answer.json().catch(() => ({}));
+  if (!answer.ok) {
+    const why = body.detail ? (typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail)) : answer.statusText;
+    throw new Error(`${answer.status} ${why}`);
+  }
+  return body;
+}
+
+function el(tag, attrs = {}, text) {
+  const node = tag.startsWith("svg:") ? document.createElementNS(svgNS, tag.slice(4)) : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text != null) node.textContent = text;
+  return node;
+}
+
+function fmt(v, digits = 3) {
+  return v == null ? "–" : Number(v).toPrecision(digits);
+}
+
+async function showHealth() {
+  const badge = $("#health");
+  try {
+    const health = await fetch(API + "/health").then((r) => r.json());
+    badge.textContent = health.status;
+    badge.className = "health " + health.status;
+    badge.title = (health.details.reasons.concat(health.details.warnings)).join("\n") || "all dependencies answer";
+  } catch (e) {
+    badge.textContent = "unreachable";
+    badge.className = "health unhealthy";
+  }
+}
+
+async function showAssets() {
+  const { asset, hours } = params();
+  const body = $("#assets tbody");
+  body.replaceChildren();
+  try {
+    const list = await api(`/assets?hours=${hours}`);
+    $("#assets-note").textContent = list.assets.length ? "" : `No asset was scored in the last ${hours} h.`;
+    for (const a of list.assets) {
+      const row = el("tr", { "data-asset": a.asset_id });
+      if (String(a.asset_id) === asset) row.classList.add("selected");
+      row.append(
+        el("td", {}, a.asset_id),
+        el("td", {}, a.points),
+        el("td", {}, a.anomalies),
+        el("td", {}, (100 * a.anomaly_rate).toFixed(2) + " %"),
+        el("td", { class: "incidents" + (a.open_incidents ? " open" : "") }, a.open_incidents),
+        el("td", {}, new Date(a.last_seen).toLocaleString()),
+      );
+      row.addEventListener("click", () => setParams({ asset: a.asset_id }));
+      body.append(row);
+    }
+  } catch (e) {
+    $("#assets-note").textContent = "Could not list the assets: " + e.message;
+  }
+}
+
+async function scoresOf(asset, hours) {
+  const items = [];
+  for (let page = 0; page < MAX_PAGES; page++) {
+    const got = await api(`/anomaly/scores/${asset}?hours=${hours}&limit=${PAGE}&offset=${page * PAGE}`);
+    items.push(...got.items);
+    if (items.length >= got.total || got.items.length === 0) break;
+  }
+  return items.reverse(); // the API answers newest first
+}
+
+async function showAsset() {
+  const { asset, hours } = params();
+  const panel = $("#asset-panel");
+  if (!asset) { panel.hidden = true; return; }
+  panel.hidden = false;
+  $("#asset-title").textContent = `Asset ${asset}, last ${hours} h`;
+  const charts = $("#charts");
+  charts.replaceChildren(el("p", { class: "note" }, "loading…"));
+  try {
+    const [items, incidents] = await Promise.all([
+      scoresOf(asset, hours),
+      api(`/assets/${asset}/incidents?hours=${hours}`).then((r) => r.incidents),
+    ]);
+    charts.replaceChildren();
+    const byMetric = new Map();
+    for (const p of items) {
+      if (!byMetric.has(p.metric)) byMetric.set(p.metric, []);
+      byMetric.get(p.metric).push(p);
+    }
+    const end = Date.now(), start = end - hours * 3600e3;
+    for (const [metric, points] of [...byMetric].sort()) {
+      charts.append(chart(metric, points, incidents.filter((i) => i.metrics.includes(metric)), start, end));
+    }
+    if (!byMetric.size) charts.append(el("p", { class: "note" }, "No scores in this range."));
+  } catch (e) {
+    charts.replaceChildren(el("p", { class: "note" }, "Could not read the asset: " + e.message));
+  }
+}
+
+function chart(metric, points, incidents, start, end) {
+  const box = el("div", { class: "chart", "data-metric": metric });
+  const anomalies = points.filter((p) => p.is_anomaly).length;
+  box.append(el("h3", {}, `${metric}: ${points.length} points, ${anomalies} anomalies`));
+  const svg = el("svg:svg", { width: W, height: H + SCORE_H, viewBox: `0 0 ${W} ${H + SCORE_H}` });
+  const t = (p) => new Date(p.timestamp).getTime();
+  const ys = points.flatMap((p) => [p.value, p.lower_bound, p.upper_bound]).filter((v) => v != null && isFinite(v));
+  let lo = Math.min(...ys), hi = Math.max(...ys);
+  if (!(hi > lo)) { lo -= 1; hi += 1; }
+  const x = (ms) => PAD.left + (W - PAD.left - PAD.right) * (ms - start) / (end - start);
+  const y = (v) => PAD.top + (H - PAD.top - PAD.bottom) * (hi - Math.min(hi, Math.max(lo, v))) / (hi - lo);
+  const sy = (s) => H + 4 + (SCORE_H - 12) * (1 - s);
+
+  for (const inc of incidents) { // incident spans, behind everything
+    const a = Math.max(start, new Date(inc.started_at).getTime());
+    const b = Math.min(end, new Date(inc.resolved_at || inc.last_anomaly_at).getTime() + 60e3);
+    const span = el("svg:rect", { class: "incident", x: x(a), y: PAD.top, width: Math.max(2, x(b) - x(a)), height: H + SCORE_H - PAD.top - 4 });
+    span.append(el("svg:title", {}, `incident ${inc.status}, ${inc.severity}: ${inc.anomalies} anomalies, peak ${fmt(inc.peak_score)} on ${inc.peak_metric}`));
+    svg.append(span);
+  }
+  const banded = points.filter((p) => p.lower_bound != null && p.upper_bound != null);
+  if (banded.length) {
+    const upper = banded.map((p) => `${x(t(p))},${y(p.upper_bound)}`);
+    const lower = banded.slice().reverse().map((p) => `${x(t(p))},${y(p.lower_bound)}`);
+    svg.append(el("svg:polygon", { class: "band", points: upper.concat(lower).join(" ") }));
+    svg.append(el("svg:polyline", { class: "expected", points: banded.map((p) => `${x(t(p))},${y(p.expected)}`).join(" ") }));
+  }
+  svg.append(el("svg:polyline", { class: "values", points: points.map((p) => `${x(t(p))},${y(p.value)}`).join(" ") }));
+  svg.append(el("svg:line", { class: "threshold", x1: PAD.left, x2: W - PAD.right, y1: sy(THRESHOLD_FALLBACK), y2: sy(THRESHOLD_FALLBACK) }));
+  svg.append(el("svg:polyline", { class: "score", points: points.map((p) => `${x(t(p))},${sy(p.score)}`).join(" ") }));
+  for (const p of points.filter((p) => p.is_anomaly)) {
+    const mark = el("svg:circle", { class: "anomaly", cx: x(t(p)), cy: y(p.value), r: 4, "data-timestamp": p.timestamp });
+    mark.append(el("svg:title", {}, explain(p)));
+    svg.append(mark);
+  }
+  for (const [v, label] of [[hi, fmt(hi)], [lo, fmt(lo)]]) {
+    svg.append(el("svg:text", { class: "axis", x: 2, y: y(v) + 4 }, label));
+  }
+  svg.append(el("svg:text", { class: "axis", x: 2, y: sy(THRESHOLD_FALLBACK) + 4 }, "score"));
+  const cursor = el("svg:line", { class: "cursor", y1: 0, y2: H + SCORE_H, visibility: "hidden" });
+  svg.append(cursor);
+  svg.addEventListener("mousemove", (ev) => hover(ev, svg, points, x, t, cursor));
+  svg.addEventListener("mouseleave", () => { $("#tooltip").hidden = true; cursor.setAttribute("visibility", "hidden"); });
+  box.append(svg);
+  return box;
+}
+
+function explain(p) {
+  const detectors = Object.entries(p.detector_scores || {})
+    .sort((a, b) => b[1] - a[1]).slice(0, 4).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(", ");
+  return [
+    `${new Date(p.timestamp).toLocaleString()}  ${p.metric}`,
+    `value ${fmt(p.value, 4)}, expected ${fmt(p.expected, 4)} (band ${fmt(p.lower_bound, 4)} to ${fmt(p.upper_bound, 4)})`,
+    `score ${fmt(p.score)}${p.is_anomaly ? " ANOMALY" : ""}${p.direction ? ", " + p.direction : ""}`,
+    `driver ${p.driver || "–"}; ${detectors}`,
+  ].join("\n");
+}
+
+function hover(ev, svg, points, x, t, cursor) {
+  if (!points.length) return;
+  const box = svg.getBoundingClientRect();
+  const mx = (ev.clientX - box.left) * (W / box.width);
+  let best = points[0];
+  for (const p of points) if (Math.abs(x(t(p)) - mx) < Math.abs(x(t(best)) - mx)) best = p;
+  cursor.setAttribute("x1", x(t(best))); cursor.setAttribute("x2", x(t(best)));
+  cursor.setAttribute("visibility", "visible");
+  const tip = $("#tooltip");
+  tip.textContent = explain(best);
+  tip.style.left = ev.clientX + 14 + "px";
+  tip.style.top = ev.clientY + 14 + "px";
+  tip.hidden = false;
+}
+
+async function refresh() {
+  document.body.removeAttribute("data-ready");
+  $("#hours").value = params().hours;
+  await Promise.all([showHealth(), showAssets(), showAsset()]);
+  document.body.setAttribute("data-ready", "true"); // for tests and screenshots: all drawn
+}
+
+$("#hours").addEventListener("change", () => setParams({ hours: $("#hours").value }));
+$("#apikey").value = sessionStorage.getItem("apiKey") || "";
+$("#apikey").addEventListener("change", () => { sessionStorage.setItem("apiKey", $("#apikey").value); refresh(); });
+window.addEventListener("hashchange", refresh);
+refresh();

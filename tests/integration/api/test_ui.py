@@ -1,0 +1,155 @@
+"""The operators' page (/ui) in a real headless Chromium, against a running API on real data.
+
+The API runs as a process (`ems-ml api`) on the seeded database (two metrics of asset 7 over two
+days, a spike 30 minutes ago that opened an incident). Chromium loads the page as a person
+would and the test reads what it drew; a screenshot is kept in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.api.conftest import ASSET
+from tests.integration.conftest import env_for, free_port, wait_until
+
+pytestmark = pytest.mark.integration
+
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
+
+
+class Drawn(HTMLParser):
+    """The elements of the rendered page, as (tag, attributes, text of a <title> child)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.elements: list[dict] = []
+        self._open: list[dict] = []
+
+    def handle_starttag(self, tag, attrs):
+        node = {"tag": tag, **dict(attrs), "text": "", "parents": list(self._open)}
+        self.elements.append(node)
+        if tag not in ("polyline", "polygon", "line", "rect", "input", "meta", "link", "br"):
+            self._open.append(node)
+
+    def handle_endtag(self, tag):
+        for i in range(len(self._open) - 1, -1, -1):
+            if self._open[i]["tag"] == tag:
+                del self._open[i:]
+                break
+
+    def handle_data(self, data):
+        if self._open:
+            self._open[-1]["text"] += data
+
+    def find(self, tag, **attrs):
+        return [
+            e
+            for e in self.elements
+            if e["tag"] == tag and all(e.get(k) == v for k, v in attrs.items())
+        ]
+
+
+def chromium(*args: str) -> subprocess.CompletedProcess:
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert binary, "chromium is not installed: run `bash deploy/test_tools.sh`"
+    return subprocess.run(
+        [binary, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--virtual-time-budget=20000", *args],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def api_url(seeded, tmp_path):
+    port = free_port()
+    env = env_for(seeded, HOST="127.0.0.1", PORT=str(port), LOG_LEVEL="WARNING")
+    with open(tmp_path / "api.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ems_ml.cli", "api"], env=env, stdout=log, stderr=log
+        )
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return httpx.get(f"{url}/api/v1/health", timeout=2).status_code < 500
+        except httpx.HTTPError:
+            return False
+
+    try:
+        assert wait_until(answers, 60), (tmp_path / "api.log").read_text()
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_the_page_draws_the_assets_series_band_anomalies_and_incidents(api_url):
+    page = f"{api_url}/ui/#asset={ASSET}&hours=24"
+    rendered = chromium("--dump-dom", page)
+    assert rendered.returncode == 0, rendered.stderr
+    drawn = Drawn()
+    drawn.feed(rendered.stdout)
+    assert drawn.find("body", **{"data-ready": "true"}), "the page never finished drawing"
+
+    # what the API says is there, to compare with what was drawn
+    scores = httpx.get(
+        f"{api_url}/api/v1/anomaly/scores/{ASSET}", params={"hours": 24, "limit": 1000}
+    ).json()["items"]
+    by_metric: dict[str, list[dict]] = {}
+    for s in scores:
+        by_metric.setdefault(s["metric"], []).append(s)
+    assert any(s["is_anomaly"] for s in by_metric["cpu_usage"])
+
+    incidents = httpx.get(
+        f"{api_url}/api/v1/assets/{ASSET}/incidents", params={"hours": 24}
+    ).json()["incidents"]
+    assert incidents, "the seeded spike should have made an incident"
+
+    # the asset list: asset 7 with its points, anomalies and open incidents
+    row = drawn.find("tr", **{"data-asset": str(ASSET)})
+    assert row, "asset 7 is not listed"
+    cells = [e["text"] for e in drawn.elements if e["tag"] == "td" and row[0] in e["parents"]]
+    open_now = sum(i["status"] == "open" for i in incidents)
+    assert cells[:3] == [str(ASSET), str(len(scores)), str(sum(s["is_anomaly"] for s in scores))]
+    assert cells[4] == str(open_now), cells
+
+    # one chart a metric: every point on the line, the band, one marker an anomaly
+    for metric, points in by_metric.items():
+        box = drawn.find("div", **{"class": "chart", "data-metric": metric})
+        assert box, f"no chart for {metric}"
+
+        def inside(tag, cls, box=box[0]):
+            return [e for e in drawn.find(tag, **{"class": cls}) if box in e["parents"]]
+
+        line = inside("polyline", "values")
+        assert len(line) == 1 and len(line[0]["points"].split()) == len(points)
+        assert inside("polygon", "band"), f"no expected band for {metric}"
+        marks = inside("circle", "anomaly")
+        assert len(marks) == sum(p["is_anomaly"] for p in points)
+    cpu_box = drawn.find("div", **{"class": "chart", "data-metric": "cpu_usage"})[0]
+    marks = [e for e in drawn.find("circle", **{"class": "anomaly"}) if cpu_box in e["parents"]]
+    explanation = [e["text"] for e in drawn.find("title") if marks[0] in e["parents"]][0]
+    assert "ANOMALY" in explanation and "driver" in explanation and "expected" in explanation
+    spans = [e for e in drawn.find("rect", **{"class": "incident"}) if cpu_box in e["parents"]]
+    assert len(spans) == sum("cpu_usage" in i["metrics"] for i in incidents) >= 1
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "ui-asset.png"
+    shot.unlink(missing_ok=True)
+    taken = chromium(f"--screenshot={shot}", "--window-size=1280,1100", page)
+    assert taken.returncode == 0 and shot.stat().st_size > 10_000, taken.stderr
+
+
+def test_the_page_says_why_when_the_api_refuses_it(seeded, api_url):
+    rendered = chromium("--dump-dom", f"{api_url}/ui/#asset=424242&hours=24")
+    assert rendered.returncode == 0, rendered.stderr
+    text = re.sub(r"<[^>]+>", " ", rendered.stdout)
+    assert "Could not read the asset: 404" in text
