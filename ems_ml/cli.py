@@ -84,6 +84,25 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.scored or not report.rejected else 1
 
 
+def _plot(args: argparse.Namespace, settings: Settings) -> int:
+    from ems_ml import plot
+
+    try:
+        if args.from_replay is not None:
+            points = plot.from_replay(args.from_replay, args.asset, args.metric)
+        else:
+            points = plot.from_database(settings, args.asset, args.metric, args.hours)
+    except plot.NothingToPlot as e:
+        print(e, file=sys.stderr)
+        return 1
+    title = f"asset {args.asset}, {args.metric}: {len(points)} points"
+    plot.draw(points, args.output, title=title, threshold=settings.anomaly_threshold)
+    print(
+        f"wrote {args.output} ({len(points)} points, {sum(p.is_anomaly for p in points)} anomalies)"
+    )
+    return 0
+
+
 def _run_all(args: argparse.Namespace, settings: Settings) -> int:
     """Stack, worker, API and demo feed together; Ctrl-C stops what this command started."""
     from deploy import stack
@@ -168,6 +187,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="CSV to write the scores to")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_replay)
+
+    p = sub.add_parser("plot", help="a PNG of one series: values, band, score, anomalies")
+    p.add_argument("--asset", type=int, required=True, help="asset id")
+    p.add_argument("--metric", required=True, help="metric name")
+    p.add_argument("--hours", type=float, default=24, help="from the database: how far back")
+    p.add_argument(
+        "--from-replay",
+        type=Path,
+        default=None,
+        help="read a replay output instead of the database",
+    )
+    p.add_argument("-o", "--output", type=Path, required=True, help="PNG to write")
+    p.set_defaults(func=_plot)
 
     p = sub.add_parser("run", help="stack, worker, API and demo feed together, until Ctrl-C")
     feed_options(p)

@@ -6,8 +6,8 @@ message and scored by the same step (`pipeline.apply_point`) with the same score
 stream gives the scores streaming it through Kafka gives. The file is read whole and scored in time
 order (rows with equal timestamps keep their file order), one series or thousands at once.
 
-Output: the input columns plus `score` in [0, 1], `is_anomaly` (0/1), `driver` and one column per
-detector score. Rows that cannot be scored are reported on stderr with their line numbers.
+Output: the input columns plus `score` in [0, 1], `is_anomaly` (0/1), `driver`, one column per
+detector score, then `expected`, `lower`, `upper` and `direction` (`BAND_COLUMNS`). Rows that cannot be scored are reported on stderr with their line numbers.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ from stream.pipeline import apply_point
 from stream.scoring import PointScore, Scorer
 
 INPUT_COLUMNS = ("asset_id", "metric", "timestamp", "value")
+#: the expected value, the band and the direction, after the detectors' columns (empty while a
+#: series is too young to say)
+BAND_COLUMNS = ("expected", "lower", "upper", "direction")
 
 
 @dataclass
@@ -106,7 +109,9 @@ def replay(
     verdicts = score_points((point for _, point in points), scorer)
     with open(output_path, "w", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow([*INPUT_COLUMNS, "score", "is_anomaly", "driver", *detector_names])
+        writer.writerow(
+            [*INPUT_COLUMNS, "score", "is_anomaly", "driver", *detector_names, *BAND_COLUMNS]
+        )
         progress_bar = tqdm(
             verdicts, total=len(points), disable=not progress, unit="pt", file=sys.stderr
         )
@@ -126,6 +131,11 @@ def replay(
                     int(verdict.is_anomaly),
                     verdict.driver,
                     *(verdict.detector_scores[name] for name in detector_names),
+                    *(
+                        "" if v is None else repr(v)
+                        for v in (verdict.expected, verdict.lower, verdict.upper)
+                    ),
+                    verdict.direction or "",
                 ]
             )
     report.rejected.sort()

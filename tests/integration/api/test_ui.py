@@ -1,7 +1,9 @@
 """The operators' page (/ui) in a real headless Chromium, against a running API on real data.
 
+`ems-ml plot` of a stored series is here too (it reads the same data).
+
 The API runs as a process (`ems-ml api`) on the seeded database (two metrics of asset 7 over two
-days, a spike 30 minutes ago that opened an incident). Chromium loads the page as a person
+days, a spike 30 minutes ago that made an incident). Chromium loads the page as a person
 would and the test reads what it drew; a screenshot is kept in test-artifacts/.
 """
 
@@ -153,3 +155,15 @@ def test_the_page_says_why_when_the_api_refuses_it(seeded, api_url):
     assert rendered.returncode == 0, rendered.stderr
     text = re.sub(r"<[^>]+>", " ", rendered.stdout)
     assert "Could not read the asset: 404" in text
+
+
+def test_ems_ml_plot_draws_a_stored_series(seeded, tmp_path):
+    png = tmp_path / "cpu.png"
+    done = subprocess.run(
+        [sys.executable, "-m", "ems_ml.cli", "plot", "--asset", str(ASSET), "--metric",
+         "cpu_usage", "--hours", "24", "-o", str(png)],
+        env=env_for(seeded), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "144 points, 1 anomalies" in done.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
