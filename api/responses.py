@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from fastapi import HTTPException
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
 
 # No request reads more than this much history or returns more rows than this: they are in the
 # schema (parameter bounds), so clients see them before they call.
@@ -17,6 +18,15 @@ def unprocessable(field: str, message: str) -> HTTPException:
     return HTTPException(
         422, detail=[{"loc": ["body", field], "msg": message, "type": "value_error"}]
     )
+
+
+class ApiModel(BaseModel):
+    """Every request and answer body of the API: camelCase on the wire (`assetId`, `isAnomaly`),
+    the casing of the seed's requests and of its TypeScript front end; snake_case in Python, and
+    accepted in requests too. Keys of free-form maps (detector names, the seed's
+    `anomaly_detection` model type, stored parameters) are data and keep their own spelling."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
 class ErrorBody(BaseModel):

@@ -7,7 +7,8 @@ stream gives the scores streaming it through Kafka gives. The file is read whole
 order (rows with equal timestamps keep their file order), one series or thousands at once.
 
 Output: the input columns plus `score` in [0, 1], `is_anomaly` (0/1), `driver`, one column per
-detector score, then `expected`, `lower`, `upper` and `direction` (`BAND_COLUMNS`). Rows that cannot be scored are reported on stderr with their line numbers.
+detector score, then `expected`, `lower`, `upper` and `direction` (`BAND_COLUMNS`). Rows that
+cannot be scored are reported on stderr with their line numbers.
 """
 
 from __future__ import annotations

@@ -6,16 +6,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
-from pydantic import BaseModel
 
 from api import queries
 from api.deps import PoolDep
-from api.responses import MAX_HOURS, UNKNOWN_ASSET
+from api.responses import MAX_HOURS, UNKNOWN_ASSET, ApiModel
 
 router = APIRouter(tags=["metrics"])
 
 
-class MetricStatistics(BaseModel):
+class MetricStatistics(ApiModel):
     metric: str
     count: int
     mean: float
@@ -29,7 +28,7 @@ class MetricStatistics(BaseModel):
     last_timestamp: datetime
 
 
-class AssetMetrics(BaseModel):
+class AssetMetrics(ApiModel):
     asset_id: int
     hours: float
     metrics: list[MetricStatistics]

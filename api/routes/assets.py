@@ -12,16 +12,16 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from api import queries
 from api.deps import PoolDep
-from api.responses import MAX_HOURS, UNKNOWN_ASSET
+from api.responses import MAX_HOURS, UNKNOWN_ASSET, ApiModel
 
 router = APIRouter(tags=["assets"])
 
 
-class AssetSummary(BaseModel):
+class AssetSummary(ApiModel):
     asset_id: int
     points: int = Field(description="points scored in the window")
     anomalies: int = Field(description="anomalous points in the window")
@@ -31,12 +31,12 @@ class AssetSummary(BaseModel):
     open_incidents: int
 
 
-class AssetList(BaseModel):
+class AssetList(ApiModel):
     hours: float
     assets: list[AssetSummary]
 
 
-class Incident(BaseModel):
+class Incident(ApiModel):
     id: UUID
     status: str = Field(examples=["open"])
     severity: str = Field(examples=["critical"])
@@ -49,7 +49,7 @@ class Incident(BaseModel):
     resolved_at: datetime | None
 
 
-class IncidentList(BaseModel):
+class IncidentList(ApiModel):
     asset_id: int
     hours: float
     incidents: list[Incident]

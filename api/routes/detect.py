@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api import queries
 from api.deps import PoolDep, SettingsDep
-from api.responses import MAX_SECONDS, UNKNOWN_ASSET, unprocessable
+from api.responses import MAX_SECONDS, UNKNOWN_ASSET, ApiModel, unprocessable
 from stream import models_store
 from stream.ensemble import build_scorer
 from stream.events import METRIC_NAME_PATTERN, MetricPoint
@@ -29,10 +28,10 @@ router = APIRouter(tags=["anomaly"])
 MAX_DETECT_POINTS = 500_000
 
 
-class DetectRequest(BaseModel):
+class DetectRequest(ApiModel):
     """Field names as the EMS front end sends them (camelCase); snake_case is accepted too."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     asset_id: Annotated[int | None, Field(gt=0, le=2**63 - 1)] = None
     metric_names: Annotated[
@@ -44,7 +43,7 @@ class DetectRequest(BaseModel):
     threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.7
 
 
-class DetectedAnomaly(BaseModel):
+class DetectedAnomaly(ApiModel):
     asset_id: int
     metric: str
     timestamp: datetime
@@ -62,7 +61,7 @@ class DetectedAnomaly(BaseModel):
     direction: str | None = None
 
 
-class DetectResponse(BaseModel):
+class DetectResponse(ApiModel):
     threshold: float
     time_range: int
     points_scored: int

@@ -10,9 +10,10 @@ from typing import Literal
 import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from api.deps import HttpDep, PoolDep, SettingsDep
+from api.responses import ApiModel
 from stream import models_store
 from stream.ensemble import MODEL_VERSION
 
@@ -21,19 +22,19 @@ router = APIRouter(tags=["health"])
 CHECK_TIMEOUT_SECONDS = 3.0
 
 
-class DependencyStatus(BaseModel):
+class DependencyStatus(ApiModel):
     status: Literal["up", "down"]
     detail: str | None = None
 
 
-class ModelStatus(BaseModel):
+class ModelStatus(ApiModel):
     loaded: bool
     version: str | None
     #: why an active model is not loaded (its snapshot cannot be found under MODELS_DIR)
     detail: str | None = None
 
 
-class HealthDetails(BaseModel):
+class HealthDetails(ApiModel):
     """Everything the seed's health answer has no field for."""
 
     database: DependencyStatus
@@ -51,7 +52,7 @@ class HealthDetails(BaseModel):
     warnings: list[str] = []
 
 
-class HealthReport(BaseModel):
+class HealthReport(ApiModel):
     """The seed's health answer, field for field, so a client written against it keeps working;
     the rest under `details`."""
 

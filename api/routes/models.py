@@ -6,16 +6,16 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from api import queries
 from api.deps import PoolDep
+from api.responses import ApiModel
 from stream.ensemble import MODEL_VERSION
 
 router = APIRouter(tags=["models"])
 
 
-class ModelInfo(BaseModel):
+class ModelInfo(ApiModel):
     id: int
     model_type: str
     version: str
@@ -28,7 +28,7 @@ class ModelInfo(BaseModel):
     trained_at: datetime
 
 
-class ModelList(BaseModel):
+class ModelList(ApiModel):
     #: the streaming ensemble's version, which scores every point that no trained model covers
     streaming_version: str
     models: list[ModelInfo]

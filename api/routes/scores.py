@@ -6,17 +6,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
-from pydantic import BaseModel
 
 from api import queries
 from api.deps import PoolDep
-from api.responses import MAX_HOURS, MAX_PAGE_SIZE, UNKNOWN_ASSET
+from api.responses import MAX_HOURS, MAX_PAGE_SIZE, UNKNOWN_ASSET, ApiModel
 from stream.events import METRIC_NAME_PATTERN
 
 router = APIRouter(tags=["anomaly"])
 
 
-class ScoreRow(BaseModel):
+class ScoreRow(ApiModel):
     asset_id: int
     metric: str
     timestamp: datetime
@@ -32,7 +31,7 @@ class ScoreRow(BaseModel):
     direction: str | None = None
 
 
-class ScorePage(BaseModel):
+class ScorePage(ApiModel):
     asset_id: int
     hours: float
     total: int
@@ -47,7 +46,13 @@ async def anomaly_scores(
     asset_id: Annotated[int, Path(gt=0, le=2**63 - 1)],
     hours: Annotated[float, Query(gt=0, le=MAX_HOURS, description="How far back to read")] = 24,
     metric: Annotated[str | None, Query(pattern=METRIC_NAME_PATTERN)] = None,
-    only_anomalies: Annotated[bool, Query(description="Only anomalous points")] = False,
+    only_anomalies: Annotated[
+        bool, Query(alias="onlyAnomalies", description="Only anomalous points")
+    ] = False,
+    # the snake_case spelling this parameter had before the API went camelCase, still honoured
+    only_anomalies_snake: Annotated[
+        bool, Query(alias="only_anomalies", include_in_schema=False)
+    ] = False,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> ScorePage:
@@ -61,7 +66,7 @@ async def anomaly_scores(
             asset_id=asset_id,
             since=since,
             metric=metric,
-            only_anomalies=only_anomalies,
+            only_anomalies=only_anomalies or only_anomalies_snake,
             limit=limit,
             offset=offset,
         )

@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api import queries
 from api.deps import PoolDep, SettingsDep
-from api.responses import MAX_SECONDS, UNKNOWN_ASSET, unprocessable
+from api.responses import MAX_SECONDS, UNKNOWN_ASSET, ApiModel, unprocessable
 from stream import models_store
 from stream.ensemble import build_scorer
 from stream.events import METRIC_NAME_PATTERN
@@ -24,10 +23,10 @@ router = APIRouter(tags=["models"])
 MAX_TRAINING_POINTS = 2_000_000
 
 
-class TrainRequest(BaseModel):
+class TrainRequest(ApiModel):
     """Field names as the EMS front end sends them (camelCase); snake_case is accepted too."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     model_type: Literal["anomaly_detection"] = "anomaly_detection"
     time_range: Annotated[
@@ -39,7 +38,7 @@ class TrainRequest(BaseModel):
     ] = None
 
 
-class TrainResponse(BaseModel):
+class TrainResponse(ApiModel):
     model_type: str
     version: str
     series: int

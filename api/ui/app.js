@@ -67,17 +67,17 @@ async function showAssets() {
     const list = await api(`/assets?hours=${hours}`);
     $("#assets-note").textContent = list.assets.length ? "" : `No asset was scored in the last ${hours} h.`;
     for (const a of list.assets) {
-      const row = el("tr", { "data-asset": a.asset_id });
-      if (String(a.asset_id) === asset) row.classList.add("selected");
+      const row = el("tr", { "data-asset": a.assetId });
+      if (String(a.assetId) === asset) row.classList.add("selected");
       row.append(
-        el("td", {}, a.asset_id),
+        el("td", {}, a.assetId),
         el("td", {}, a.points),
         el("td", {}, a.anomalies),
-        el("td", {}, (100 * a.anomaly_rate).toFixed(2) + " %"),
-        el("td", { class: "incidents" + (a.open_incidents ? " open" : "") }, a.open_incidents),
-        el("td", {}, new Date(a.last_seen).toLocaleString()),
+        el("td", {}, (100 * a.anomalyRate).toFixed(2) + " %"),
+        el("td", { class: "incidents" + (a.openIncidents ? " open" : "") }, a.openIncidents),
+        el("td", {}, new Date(a.lastSeen).toLocaleString()),
       );
-      row.addEventListener("click", () => setParams({ asset: a.asset_id }));
+      row.addEventListener("click", () => setParams({ asset: a.assetId }));
       body.append(row);
     }
   } catch (e) {
@@ -126,11 +126,11 @@ async function showAsset() {
 
 function chart(metric, points, incidents, start, end) {
   const box = el("div", { class: "chart", "data-metric": metric });
-  const anomalies = points.filter((p) => p.is_anomaly).length;
+  const anomalies = points.filter((p) => p.isAnomaly).length;
   box.append(el("h3", {}, `${metric}: ${points.length} points, ${anomalies} anomalies`));
   const svg = el("svg:svg", { width: W, height: H + SCORE_H, viewBox: `0 0 ${W} ${H + SCORE_H}` });
   const t = (p) => new Date(p.timestamp).getTime();
-  const ys = points.flatMap((p) => [p.value, p.lower_bound, p.upper_bound]).filter((v) => v != null && isFinite(v));
+  const ys = points.flatMap((p) => [p.value, p.lowerBound, p.upperBound]).filter((v) => v != null && isFinite(v));
   let lo = Math.min(...ys), hi = Math.max(...ys);
   if (!(hi > lo)) { lo -= 1; hi += 1; }
   const x = (ms) => PAD.left + (W - PAD.left - PAD.right) * (ms - start) / (end - start);
@@ -138,23 +138,23 @@ function chart(metric, points, incidents, start, end) {
   const sy = (s) => H + 4 + (SCORE_H - 12) * (1 - s);
 
   for (const inc of incidents) { // incident spans, behind everything
-    const a = Math.max(start, new Date(inc.started_at).getTime());
-    const b = Math.min(end, new Date(inc.resolved_at || inc.last_anomaly_at).getTime() + 60e3);
+    const a = Math.max(start, new Date(inc.startedAt).getTime());
+    const b = Math.min(end, new Date(inc.resolvedAt || inc.lastAnomalyAt).getTime() + 60e3);
     const span = el("svg:rect", { class: "incident", x: x(a), y: PAD.top, width: Math.max(2, x(b) - x(a)), height: H + SCORE_H - PAD.top - 4 });
-    span.append(el("svg:title", {}, `incident ${inc.status}, ${inc.severity}: ${inc.anomalies} anomalies, peak ${fmt(inc.peak_score)} on ${inc.peak_metric}`));
+    span.append(el("svg:title", {}, `incident ${inc.status}, ${inc.severity}: ${inc.anomalies} anomalies, peak ${fmt(inc.peakScore)} on ${inc.peakMetric}`));
     svg.append(span);
   }
-  const banded = points.filter((p) => p.lower_bound != null && p.upper_bound != null);
+  const banded = points.filter((p) => p.lowerBound != null && p.upperBound != null);
   if (banded.length) {
-    const upper = banded.map((p) => `${x(t(p))},${y(p.upper_bound)}`);
-    const lower = banded.slice().reverse().map((p) => `${x(t(p))},${y(p.lower_bound)}`);
+    const upper = banded.map((p) => `${x(t(p))},${y(p.upperBound)}`);
+    const lower = banded.slice().reverse().map((p) => `${x(t(p))},${y(p.lowerBound)}`);
     svg.append(el("svg:polygon", { class: "band", points: upper.concat(lower).join(" ") }));
     svg.append(el("svg:polyline", { class: "expected", points: banded.map((p) => `${x(t(p))},${y(p.expected)}`).join(" ") }));
   }
   svg.append(el("svg:polyline", { class: "values", points: points.map((p) => `${x(t(p))},${y(p.value)}`).join(" ") }));
   svg.append(el("svg:line", { class: "threshold", x1: PAD.left, x2: W - PAD.right, y1: sy(THRESHOLD_FALLBACK), y2: sy(THRESHOLD_FALLBACK) }));
   svg.append(el("svg:polyline", { class: "score", points: points.map((p) => `${x(t(p))},${sy(p.score)}`).join(" ") }));
-  for (const p of points.filter((p) => p.is_anomaly)) {
+  for (const p of points.filter((p) => p.isAnomaly)) {
     const mark = el("svg:circle", { class: "anomaly", cx: x(t(p)), cy: y(p.value), r: 4, "data-timestamp": p.timestamp });
     mark.append(el("svg:title", {}, explain(p)));
     svg.append(mark);
@@ -172,12 +172,12 @@ function chart(metric, points, incidents, start, end) {
 }
 
 function explain(p) {
-  const detectors = Object.entries(p.detector_scores || {})
+  const detectors = Object.entries(p.detectorScores || {})
     .sort((a, b) => b[1] - a[1]).slice(0, 4).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(", ");
   return [
     `${new Date(p.timestamp).toLocaleString()}  ${p.metric}`,
-    `value ${fmt(p.value, 4)}, expected ${fmt(p.expected, 4)} (band ${fmt(p.lower_bound, 4)} to ${fmt(p.upper_bound, 4)})`,
-    `score ${fmt(p.score)}${p.is_anomaly ? " ANOMALY" : ""}${p.direction ? ", " + p.direction : ""}`,
+    `value ${fmt(p.value, 4)}, expected ${fmt(p.expected, 4)} (band ${fmt(p.lowerBound, 4)} to ${fmt(p.upperBound, 4)})`,
+    `score ${fmt(p.score)}${p.isAnomaly ? " ANOMALY" : ""}${p.direction ? ", " + p.direction : ""}`,
     `driver ${p.driver || "–"}; ${detectors}`,
   ].join("\n");
 }

@@ -24,7 +24,7 @@ def test_metrics_give_per_metric_statistics(client):
     assert cpu["max"] == 99.0 and cpu["min"] == pytest.approx(min(day))
     assert cpu["mean"] == pytest.approx(sum(day) / len(day))
     assert cpu["p50"] <= cpu["p95"] <= cpu["p99"] <= cpu["max"]
-    assert cpu["last_value"] == day[-1]
+    assert cpu["lastValue"] == day[-1]
 
 
 def test_scores_are_paginated_and_filterable(client):
@@ -35,7 +35,7 @@ def test_scores_are_paginated_and_filterable(client):
     anomalies = client.get(
         f"/api/v1/anomaly/scores/{ASSET}", params={"only_anomalies": True, "metric": "cpu_usage"}
     ).json()["items"]
-    assert anomalies and all(a["is_anomaly"] and a["metric"] == "cpu_usage" for a in anomalies)
+    assert anomalies and all(a["isAnomaly"] and a["metric"] == "cpu_usage" for a in anomalies)
     assert any(datetime.fromisoformat(a["timestamp"]) == SPIKE_AT for a in anomalies)
 
 
@@ -46,10 +46,10 @@ def test_detect_finds_the_spike_in_stored_history(client):
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["threshold"] == 0.7 and body["points_scored"] > 0
+    assert body["threshold"] == 0.7 and body["pointsScored"] > 0
     spikes = [a for a in body["anomalies"] if datetime.fromisoformat(a["timestamp"]) == SPIKE_AT]
     assert spikes and spikes[0]["value"] == 99.0 and spikes[0]["driver"]
-    assert body["counts_per_asset"] == {str(ASSET): len(body["anomalies"])}
+    assert body["countsPerAsset"] == {str(ASSET): len(body["anomalies"])}
 
 
 def test_a_higher_threshold_reports_fewer_anomalies(client):
@@ -64,7 +64,7 @@ def test_a_higher_threshold_reports_fewer_anomalies(client):
 
 def test_models_lists_the_streaming_version(client):
     body = client.get("/api/v1/models").json()
-    assert body["streaming_version"] == "ensemble-v6"
+    assert body["streamingVersion"] == "ensemble-v6"
     assert body["models"] == []
 
 

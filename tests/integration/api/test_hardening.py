@@ -86,12 +86,12 @@ def test_guessing_keys_is_throttled_per_address(seeded):
 def test_health_says_when_the_api_is_open(seeded):
     with TestClient(create_app(seeded)) as client:
         body = client.get("/api/v1/health").json()["details"]
-    assert body["api_key_required"] is False
+    assert body["apiKeyRequired"] is False
     assert any("API_KEY is not set" in w for w in body["warnings"])
     keyed = seeded.model_copy(update={"api_key": SecretStr("s3cret")})
     with TestClient(create_app(keyed)) as client:
         body = client.get("/api/v1/health").json()["details"]
-    assert body["api_key_required"] is True and body["warnings"] == []
+    assert body["apiKeyRequired"] is True and body["warnings"] == []
 
 
 def test_a_model_whose_snapshot_is_missing_falls_back_to_the_streaming_ensemble(seeded, tmp_path):
@@ -106,7 +106,7 @@ def test_a_model_whose_snapshot_is_missing_falls_back_to_the_streaming_ensemble(
         detect = client.post("/api/v1/anomaly/detect", json={"assetId": ASSET, "timeRange": 3600})
         assert detect.status_code == 200, detect.text
         found = detect.json()["anomalies"]
-        assert found and all(a["model_version"] == "ensemble-v6" for a in found)
+        assert found and all(a["modelVersion"] == "ensemble-v6" for a in found)
         health = client.get("/api/v1/health").json()["details"]
     trained = health["models"]["anomaly_detection"]
     assert trained["loaded"] is False and trained["version"] == "ad-gone"

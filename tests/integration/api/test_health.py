@@ -26,7 +26,7 @@ def test_healthy_when_database_and_kafka_answer_in_the_seeds_shape(settings):
     datetime.fromisoformat(body["timestamp"])
     details = body["details"]
     assert details["database"]["status"] == "up" and details["kafka"]["status"] == "up"
-    assert details["ems_core"]["status"] == "up" and details["ems_core_backlog"] == 0
+    assert details["emsCore"]["status"] == "up" and details["emsCoreBacklog"] == 0
     assert details["reasons"] == []
 
 
@@ -70,7 +70,7 @@ def test_degraded_without_ems_core_and_models_reported(settings):
     body = response.json()
     assert body["status"] == "degraded"
     details = body["details"]
-    assert details["ems_core"]["status"] == "down"
+    assert details["emsCore"]["status"] == "down"
     assert any("EMS Core unreachable" in r for r in details["reasons"])
     models = details["models"]
     assert models["streaming"] == {"loaded": True, "version": "ensemble-v6", "detail": None}

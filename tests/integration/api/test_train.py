@@ -32,14 +32,14 @@ def test_training_saves_a_versioned_active_model(trainable):
         assert response.status_code == 201, response.text
         model = response.json()
         assert model["series"] == 2 and model["samples"] > 500
-        assert model["version"].startswith("ad-") and model["is_active"]
+        assert model["version"].startswith("ad-") and model["isActive"]
         assert model["quality"]["contamination"] == trainable.anomaly_contamination
         listed = client.get("/api/v1/models").json()["models"]
-        assert [(m["version"], m["is_active"]) for m in listed] == [(model["version"], True)]
+        assert [(m["version"], m["isActive"]) for m in listed] == [(model["version"], True)]
 
         second = train(client, timeRange=3 * 86400).json()
         listed = {
-            m["version"]: m["is_active"] for m in client.get("/api/v1/models").json()["models"]
+            m["version"]: m["isActive"] for m in client.get("/api/v1/models").json()["models"]
         }
         assert listed == {model["version"]: False, second["version"]: True}
 
@@ -126,4 +126,4 @@ def test_train_then_detect_finds_an_injected_anomaly_with_the_trained_model(trai
         )
     assert response.status_code == 200, response.text
     found = response.json()["anomalies"]
-    assert [(a["value"], a["model_version"]) for a in found] == [(180.0, version)]
+    assert [(a["value"], a["modelVersion"]) for a in found] == [(180.0, version)]

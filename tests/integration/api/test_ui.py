@@ -108,7 +108,7 @@ def test_the_page_draws_the_assets_series_band_anomalies_and_incidents(api_url):
     by_metric: dict[str, list[dict]] = {}
     for s in scores:
         by_metric.setdefault(s["metric"], []).append(s)
-    assert any(s["is_anomaly"] for s in by_metric["cpu_usage"])
+    assert any(s["isAnomaly"] for s in by_metric["cpu_usage"])
 
     incidents = httpx.get(
         f"{api_url}/api/v1/assets/{ASSET}/incidents", params={"hours": 24}
@@ -120,7 +120,7 @@ def test_the_page_draws_the_assets_series_band_anomalies_and_incidents(api_url):
     assert row, "asset 7 is not listed"
     cells = [e["text"] for e in drawn.elements if e["tag"] == "td" and row[0] in e["parents"]]
     open_now = sum(i["status"] == "open" for i in incidents)
-    assert cells[:3] == [str(ASSET), str(len(scores)), str(sum(s["is_anomaly"] for s in scores))]
+    assert cells[:3] == [str(ASSET), str(len(scores)), str(sum(s["isAnomaly"] for s in scores))]
     assert cells[4] == str(open_now), cells
 
     # one chart a metric: every point on the line, the band, one marker an anomaly
@@ -135,7 +135,7 @@ def test_the_page_draws_the_assets_series_band_anomalies_and_incidents(api_url):
         assert len(line) == 1 and len(line[0]["points"].split()) == len(points)
         assert inside("polygon", "band"), f"no expected band for {metric}"
         marks = inside("circle", "anomaly")
-        assert len(marks) == sum(p["is_anomaly"] for p in points)
+        assert len(marks) == sum(p["isAnomaly"] for p in points)
     cpu_box = drawn.find("div", **{"class": "chart", "data-metric": "cpu_usage"})[0]
     marks = [e for e in drawn.find("circle", **{"class": "anomaly"}) if cpu_box in e["parents"]]
     explanation = [e["text"] for e in drawn.find("title") if marks[0] in e["parents"]][0]
