@@ -68,6 +68,7 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
             rate=args.rate,
             duration=args.duration,
             anomaly_probability=args.anomaly_probability,
+            ems_dsn=settings.database_dsn if args.ems_metrics else None,
         )
     )
     print(f"published {sent} points to {settings.metrics_topic}")
@@ -114,7 +115,8 @@ def _run_all(args: argparse.Namespace, settings: Settings) -> int:
         "worker": subprocess.Popen([*me, "worker"]),
         "api": subprocess.Popen([*me, "api"]),
         "demo feed": subprocess.Popen(
-            [*me, "produce", "--demo", "--rate", str(args.rate), "--assets", str(args.assets)]
+            [*me, "produce", "--demo", "--ems-metrics", "--rate", str(args.rate)]
+            + ["--assets", str(args.assets)]
         ),
     }
     print(
@@ -179,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=None, help="seconds to run (default: forever)")
     p.add_argument(
         "--anomaly-probability", type=float, default=0.002, help="chance of a spike per point"
+    )
+    p.add_argument(
+        "--ems-metrics",
+        action="store_true",
+        help="also record the points in EMS's metrics table, as EMS does (demo)",
     )
     p.set_defaults(func=_produce)
 

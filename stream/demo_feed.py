@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 from aiokafka import AIOKafkaProducer
 
 log = logging.getLogger(__name__)
@@ -84,10 +85,17 @@ async def produce_demo(
     rate: float,
     duration: float | None,
     anomaly_probability: float,
+    ems_dsn: str | None = None,
 ) -> int:
-    """Publish the feed at `rate` ticks per second for `duration` seconds (None: until stopped)."""
+    """Publish the feed at `rate` ticks per second for `duration` seconds (None: until stopped).
+
+    `ems_dsn`: also record every point in EMS's own `metrics` table there (and the demo assets
+    in `assets`), as EMS does with what it collects, so that the API's questions about an
+    asset's metrics have answers in the demo too.
+    """
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=20)
     await producer.start()
+    ems = None if ems_dsn is None else await _EmsRecorder.connect(ems_dsn, assets)
     sent = 0
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -102,6 +110,7 @@ async def produce_demo(
         seed=random.randrange(1 << 30),
     )
     per_tick = assets * len(DEMO_METRICS)
+    tick_points: list[tuple[int, str, datetime, float]] = []
     try:
         for i, point in enumerate(points):
             if i % per_tick == 0:
@@ -112,11 +121,16 @@ async def produce_demo(
                 topic, key=str(point.asset_id).encode(), value=json.dumps(body).encode()
             )
             sent += 1
+            stamp = datetime.fromtimestamp(last_ms / 1000, UTC)
+            tick_points.append((point.asset_id, point.metric, stamp, round(point.value, 4)))
             if point.injected:
                 log.info(
                     "injected spike: asset %d %s = %.2f", point.asset_id, point.metric, point.value
                 )
             if (i + 1) % per_tick == 0:
+                if ems is not None:
+                    await ems.record(tick_points)
+                tick_points = []
                 tick = (i + 1) // per_tick
                 delay = started + tick / rate - loop.time()
                 if delay > 0:
@@ -126,4 +140,38 @@ async def produce_demo(
         await producer.flush()
     finally:
         await producer.stop()
+        if ems is not None:
+            await ems.close()
     return sent
+
+
+class _EmsRecorder:
+    """Writes the demo's points into EMS's `metrics` table, one statement a tick."""
+
+    def __init__(self, conn: psycopg.AsyncConnection) -> None:
+        self._conn = conn
+
+    @classmethod
+    async def connect(cls, dsn: str, assets: int) -> _EmsRecorder:
+        from stream.sinks.postgres import ensure_schema  # the sinks import the scorer: not at load
+
+        conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+        await ensure_schema(conn)
+        await conn.execute(
+            "INSERT INTO assets (id, name, asset_type) "
+            "SELECT i, 'demo-' || i, 'server' FROM generate_series(1, %s) AS i "
+            "ON CONFLICT (id) DO NOTHING",
+            (assets,),
+        )
+        return cls(conn)
+
+    async def record(self, points: list[tuple[int, str, datetime, float]]) -> None:
+        if points:
+            await self._conn.execute(
+                'INSERT INTO metrics (asset_id, metric_name, "timestamp", value) '
+                "SELECT * FROM unnest(%b::bigint[], %b::text[], %b::timestamptz[], %b::float8[])",
+                [list(column) for column in zip(*points, strict=True)],
+            )
+
+    async def close(self) -> None:
+        await self._conn.close()

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import datetime
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api.main import create_app
 from tests.integration.api.conftest import ASSET, SPIKE_AT, history
+from tests.integration.conftest import env_for
 
 pytestmark = pytest.mark.integration
 
@@ -129,3 +133,25 @@ def test_cors_allows_the_configured_front_end_only(seeded):
             headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "GET"},
         )
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_the_demo_feed_records_its_points_as_ems_does_so_the_metrics_endpoint_answers(settings):
+    done = subprocess.run(
+        [sys.executable, "-m", "ems_ml.cli", "produce", "--demo", "--ems-metrics",
+         "--assets", "2", "--rate", "10", "--duration", "1"],
+        env=env_for(settings), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "published 80 points" in done.stdout  # 2 assets x 4 metrics x 10 ticks
+    with psycopg.connect(settings.database_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM metrics").fetchone()[0] == 80
+        assert conn.execute("SELECT count(*) FROM assets").fetchone()[0] == 2
+    with TestClient(create_app(settings)) as client:
+        body = client.get("/api/v1/metrics/1", params={"hours": 1}).json()
+    counts = {m["metric"]: m["count"] for m in body["metrics"]}
+    assert counts == {
+        "cpu_usage": 10,
+        "memory_usage": 10,
+        "latency_ms": 10,
+        "bandwidth_in_mbps": 10,
+    }
