@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
+from pydantic import Field
 
 from api import queries
 from api.deps import PoolDep
@@ -15,17 +16,19 @@ router = APIRouter(tags=["metrics"])
 
 
 class MetricStatistics(ApiModel):
-    metric: str
-    count: int
+    """One metric of the asset over the window, from EMS's `metrics` table."""
+
+    metric: str = Field(examples=["cpu_usage"])
+    count: int = Field(description="points in the window")
     mean: float
-    std: float
+    std: float = Field(description="standard deviation")
     min: float
     max: float
-    p50: float
+    p50: float = Field(description="median")
     p95: float
     p99: float
-    last_value: float
-    last_timestamp: datetime
+    last_value: float = Field(description="the newest value")
+    last_timestamp: datetime = Field(description="when the newest value was taken")
 
 
 class AssetMetrics(ApiModel):

@@ -33,14 +33,19 @@ class DetectRequest(ApiModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    asset_id: Annotated[int | None, Field(gt=0, le=2**63 - 1)] = None
+    asset_id: Annotated[
+        int | None, Field(gt=0, le=2**63 - 1, description="one asset; all when absent")
+    ] = None
     metric_names: Annotated[
-        list[Annotated[str, Field(pattern=METRIC_NAME_PATTERN)]] | None, Field(max_length=100)
+        list[Annotated[str, Field(pattern=METRIC_NAME_PATTERN)]] | None,
+        Field(max_length=100, description="these metrics only", examples=[["cpu_usage"]]),
     ] = None
     time_range: Annotated[
         int, Field(gt=0, le=MAX_SECONDS, description="Seconds back from now to report")
     ] = 3600
-    threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.7
+    threshold: Annotated[
+        float, Field(ge=0.0, le=1.0, description="score at which a point is reported")
+    ] = 0.7
 
 
 class DetectedAnomaly(ApiModel):
@@ -62,11 +67,13 @@ class DetectedAnomaly(ApiModel):
 
 
 class DetectResponse(ApiModel):
-    threshold: float
-    time_range: int
-    points_scored: int
+    threshold: float = Field(description="the threshold used")
+    time_range: int = Field(description="seconds reported")
+    points_scored: int = Field(description="points scored in the range")
     anomalies: list[DetectedAnomaly]
-    counts_per_asset: dict[int, int]
+    counts_per_asset: dict[int, int] = Field(
+        description="anomalies per asset id", examples=[{"7": 2}]
+    )
 
 
 def starting_states(model_states: dict[str, dict], report_from: datetime) -> dict[str, SeriesState]:

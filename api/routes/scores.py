@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
+from pydantic import Field
 
 from api import queries
 from api.deps import PoolDep
@@ -16,19 +17,29 @@ router = APIRouter(tags=["anomaly"])
 
 
 class ScoreRow(ApiModel):
-    asset_id: int
-    metric: str
+    """One scored point, as the worker stored it."""
+
+    asset_id: int = Field(examples=[7])
+    metric: str = Field(examples=["cpu_usage"])
     timestamp: datetime
-    value: float
-    score: float
-    is_anomaly: bool
-    detector_scores: dict[str, float]
-    driver: str | None
-    model_version: str
-    expected: float | None = None
-    lower_bound: float | None = None
-    upper_bound: float | None = None
-    direction: str | None = None
+    value: float = Field(description="the metric's value", examples=[97.5])
+    score: float = Field(description="combined score in [0, 1]", examples=[0.83])
+    is_anomaly: bool = Field(description="score at or over the threshold, after warm-up")
+    detector_scores: dict[str, float] = Field(
+        description="each detector's score in [0, 1], by detector name",
+        examples=[{"zscore": 0.91, "mad": 0.88, "iqr": 0.9, "shift": 0.2}],
+    )
+    driver: str | None = Field(
+        description="what set the score: <detector>:<feature>", examples=["zscore:value"]
+    )
+    model_version: str = Field(
+        description="the streaming ensemble's or a trained model's version",
+        examples=["ensemble-v6"],
+    )
+    expected: float | None = Field(None, description="what the point was expected to be")
+    lower_bound: float | None = Field(None, description="lowest value scoring under the threshold")
+    upper_bound: float | None = Field(None, description="highest value scoring under the threshold")
+    direction: str | None = Field(None, description="above or below the expected value")
 
 
 class ScorePage(ApiModel):

@@ -239,12 +239,22 @@ export interface components {
          * @description Field names as the EMS front end sends them (camelCase); snake_case is accepted too.
          */
         DetectRequest: {
-            /** Assetid */
+            /**
+             * Assetid
+             * @description one asset; all when absent
+             */
             assetId?: number | null;
-            /** Metricnames */
+            /**
+             * Metricnames
+             * @description these metrics only
+             * @example [
+             *       "cpu_usage"
+             *     ]
+             */
             metricNames?: string[] | null;
             /**
              * Threshold
+             * @description score at which a point is reported
              * @default 0.7
              */
             threshold?: number;
@@ -259,15 +269,30 @@ export interface components {
         DetectResponse: {
             /** Anomalies */
             anomalies: components["schemas"]["DetectedAnomaly"][];
-            /** Countsperasset */
+            /**
+             * Countsperasset
+             * @description anomalies per asset id
+             * @example {
+             *       "7": 2
+             *     }
+             */
             countsPerAsset: {
                 [key: string]: number;
             };
-            /** Pointsscored */
+            /**
+             * Pointsscored
+             * @description points scored in the range
+             */
             pointsScored: number;
-            /** Threshold */
+            /**
+             * Threshold
+             * @description the threshold used
+             */
             threshold: number;
-            /** Timerange */
+            /**
+             * Timerange
+             * @description seconds reported
+             */
             timeRange: number;
         };
         /** DetectedAnomaly */
@@ -422,62 +447,108 @@ export interface components {
             /** Incidents */
             incidents: components["schemas"]["Incident"][];
         };
-        /** MetricStatistics */
+        /**
+         * MetricStatistics
+         * @description One metric of the asset over the window, from EMS's `metrics` table.
+         */
         MetricStatistics: {
-            /** Count */
+            /**
+             * Count
+             * @description points in the window
+             */
             count: number;
             /**
              * Lasttimestamp
              * Format: date-time
+             * @description when the newest value was taken
              */
             lastTimestamp: string;
-            /** Lastvalue */
+            /**
+             * Lastvalue
+             * @description the newest value
+             */
             lastValue: number;
             /** Max */
             max: number;
             /** Mean */
             mean: number;
-            /** Metric */
+            /**
+             * Metric
+             * @example cpu_usage
+             */
             metric: string;
             /** Min */
             min: number;
-            /** P50 */
+            /**
+             * P50
+             * @description median
+             */
             p50: number;
             /** P95 */
             p95: number;
             /** P99 */
             p99: number;
-            /** Std */
+            /**
+             * Std
+             * @description standard deviation
+             */
             std: number;
         };
-        /** ModelInfo */
+        /**
+         * ModelInfo
+         * @description A trained model: the detectors' states after replaying the selected history.
+         */
         ModelInfo: {
             /** Id */
             id: number;
-            /** Isactive */
+            /**
+             * Isactive
+             * @description the model workers warm-start series from
+             */
             isActive: boolean;
-            /** Modeltype */
+            /**
+             * Modeltype
+             * @example anomaly_detection
+             */
             modelType: string;
-            /** Parameters */
+            /**
+             * Parameters
+             * @description the training's settings
+             */
             parameters: {
                 [key: string]: unknown;
             };
-            /** Path */
+            /**
+             * Path
+             * @description where the trainer saved its snapshot
+             */
             path: string | null;
-            /** Quality */
+            /**
+             * Quality
+             * @description anomaly rate, score quantiles and the threshold at ANOMALY_CONTAMINATION
+             */
             quality: {
                 [key: string]: unknown;
             } | null;
-            /** Samples */
+            /**
+             * Samples
+             * @description points it was trained on
+             */
             samples: number | null;
-            /** Series */
+            /**
+             * Series
+             * @description which series it was trained on
+             */
             series: string | null;
             /**
              * Trainedat
              * Format: date-time
              */
             trainedAt: string;
-            /** Version */
+            /**
+             * Version
+             * @example ad-20261201T120000Z
+             */
             version: string;
         };
         /** ModelList */
@@ -511,38 +582,87 @@ export interface components {
             /** Total */
             total: number;
         };
-        /** ScoreRow */
+        /**
+         * ScoreRow
+         * @description One scored point, as the worker stored it.
+         */
         ScoreRow: {
-            /** Assetid */
+            /**
+             * Assetid
+             * @example 7
+             */
             assetId: number;
-            /** Detectorscores */
+            /**
+             * Detectorscores
+             * @description each detector's score in [0, 1], by detector name
+             * @example {
+             *       "iqr": 0.9,
+             *       "mad": 0.88,
+             *       "shift": 0.2,
+             *       "zscore": 0.91
+             *     }
+             */
             detectorScores: {
                 [key: string]: number;
             };
-            /** Direction */
+            /**
+             * Direction
+             * @description above or below the expected value
+             */
             direction?: string | null;
-            /** Driver */
+            /**
+             * Driver
+             * @description what set the score: <detector>:<feature>
+             * @example zscore:value
+             */
             driver: string | null;
-            /** Expected */
+            /**
+             * Expected
+             * @description what the point was expected to be
+             */
             expected?: number | null;
-            /** Isanomaly */
+            /**
+             * Isanomaly
+             * @description score at or over the threshold, after warm-up
+             */
             isAnomaly: boolean;
-            /** Lowerbound */
+            /**
+             * Lowerbound
+             * @description lowest value scoring under the threshold
+             */
             lowerBound?: number | null;
-            /** Metric */
+            /**
+             * Metric
+             * @example cpu_usage
+             */
             metric: string;
-            /** Modelversion */
+            /**
+             * Modelversion
+             * @description the streaming ensemble's or a trained model's version
+             * @example ensemble-v6
+             */
             modelVersion: string;
-            /** Score */
+            /**
+             * Score
+             * @description combined score in [0, 1]
+             * @example 0.83
+             */
             score: number;
             /**
              * Timestamp
              * Format: date-time
              */
             timestamp: string;
-            /** Upperbound */
+            /**
+             * Upperbound
+             * @description highest value scoring under the threshold
+             */
             upperBound?: number | null;
-            /** Value */
+            /**
+             * Value
+             * @description the metric's value
+             * @example 97.5
+             */
             value: number;
         };
         /**
