@@ -120,7 +120,8 @@ def _run_all(args: argparse.Namespace, settings: Settings) -> int:
         ),
     }
     print(
-        f"\nrunning: API http://127.0.0.1:{settings.port}/docs, worker metrics "
+        f"\nrunning: the page http://127.0.0.1:{settings.port}/ui/, API "
+        f"http://127.0.0.1:{settings.port}/docs, worker metrics "
         f"http://127.0.0.1:{settings.worker_metrics_port}/metrics, anomalies on "
         f"{settings.anomalies_topic}. Ctrl-C stops.\n",
         flush=True,

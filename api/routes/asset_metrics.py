@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter
 from pydantic import Field
 
 from api import queries
 from api.deps import PoolDep
-from api.responses import MAX_HOURS, UNKNOWN_ASSET, ApiModel
+from api.responses import UNKNOWN_ASSET, ApiModel, AssetIdPath, HoursQuery, unknown_asset
 
 router = APIRouter(tags=["metrics"])
 
@@ -34,20 +33,20 @@ class MetricStatistics(ApiModel):
 class AssetMetrics(ApiModel):
     asset_id: int
     hours: float
-    metrics: list[MetricStatistics]
+    metrics: list[MetricStatistics] = Field(description="one entry a metric the asset reported")
 
 
 @router.get("/metrics/{asset_id}", response_model=AssetMetrics, responses=UNKNOWN_ASSET)
 async def asset_metrics(
     pool: PoolDep,
-    asset_id: Annotated[int, Path(gt=0, le=2**63 - 1)],
-    hours: Annotated[float, Query(gt=0, le=MAX_HOURS, description="How far back to read")] = 24,
+    asset_id: AssetIdPath,
+    hours: HoursQuery = 24,
 ) -> AssetMetrics:
     """Statistics of every metric the asset reported in the last `hours` (EMS's metrics table)."""
     since = datetime.now(UTC) - timedelta(hours=hours)
     async with pool.connection() as conn:
         if not await queries.asset_known(conn, asset_id):
-            raise HTTPException(404, f"asset {asset_id} is unknown: no metrics or scores")
+            raise unknown_asset(asset_id)
         rows = await queries.metric_statistics(conn, asset_id=asset_id, since=since)
     return AssetMetrics(
         asset_id=asset_id, hours=hours, metrics=[MetricStatistics(**r) for r in rows]

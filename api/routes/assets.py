@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Query
 from pydantic import Field
 
 from api import queries
 from api.deps import PoolDep
-from api.responses import MAX_HOURS, UNKNOWN_ASSET, ApiModel
+from api.responses import MAX_HOURS, UNKNOWN_ASSET, ApiModel, AssetIdPath, HoursQuery, unknown_asset
 
 router = APIRouter(tags=["assets"])
 
@@ -28,31 +28,31 @@ class AssetSummary(ApiModel):
     anomaly_rate: float = Field(description="anomalies / points", examples=[0.004])
     metrics: int = Field(description="metrics scored in the window")
     last_seen: datetime = Field(description="time of the asset's newest score")
-    open_incidents: int
+    open_incidents: int = Field(description="incidents of the asset open now")
 
 
 class AssetList(ApiModel):
     hours: float
-    assets: list[AssetSummary]
+    assets: list[AssetSummary] = Field(description="open incidents first, then by anomaly rate")
 
 
 class Incident(ApiModel):
     id: UUID
-    status: str = Field(examples=["open"])
-    severity: str = Field(examples=["critical"])
-    metrics: list[str]
-    anomalies: int
-    peak_score: float
-    peak_metric: str
-    started_at: datetime
-    last_anomaly_at: datetime
-    resolved_at: datetime | None
+    status: str = Field(description="open or resolved", examples=["open"])
+    severity: str = Field(description="from the peak score", examples=["critical"])
+    metrics: list[str] = Field(description="the metrics with anomalies in it")
+    anomalies: int = Field(description="anomalous points in it")
+    peak_score: float = Field(description="its highest score")
+    peak_metric: str = Field(description="the metric of its highest score")
+    started_at: datetime = Field(description="its first anomaly")
+    last_anomaly_at: datetime = Field(description="its latest anomaly")
+    resolved_at: datetime | None = Field(description="when it was resolved (null while open)")
 
 
 class IncidentList(ApiModel):
     asset_id: int
     hours: float
-    incidents: list[Incident]
+    incidents: list[Incident] = Field(description="newest first")
 
 
 @router.get("/assets", response_model=AssetList)
@@ -74,13 +74,13 @@ async def list_assets(
 @router.get("/assets/{asset_id}/incidents", response_model=IncidentList, responses=UNKNOWN_ASSET)
 async def asset_incidents(
     pool: PoolDep,
-    asset_id: Annotated[int, Path(gt=0, le=2**63 - 1)],
-    hours: Annotated[float, Query(gt=0, le=MAX_HOURS, description="How far back to read")] = 24,
+    asset_id: AssetIdPath,
+    hours: HoursQuery = 24,
 ) -> IncidentList:
     """The asset's incidents open now or with anomalies in the window, newest first."""
     since = datetime.now(UTC) - timedelta(hours=hours)
     async with pool.connection() as conn:
         if not await queries.asset_known(conn, asset_id):
-            raise HTTPException(404, f"asset {asset_id} is unknown: no metrics or scores")
+            raise unknown_asset(asset_id)
         rows = await queries.asset_incidents(conn, asset_id=asset_id, since=since)
     return IncidentList(asset_id=asset_id, hours=hours, incidents=[Incident(**r) for r in rows])

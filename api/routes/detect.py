@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api import queries
 from api.deps import PoolDep, SettingsDep
-from api.responses import MAX_SECONDS, UNKNOWN_ASSET, ApiModel, unprocessable
+from api.responses import MAX_SECONDS, UNKNOWN_ASSET, ApiModel, unknown_asset, unprocessable
 from stream import models_store
 from stream.ensemble import build_scorer
 from stream.events import METRIC_NAME_PATTERN, MetricPoint
@@ -70,7 +70,7 @@ class DetectResponse(ApiModel):
     threshold: float = Field(description="the threshold used")
     time_range: int = Field(description="seconds reported")
     points_scored: int = Field(description="points scored in the range")
-    anomalies: list[DetectedAnomaly]
+    anomalies: list[DetectedAnomaly] = Field(description="the points at or over the threshold")
     counts_per_asset: dict[int, int] = Field(
         description="anomalies per asset id", examples=[{"7": 2}]
     )
@@ -133,7 +133,7 @@ async def detect(request: DetectRequest, settings: SettingsDep, pool: PoolDep) -
     lookback = min(max(request.time_range, 86400), MAX_SECONDS - request.time_range)
     async with pool.connection() as conn:
         if request.asset_id is not None and not await queries.asset_known(conn, request.asset_id):
-            raise HTTPException(404, f"asset {request.asset_id} is unknown: no metrics or scores")
+            raise unknown_asset(request.asset_id)
         active = await models_store.active(conn)
         rows = await queries.metric_history(
             conn,

@@ -23,33 +23,36 @@ CHECK_TIMEOUT_SECONDS = 3.0
 
 
 class DependencyStatus(ApiModel):
-    status: Literal["up", "down"]
-    detail: str | None = None
+    status: Literal["up", "down"] = Field(description="whether it answered")
+    detail: str | None = Field(None, description="why it is down")
 
 
 class ModelStatus(ApiModel):
-    loaded: bool
+    loaded: bool = Field(description="whether it scores")
     version: str | None
-    #: why an active model is not loaded (its snapshot cannot be found under MODELS_DIR)
-    detail: str | None = None
+    detail: str | None = Field(
+        None, description="why an active model is not loaded (no snapshot under MODELS_DIR)"
+    )
 
 
 class HealthDetails(ApiModel):
     """Everything the seed's health answer has no field for."""
 
-    database: DependencyStatus
-    kafka: DependencyStatus
-    ems_core: DependencyStatus
-    #: incident changes waiting to reach EMS Core (None when the database cannot say)
-    ems_core_backlog: int | None
-    #: per model type: the streaming ensemble always; a trained model when one is active
-    models: dict[str, ModelStatus]
-    #: whether API calls need X-API-Key (API_KEY set)
-    api_key_required: bool
-    #: why the status is not healthy
-    reasons: list[str]
-    #: what an operator should know though the service works (an open API, a model not loaded)
-    warnings: list[str] = []
+    database: DependencyStatus = Field(description="PostgreSQL")
+    kafka: DependencyStatus = Field(description="the Kafka brokers")
+    ems_core: DependencyStatus = Field(description="EMS Core's REST API")
+    ems_core_backlog: int | None = Field(
+        description="incident changes waiting to reach EMS Core (null when the database cannot say)"
+    )
+    models: dict[str, ModelStatus] = Field(
+        description="per model type: the streaming ensemble always, a trained model when one "
+        "is active"
+    )
+    api_key_required: bool = Field(description="whether API calls need X-API-Key (API_KEY set)")
+    reasons: list[str] = Field(description="why the status is not healthy")
+    warnings: list[str] = Field(
+        [], description="what an operator should know though the service works"
+    )
 
 
 class HealthReport(ApiModel):
@@ -67,7 +70,7 @@ class HealthReport(ApiModel):
         "streaming ensemble always is, so true. Which model, and the trained one: `details`",
         examples=[{"anomaly_detection": True}],
     )
-    details: HealthDetails
+    details: HealthDetails = Field(description="what the seed's answer has no field for")
 
 
 async def check_database(pool) -> DependencyStatus:

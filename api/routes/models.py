@@ -34,9 +34,12 @@ class ModelInfo(ApiModel):
 
 
 class ModelList(ApiModel):
-    #: the streaming ensemble's version, which scores every point that no trained model covers
-    streaming_version: str
-    models: list[ModelInfo]
+    streaming_version: str = Field(
+        description="the streaming ensemble's version: it scores every series no trained model "
+        "covers",
+        examples=["ensemble-v6"],
+    )
+    models: list[ModelInfo] = Field(description="every trained model, newest first")
 
 
 @router.get("/models", response_model=ModelList)

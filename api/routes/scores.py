@@ -5,12 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Query
 from pydantic import Field
 
 from api import queries
 from api.deps import PoolDep
-from api.responses import MAX_HOURS, MAX_PAGE_SIZE, UNKNOWN_ASSET, ApiModel
+from api.responses import (
+    MAX_PAGE_SIZE,
+    UNKNOWN_ASSET,
+    ApiModel,
+    AssetIdPath,
+    HoursQuery,
+    unknown_asset,
+)
 from stream.events import METRIC_NAME_PATTERN
 
 router = APIRouter(tags=["anomaly"])
@@ -54,8 +61,8 @@ class ScorePage(ApiModel):
 @router.get("/anomaly/scores/{asset_id}", response_model=ScorePage, responses=UNKNOWN_ASSET)
 async def anomaly_scores(
     pool: PoolDep,
-    asset_id: Annotated[int, Path(gt=0, le=2**63 - 1)],
-    hours: Annotated[float, Query(gt=0, le=MAX_HOURS, description="How far back to read")] = 24,
+    asset_id: AssetIdPath,
+    hours: HoursQuery = 24,
     metric: Annotated[str | None, Query(pattern=METRIC_NAME_PATTERN)] = None,
     only_anomalies: Annotated[
         bool, Query(alias="onlyAnomalies", description="Only anomalous points")
@@ -71,7 +78,7 @@ async def anomaly_scores(
     since = datetime.now(UTC) - timedelta(hours=hours)
     async with pool.connection() as conn:
         if not await queries.asset_known(conn, asset_id):
-            raise HTTPException(404, f"asset {asset_id} is unknown: no metrics or scores")
+            raise unknown_asset(asset_id)
         total, rows = await queries.score_page(
             conn,
             asset_id=asset_id,

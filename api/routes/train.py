@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api import queries
 from api.deps import PoolDep, SettingsDep
-from api.responses import MAX_SECONDS, UNKNOWN_ASSET, ApiModel, unprocessable
+from api.responses import MAX_SECONDS, UNKNOWN_ASSET, ApiModel, unknown_asset, unprocessable
 from stream import models_store
 from stream.ensemble import build_scorer
 from stream.events import METRIC_NAME_PATTERN
@@ -61,7 +61,7 @@ async def train(request: TrainRequest, settings: SettingsDep, pool: PoolDep) -> 
     since = datetime.now(UTC) - timedelta(seconds=request.time_range)
     async with pool.connection() as conn:
         if request.asset_id is not None and not await queries.asset_known(conn, request.asset_id):
-            raise HTTPException(404, f"asset {request.asset_id} is unknown: no metrics or scores")
+            raise unknown_asset(request.asset_id)
         rows = await queries.metric_history(
             conn,
             since=since,

@@ -176,18 +176,33 @@ export interface components {
     schemas: {
         /** AssetList */
         AssetList: {
-            /** Assets */
+            /**
+             * Assets
+             * @description open incidents first, then by anomaly rate
+             */
             assets: components["schemas"]["AssetSummary"][];
-            /** Hours */
+            /**
+             * Hours
+             * @description the window read, in hours back from now
+             */
             hours: number;
         };
         /** AssetMetrics */
         AssetMetrics: {
-            /** Assetid */
+            /**
+             * Assetid
+             * @description EMS asset id
+             */
             assetId: number;
-            /** Hours */
+            /**
+             * Hours
+             * @description the window read, in hours back from now
+             */
             hours: number;
-            /** Metrics */
+            /**
+             * Metrics
+             * @description one entry a metric the asset reported
+             */
             metrics: components["schemas"]["MetricStatistics"][];
         };
         /** AssetSummary */
@@ -203,7 +218,10 @@ export interface components {
              * @example 0.004
              */
             anomalyRate: number;
-            /** Assetid */
+            /**
+             * Assetid
+             * @description EMS asset id
+             */
             assetId: number;
             /**
              * Lastseen
@@ -216,7 +234,10 @@ export interface components {
              * @description metrics scored in the window
              */
             metrics: number;
-            /** Openincidents */
+            /**
+             * Openincidents
+             * @description incidents of the asset open now
+             */
             openIncidents: number;
             /**
              * Points
@@ -226,10 +247,14 @@ export interface components {
         };
         /** DependencyStatus */
         DependencyStatus: {
-            /** Detail */
+            /**
+             * Detail
+             * @description why it is down
+             */
             detail?: string | null;
             /**
              * Status
+             * @description whether it answered
              * @enum {string}
              */
             status: "up" | "down";
@@ -267,7 +292,10 @@ export interface components {
         };
         /** DetectResponse */
         DetectResponse: {
-            /** Anomalies */
+            /**
+             * Anomalies
+             * @description the points at or over the threshold
+             */
             anomalies: components["schemas"]["DetectedAnomaly"][];
             /**
              * Countsperasset
@@ -297,39 +325,77 @@ export interface components {
         };
         /** DetectedAnomaly */
         DetectedAnomaly: {
-            /** Assetid */
+            /**
+             * Assetid
+             * @description EMS asset id
+             */
             assetId: number;
-            /** Detectorscores */
+            /**
+             * Detectorscores
+             * @description each detector's score in [0, 1], by detector name
+             */
             detectorScores: {
                 [key: string]: number;
             };
-            /** Direction */
+            /**
+             * Direction
+             * @description above or below the expected value
+             */
             direction?: string | null;
-            /** Driver */
+            /**
+             * Driver
+             * @description what set the score: <detector>:<feature>
+             */
             driver: string;
-            /** Expected */
+            /**
+             * Expected
+             * @description what the point was expected to be (null while the series is too young)
+             */
             expected?: number | null;
-            /** Lower */
+            /**
+             * Lower
+             * @description lowest value that would have scored under the threshold
+             */
             lower?: number | null;
-            /** Metric */
+            /**
+             * Metric
+             * @description metric name, as the producer sent it
+             */
             metric: string;
-            /** Modelversion */
+            /**
+             * Modelversion
+             * @description the streaming ensemble's or the trained model's version that scored it
+             */
             modelVersion: string;
-            /** Score */
+            /**
+             * Score
+             * @description combined anomaly score in [0, 1]
+             */
             score: number;
             /**
              * Timestamp
              * Format: date-time
+             * @description when the value was measured (UTC)
              */
             timestamp: string;
-            /** Upper */
+            /**
+             * Upper
+             * @description highest value that would have scored under the threshold
+             */
             upper?: number | null;
-            /** Value */
+            /**
+             * Value
+             * @description the metric's value
+             */
             value: number;
         };
         /** ErrorBody */
         ErrorBody: {
-            /** Detail */
+            /**
+             * Detail
+             * @description why the request was refused
+             * @example asset 9 is unknown
+             */
             detail: string;
         };
         /** HTTPValidationError */
@@ -342,21 +408,37 @@ export interface components {
          * @description Everything the seed's health answer has no field for.
          */
         HealthDetails: {
-            /** Apikeyrequired */
+            /**
+             * Apikeyrequired
+             * @description whether API calls need X-API-Key (API_KEY set)
+             */
             apiKeyRequired: boolean;
+            /** @description PostgreSQL */
             database: components["schemas"]["DependencyStatus"];
+            /** @description EMS Core's REST API */
             emsCore: components["schemas"]["DependencyStatus"];
-            /** Emscorebacklog */
+            /**
+             * Emscorebacklog
+             * @description incident changes waiting to reach EMS Core (null when the database cannot say)
+             */
             emsCoreBacklog: number | null;
+            /** @description the Kafka brokers */
             kafka: components["schemas"]["DependencyStatus"];
-            /** Models */
+            /**
+             * Models
+             * @description per model type: the streaming ensemble always, a trained model when one is active
+             */
             models: {
                 [key: string]: components["schemas"]["ModelStatus"];
             };
-            /** Reasons */
+            /**
+             * Reasons
+             * @description why the status is not healthy
+             */
             reasons: string[];
             /**
              * Warnings
+             * @description what an operator should know though the service works
              * @default []
              */
             warnings?: string[];
@@ -372,6 +454,7 @@ export interface components {
              * @description PostgreSQL answers
              */
             database: boolean;
+            /** @description what the seed's answer has no field for */
             details: components["schemas"]["HealthDetails"];
             /**
              * Models
@@ -397,54 +480,84 @@ export interface components {
             /**
              * Timestamp
              * Format: date-time
+             * @description when the value was measured (UTC)
              */
             timestamp: string;
         };
         /** Incident */
         Incident: {
-            /** Anomalies */
+            /**
+             * Anomalies
+             * @description anomalous points in it
+             */
             anomalies: number;
             /**
              * Id
              * Format: uuid
+             * @description identifier
              */
             id: string;
             /**
              * Lastanomalyat
              * Format: date-time
+             * @description its latest anomaly
              */
             lastAnomalyAt: string;
-            /** Metrics */
+            /**
+             * Metrics
+             * @description the metrics with anomalies in it
+             */
             metrics: string[];
-            /** Peakmetric */
+            /**
+             * Peakmetric
+             * @description the metric of its highest score
+             */
             peakMetric: string;
-            /** Peakscore */
+            /**
+             * Peakscore
+             * @description its highest score
+             */
             peakScore: number;
-            /** Resolvedat */
+            /**
+             * Resolvedat
+             * @description when it was resolved (null while open)
+             */
             resolvedAt: string | null;
             /**
              * Severity
+             * @description from the peak score
              * @example critical
              */
             severity: string;
             /**
              * Startedat
              * Format: date-time
+             * @description its first anomaly
              */
             startedAt: string;
             /**
              * Status
+             * @description open or resolved
              * @example open
              */
             status: string;
         };
         /** IncidentList */
         IncidentList: {
-            /** Assetid */
+            /**
+             * Assetid
+             * @description EMS asset id
+             */
             assetId: number;
-            /** Hours */
+            /**
+             * Hours
+             * @description the window read, in hours back from now
+             */
             hours: number;
-            /** Incidents */
+            /**
+             * Incidents
+             * @description newest first
+             */
             incidents: components["schemas"]["Incident"][];
         };
         /**
@@ -468,25 +581,41 @@ export interface components {
              * @description the newest value
              */
             lastValue: number;
-            /** Max */
+            /**
+             * Max
+             * @description largest value in the window
+             */
             max: number;
-            /** Mean */
+            /**
+             * Mean
+             * @description mean over the window
+             */
             mean: number;
             /**
              * Metric
+             * @description metric name, as the producer sent it
              * @example cpu_usage
              */
             metric: string;
-            /** Min */
+            /**
+             * Min
+             * @description smallest value in the window
+             */
             min: number;
             /**
              * P50
              * @description median
              */
             p50: number;
-            /** P95 */
+            /**
+             * P95
+             * @description 95th percentile
+             */
             p95: number;
-            /** P99 */
+            /**
+             * P99
+             * @description 99th percentile
+             */
             p99: number;
             /**
              * Std
@@ -499,7 +628,10 @@ export interface components {
          * @description A trained model: the detectors' states after replaying the selected history.
          */
         ModelInfo: {
-            /** Id */
+            /**
+             * Id
+             * @description identifier
+             */
             id: number;
             /**
              * Isactive
@@ -508,6 +640,7 @@ export interface components {
             isActive: boolean;
             /**
              * Modeltype
+             * @description kind of model; the service trains anomaly_detection models
              * @example anomaly_detection
              */
             modelType: string;
@@ -543,43 +676,79 @@ export interface components {
             /**
              * Trainedat
              * Format: date-time
+             * @description when training finished (UTC)
              */
             trainedAt: string;
             /**
              * Version
+             * @description model version
              * @example ad-20261201T120000Z
              */
             version: string;
         };
         /** ModelList */
         ModelList: {
-            /** Models */
+            /**
+             * Models
+             * @description every trained model, newest first
+             */
             models: components["schemas"]["ModelInfo"][];
-            /** Streamingversion */
+            /**
+             * Streamingversion
+             * @description the streaming ensemble's version: it scores every series no trained model covers
+             * @example ensemble-v6
+             */
             streamingVersion: string;
         };
         /** ModelStatus */
         ModelStatus: {
-            /** Detail */
+            /**
+             * Detail
+             * @description why an active model is not loaded (no snapshot under MODELS_DIR)
+             */
             detail?: string | null;
-            /** Loaded */
+            /**
+             * Loaded
+             * @description whether it scores
+             */
             loaded: boolean;
-            /** Version */
+            /**
+             * Version
+             * @description model version
+             */
             version: string | null;
         };
         /** ScorePage */
         ScorePage: {
-            /** Assetid */
+            /**
+             * Assetid
+             * @description EMS asset id
+             */
             assetId: number;
-            /** Hours */
+            /**
+             * Hours
+             * @description the window read, in hours back from now
+             */
             hours: number;
-            /** Items */
+            /**
+             * Items
+             * @description this page's rows, newest first
+             */
             items: components["schemas"]["ScoreRow"][];
-            /** Limit */
+            /**
+             * Limit
+             * @description page size asked for
+             */
             limit: number;
-            /** Offset */
+            /**
+             * Offset
+             * @description rows skipped before this page
+             */
             offset: number;
-            /** Total */
+            /**
+             * Total
+             * @description rows matching, over all pages
+             */
             total: number;
         };
         /**
@@ -589,6 +758,7 @@ export interface components {
         ScoreRow: {
             /**
              * Assetid
+             * @description EMS asset id
              * @example 7
              */
             assetId: number;
@@ -633,6 +803,7 @@ export interface components {
             lowerBound?: number | null;
             /**
              * Metric
+             * @description metric name, as the producer sent it
              * @example cpu_usage
              */
             metric: string;
@@ -651,6 +822,7 @@ export interface components {
             /**
              * Timestamp
              * Format: date-time
+             * @description when the value was measured (UTC)
              */
             timestamp: string;
             /**
@@ -670,12 +842,19 @@ export interface components {
          * @description Field names as the EMS front end sends them (camelCase); snake_case is accepted too.
          */
         TrainRequest: {
-            /** Assetid */
+            /**
+             * Assetid
+             * @description EMS asset id
+             */
             assetId?: number | null;
-            /** Metricnames */
+            /**
+             * Metricnames
+             * @description these metrics only (all when absent)
+             */
             metricNames?: string[] | null;
             /**
              * Modeltype
+             * @description kind of model; the service trains anomaly_detection models
              * @default anomaly_detection
              * @constant
              */
@@ -689,30 +868,55 @@ export interface components {
         };
         /** TrainResponse */
         TrainResponse: {
-            /** Isactive */
+            /**
+             * Isactive
+             * @description the model workers warm-start series from
+             */
             isActive: boolean;
-            /** Modeltype */
+            /**
+             * Modeltype
+             * @description kind of model; the service trains anomaly_detection models
+             */
             modelType: string;
-            /** Parameters */
+            /**
+             * Parameters
+             * @description the training's settings
+             */
             parameters: {
                 [key: string]: unknown;
             };
-            /** Path */
+            /**
+             * Path
+             * @description where the trainer saved the model's snapshot
+             */
             path: string;
-            /** Quality */
+            /**
+             * Quality
+             * @description anomaly rate, score quantiles and the threshold at ANOMALY_CONTAMINATION
+             */
             quality: {
                 [key: string]: unknown;
             };
-            /** Samples */
+            /**
+             * Samples
+             * @description points trained on
+             */
             samples: number;
-            /** Series */
+            /**
+             * Series
+             * @description series trained on
+             */
             series: number;
             /**
              * Trainedat
              * Format: date-time
+             * @description when training finished (UTC)
              */
             trainedAt: string;
-            /** Version */
+            /**
+             * Version
+             * @description model version
+             */
             version: string;
         };
         /** ValidationError */
