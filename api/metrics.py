@@ -52,6 +52,9 @@ IN_PROGRESS = Gauge(
 )
 
 UNMATCHED = "unmatched"
+#: methods labelled by name; any other token a client sends counts as "other", so that made-up
+#: methods cannot grow the number of series
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def exposition() -> bytes:
@@ -110,5 +113,6 @@ class RequestMetrics:
             IN_PROGRESS.dec()
             route = self.route(scope.get("path", ""))
             method = scope.get("method", "")
+            method = method if method in METHODS else "other"
             REQUESTS.labels(method, route, str(status)).inc()
             REQUEST_SECONDS.labels(method, route).observe(time.perf_counter() - started)

@@ -95,7 +95,7 @@ async def produce_demo(
     """
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=20)
     await producer.start()
-    ems = None if ems_dsn is None else await _EmsRecorder.connect(ems_dsn, assets)
+    ems = None
     sent = 0
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -112,6 +112,8 @@ async def produce_demo(
     per_tick = assets * len(DEMO_METRICS)
     tick_points: list[tuple[int, str, datetime, float]] = []
     try:
+        if ems_dsn is not None:
+            ems = await _EmsRecorder.connect(ems_dsn, assets)
         for i, point in enumerate(points):
             if i % per_tick == 0:
                 # wall-clock stamp, strictly increasing even at more than 1,000 ticks a second

@@ -155,3 +155,18 @@ def test_the_demo_feed_records_its_points_as_ems_does_so_the_metrics_endpoint_an
         "latency_ms": 10,
         "bandwidth_in_mbps": 10,
     }
+
+
+def test_assets_list_counts_each_assets_scores_and_incidents(client):
+    listed = client.get("/api/v1/assets", params={"hours": 24}).json()["assets"]
+    assert [a["assetId"] for a in listed] == [ASSET]
+    scores = client.get(f"/api/v1/anomaly/scores/{ASSET}", params={"hours": 24, "limit": 1000})
+    items = scores.json()["items"]
+    incidents = client.get(f"/api/v1/assets/{ASSET}/incidents", params={"hours": 24}).json()
+    asset = listed[0]
+    assert asset["points"] == len(items) and asset["metrics"] == 2
+    assert asset["anomalies"] == sum(i["isAnomaly"] for i in items) >= 1
+    assert asset["anomalyRate"] == asset["anomalies"] / asset["points"]
+    assert asset["openIncidents"] == sum(i["status"] == "open" for i in incidents["incidents"])
+    assert client.get("/api/v1/assets/424242/incidents").status_code == 404
+    assert client.get("/api/v1/assets", params={"hours": 0}).status_code == 422

@@ -119,6 +119,7 @@ def test_api_metrics_count_its_requests_by_route_and_not_the_workers_metrics(set
         client.get("/api/v1/metrics/1", params={"hours": -1}, headers=key)  # 422
         client.get("/api/v1/models")  # no key: refused by the guard before the route, 401
         client.get("/no/such/path", headers=key)
+        client.request("FOOBAR", "/api/v1/health")  # a made-up method is no new label
         after = client.get("/metrics").text
 
     def delta(**labels):
@@ -132,6 +133,8 @@ def test_api_metrics_count_its_requests_by_route_and_not_the_workers_metrics(set
     assert delta(method="GET", route="unmatched", status="404") == 1
     assert _sample(after, "ems_ml_api_request_duration_seconds_count", method="GET", route=route)
     assert "/api/v1/metrics/1" not in after  # raw paths never become labels
+    assert "FOOBAR" not in after
+    assert delta(method="other", route="/api/v1/health", status="405") == 1
     # the worker's metrics are the workers' to export: from the API they would read 0
     assert "ems_ml_points_scored" not in after and "ems_ml_batch_duration" not in after
     assert "process_resident_memory_bytes" in after and "python_info" in after
