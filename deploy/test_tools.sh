@@ -13,10 +13,15 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "installing ${missing[*]} (apt) for the tests" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
-  # policy-rc.d: the prometheus package must not try to start its service here
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  # policy-rc.d: the prometheus package must not try to start its service here (one the machine
+  # already has is left as it is)
+  ours=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    ours=1
+  fi
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-  rm -f /usr/sbin/policy-rc.d
+  if [ -n "$ours" ]; then rm -f /usr/sbin/policy-rc.d; fi
 else
   echo "the tests need: ${missing[*]} (Debian packages); install them and rerun" >&2
 fi
