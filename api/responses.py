@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import HTTPException, Path, Query
+from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from api import queries
 
 # No request reads more than this much history or returns more rows than this: they are in the
 # schema (parameter bounds), so clients see them before they call.
@@ -21,9 +24,11 @@ AssetIdPath = Annotated[int, Path(gt=0, le=2**63 - 1)]
 HoursQuery = Annotated[float, Query(gt=0, le=MAX_HOURS, description="How far back to read")]
 
 
-def unknown_asset(asset_id: int) -> HTTPException:
-    """The 404 of an asset EMS does not list and that has no metrics or scores."""
-    return HTTPException(404, f"asset {asset_id} is unknown: no metrics or scores")
+async def require_known_asset(conn: AsyncConnection, asset_id: int | None) -> None:
+    """Raise the 404 of an asset EMS does not list and that has no metrics or scores (`None`:
+    no asset asked for, nothing to check)."""
+    if asset_id is not None and not await queries.asset_known(conn, asset_id):
+        raise HTTPException(404, f"asset {asset_id} is unknown: no metrics or scores")
 
 
 def unprocessable(field: str, message: str) -> HTTPException:

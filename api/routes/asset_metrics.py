@@ -9,7 +9,7 @@ from pydantic import Field
 
 from api import queries
 from api.deps import PoolDep
-from api.responses import UNKNOWN_ASSET, ApiModel, AssetIdPath, HoursQuery, unknown_asset
+from api.responses import UNKNOWN_ASSET, ApiModel, AssetIdPath, HoursQuery, require_known_asset
 
 router = APIRouter(tags=["metrics"])
 
@@ -45,8 +45,7 @@ async def asset_metrics(
     """Statistics of every metric the asset reported in the last `hours` (EMS's metrics table)."""
     since = datetime.now(UTC) - timedelta(hours=hours)
     async with pool.connection() as conn:
-        if not await queries.asset_known(conn, asset_id):
-            raise unknown_asset(asset_id)
+        await require_known_asset(conn, asset_id)
         rows = await queries.metric_statistics(conn, asset_id=asset_id, since=since)
     return AssetMetrics(
         asset_id=asset_id, hours=hours, metrics=[MetricStatistics(**r) for r in rows]

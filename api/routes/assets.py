@@ -16,7 +16,14 @@ from pydantic import Field
 
 from api import queries
 from api.deps import PoolDep
-from api.responses import MAX_HOURS, UNKNOWN_ASSET, ApiModel, AssetIdPath, HoursQuery, unknown_asset
+from api.responses import (
+    MAX_HOURS,
+    UNKNOWN_ASSET,
+    ApiModel,
+    AssetIdPath,
+    HoursQuery,
+    require_known_asset,
+)
 
 router = APIRouter(tags=["assets"])
 
@@ -80,7 +87,6 @@ async def asset_incidents(
     """The asset's incidents open now or with anomalies in the window, newest first."""
     since = datetime.now(UTC) - timedelta(hours=hours)
     async with pool.connection() as conn:
-        if not await queries.asset_known(conn, asset_id):
-            raise unknown_asset(asset_id)
+        await require_known_asset(conn, asset_id)
         rows = await queries.asset_incidents(conn, asset_id=asset_id, since=since)
     return IncidentList(asset_id=asset_id, hours=hours, incidents=[Incident(**r) for r in rows])

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import queries
 from api.deps import PoolDep, SettingsDep
-from api.responses import MAX_SECONDS, UNKNOWN_ASSET, ApiModel, unknown_asset, unprocessable
+from api.responses import MAX_SECONDS, UNKNOWN_ASSET, ApiModel, require_known_asset, unprocessable
 from stream import models_store
 from stream.ensemble import build_scorer
 from stream.events import METRIC_NAME_PATTERN, MetricPoint
@@ -132,8 +132,7 @@ async def detect(request: DetectRequest, settings: SettingsDep, pool: PoolDep) -
     report_from = now - timedelta(seconds=request.time_range)
     lookback = min(max(request.time_range, 86400), MAX_SECONDS - request.time_range)
     async with pool.connection() as conn:
-        if request.asset_id is not None and not await queries.asset_known(conn, request.asset_id):
-            raise unknown_asset(request.asset_id)
+        await require_known_asset(conn, request.asset_id)
         active = await models_store.active(conn)
         rows = await queries.metric_history(
             conn,

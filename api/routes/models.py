@@ -22,14 +22,12 @@ class ModelInfo(ApiModel):
     id: int
     model_type: str = Field(examples=["anomaly_detection"])
     version: str = Field(examples=["ad-20261201T120000Z"])
-    series: str | None = Field(description="which series it was trained on")
-    samples: int | None = Field(description="points it was trained on")
-    parameters: dict[str, Any] = Field(description="the training's settings")
-    quality: dict[str, Any] | None = Field(
-        description="anomaly rate, score quantiles and the threshold at ANOMALY_CONTAMINATION"
-    )
-    path: str | None = Field(description="where the trainer saved its snapshot")
-    is_active: bool = Field(description="the model workers warm-start series from")
+    series: str | None
+    samples: int | None
+    parameters: dict[str, Any]
+    quality: dict[str, Any] | None
+    path: str | None
+    is_active: bool
     trained_at: datetime
 
 

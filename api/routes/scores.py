@@ -16,7 +16,7 @@ from api.responses import (
     ApiModel,
     AssetIdPath,
     HoursQuery,
-    unknown_asset,
+    require_known_asset,
 )
 from stream.events import METRIC_NAME_PATTERN
 
@@ -29,24 +29,18 @@ class ScoreRow(ApiModel):
     asset_id: int = Field(examples=[7])
     metric: str = Field(examples=["cpu_usage"])
     timestamp: datetime
-    value: float = Field(description="the metric's value", examples=[97.5])
-    score: float = Field(description="combined score in [0, 1]", examples=[0.83])
+    value: float = Field(examples=[97.5])
+    score: float = Field(examples=[0.83])
     is_anomaly: bool = Field(description="score at or over the threshold, after warm-up")
     detector_scores: dict[str, float] = Field(
-        description="each detector's score in [0, 1], by detector name",
-        examples=[{"zscore": 0.91, "mad": 0.88, "iqr": 0.9, "shift": 0.2}],
+        examples=[{"zscore": 0.91, "mad": 0.88, "iqr": 0.9, "shift": 0.2}]
     )
-    driver: str | None = Field(
-        description="what set the score: <detector>:<feature>", examples=["zscore:value"]
-    )
-    model_version: str = Field(
-        description="the streaming ensemble's or a trained model's version",
-        examples=["ensemble-v6"],
-    )
-    expected: float | None = Field(None, description="what the point was expected to be")
+    driver: str | None = Field(examples=["zscore:value"])
+    model_version: str = Field(examples=["ensemble-v6"])
+    expected: float | None = None
     lower_bound: float | None = Field(None, description="lowest value scoring under the threshold")
     upper_bound: float | None = Field(None, description="highest value scoring under the threshold")
-    direction: str | None = Field(None, description="above or below the expected value")
+    direction: str | None = None
 
 
 class ScorePage(ApiModel):
@@ -77,8 +71,7 @@ async def anomaly_scores(
     """Scores of one asset, newest first, paginated."""
     since = datetime.now(UTC) - timedelta(hours=hours)
     async with pool.connection() as conn:
-        if not await queries.asset_known(conn, asset_id):
-            raise unknown_asset(asset_id)
+        await require_known_asset(conn, asset_id)
         total, rows = await queries.score_page(
             conn,
             asset_id=asset_id,

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import queries
 from api.deps import PoolDep, SettingsDep
-from api.responses import MAX_SECONDS, UNKNOWN_ASSET, ApiModel, unknown_asset, unprocessable
+from api.responses import MAX_SECONDS, UNKNOWN_ASSET, ApiModel, require_known_asset, unprocessable
 from stream import models_store
 from stream.ensemble import build_scorer
 from stream.events import METRIC_NAME_PATTERN
@@ -60,8 +60,7 @@ async def train(request: TrainRequest, settings: SettingsDep, pool: PoolDep) -> 
     loop, so the API keeps answering other requests meanwhile."""
     since = datetime.now(UTC) - timedelta(seconds=request.time_range)
     async with pool.connection() as conn:
-        if request.asset_id is not None and not await queries.asset_known(conn, request.asset_id):
-            raise unknown_asset(request.asset_id)
+        await require_known_asset(conn, request.asset_id)
         rows = await queries.metric_history(
             conn,
             since=since,

@@ -653,7 +653,7 @@ export interface components {
             };
             /**
              * Path
-             * @description where the trainer saved its snapshot
+             * @description where the trainer saved the model's snapshot
              */
             path: string | null;
             /**
@@ -665,12 +665,12 @@ export interface components {
             } | null;
             /**
              * Samples
-             * @description points it was trained on
+             * @description points trained on
              */
             samples: number | null;
             /**
              * Series
-             * @description which series it was trained on
+             * @description series trained on
              */
             series: string | null;
             /**
@@ -788,7 +788,7 @@ export interface components {
             driver: string | null;
             /**
              * Expected
-             * @description what the point was expected to be
+             * @description what the point was expected to be (null while the series is too young)
              */
             expected?: number | null;
             /**
@@ -809,13 +809,13 @@ export interface components {
             metric: string;
             /**
              * Modelversion
-             * @description the streaming ensemble's or a trained model's version
+             * @description the streaming ensemble's or the trained model's version that scored it
              * @example ensemble-v6
              */
             modelVersion: string;
             /**
              * Score
-             * @description combined score in [0, 1]
+             * @description combined anomaly score in [0, 1]
              * @example 0.83
              */
             score: number;
