@@ -13,6 +13,7 @@ from datetime import timedelta
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from stream.capacity import DEFAULT_CAPACITY_RULES, parse_capacity_rules
 from stream.events import InputLimits
 from stream.log_limits import RepeatFilter
 
@@ -94,6 +95,25 @@ class Settings(BaseSettings):
         "",
         description="Per-metric alerting rules, a JSON list of {pattern, direction: both|up|down,"
         " min_deviation} (see stream/metric_rules.py); empty: every metric alarms both ways",
+    )
+    # --- forecasts and capacity (stream/forecast.py, stream/capacity.py) ---
+    capacity_rules: str = Field(
+        DEFAULT_CAPACITY_RULES,
+        description="Bounded metrics, a JSON list of {pattern, capacity, threshold (share, 0.9)}"
+        " (see stream/capacity.py); []: none",
+    )
+    capacity_trend_hours: float = Field(
+        24.0, gt=0, description="Event time over which the capacity trend's weights halve"
+    )
+    capacity_horizon_hours: float = Field(
+        168.0, gt=0, le=720, description="A crossing predicted sooner than this is a prediction"
+    )
+    capacity_confidence: float = Field(
+        0.9,
+        gt=0.5,
+        lt=1.0,
+        description="Probability of crossing within the horizon that opens a prediction "
+        "(it resolves under 0.5)",
     )
     window_size: int = Field(5, ge=2, le=256, description="Points in the rolling feature window")
     warmup_points: int = Field(
@@ -177,6 +197,12 @@ class Settings(BaseSettings):
         from stream.metric_rules import parse_rules  # raises ValueError naming what is wrong
 
         parse_rules(value)
+        return value
+
+    @field_validator("capacity_rules")
+    @classmethod
+    def _valid_capacity_rules(cls, value: str) -> str:
+        parse_capacity_rules(value)  # raises ValueError naming what is wrong
         return value
 
     @field_validator("log_level")

@@ -47,5 +47,6 @@ def build_scorer(settings: Settings, **combination) -> Scorer:
         warmup_points=settings.warmup_points,
         model_version=MODEL_VERSION,
         rules=parse_rules(settings.metric_rules),
+        trend_half_life_hours=settings.capacity_trend_hours,
         **combination,
     )

@@ -203,6 +203,9 @@ class SeriesState:
     last_ts_ms: int | None = None
     #: the smallest step between two different consecutive values seen (None: none yet)
     resolution: float | None = None
+    #: the online forecaster (`stream.forecast`) and the capacity trend line (`stream.capacity`)
+    forecast: dict | None = None
+    trend: dict | None = None
     partition: int | None = None
     offset: int | None = None
     detectors: dict[str, dict] = field(default_factory=dict)

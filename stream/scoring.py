@@ -46,7 +46,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from stream import seasonality, tail_calibration
+from stream import capacity, forecast, seasonality, tail_calibration
 from stream.detectors.base import ROLES, Detector
 from stream.detectors.calibration import l_to_score, l_to_z, score_to_l
 from stream.features import Features, SeriesState, window_features
@@ -99,6 +99,8 @@ REPEAT_FACTOR = 0.5
 ESCALATION = 1.05
 #: points over which the recent peak halves
 PEAK_HALF_LIFE = 30
+#: event time over which the capacity trend line's weights halve (`CAPACITY_TREND_HOURS`)
+TREND_HALF_LIFE_HOURS = 24.0
 
 
 def persistent_l(median_l: float) -> float:
@@ -131,6 +133,9 @@ def damp_repeats(
 class Scorer:
     """Scores points with a set of detectors and combines their scores by role.
 
+    Each point also teaches the series' forecaster and capacity trend line (`stream.forecast`,
+    `stream.capacity`; weights of the line halving every `trend_half_life_hours`).
+
     A series raises no anomaly before it has seen `warmup_points` points, though it is scored and
     learns from every one; nor where the metric's rule (`rules`, by metric name) does not allow
     the deviation. Raises ValueError for a detector whose role has no weight, and for more than
@@ -151,6 +156,7 @@ class Scorer:
         peak_half_life: float = PEAK_HALF_LIFE,
         calibrate_tails: bool = True,
         rules: MetricRules | None = None,
+        trend_half_life_hours: float = TREND_HALF_LIFE_HOURS,
     ) -> None:
         if not detectors:
             raise ValueError("a scorer needs at least one detector")
@@ -176,6 +182,7 @@ class Scorer:
         self.peak_decay = 0.5 ** (1.0 / peak_half_life)
         self.calibrate_tails = calibrate_tails
         self.rules = rules
+        self.trend_half_life_hours = trend_half_life_hours
         # the detector that states the expected value: the first point detector that can
         self._expecting = next(
             (d for d in self.detectors if d.role == "point" and hasattr(d, "expectation")), None
@@ -218,6 +225,14 @@ class Scorer:
             if detector is self._expecting:
                 expectation = detector.expectation(own)
             detector.learn_one(own, x)
+        # the forecaster and the capacity line learn from the same component (`forecast`,
+        # `capacity`), so a forecast read later costs no fit
+        if state.forecast is None:
+            state.forecast = forecast.new_state()
+        forecast.learn(state.forecast, value, component, state.season)
+        if state.trend is None:
+            state.trend = capacity.new_state()
+        capacity.learn(state.trend, ts, signal, self.trend_half_life_hours)
         seasonality.learn(state.season, ts, value)
 
         evidence = {
