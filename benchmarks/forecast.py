@@ -70,7 +70,7 @@ def holt_winters(history: np.ndarray, m: int, steps: int) -> np.ndarray | None:
 
     seasonal = "add" if len(history) >= 2 * m and m >= 2 else None
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             model = ExponentialSmoothing(
                 history,
@@ -117,9 +117,11 @@ def backtest(
         ahead = forecast.predict(state, season, ts, interval, list(steps.values()))
         if not ahead:
             continue
-        hw = holt_winters(y[max(0, i + 1 - HW_HISTORY_DAYS * m) : i + 1], m, longest) if (
-            i in hw_at
-        ) else None
+        hw = (
+            holt_winters(y[max(0, i + 1 - HW_HISTORY_DAYS * m) : i + 1], m, longest)
+            if (i in hw_at)
+            else None
+        )
         for (label, h), point in zip(steps.items(), ahead, strict=True):
             actual = y[i + h]
             naive = y[i + h - m * -(-h // m)]
@@ -163,9 +165,7 @@ def report(corpus: str, results: list[SeriesResult]) -> None:
         hw_beats = np.mean([a < b for a, b in zip(hw_ours, hw, strict=True)]) if hw else np.nan
         inside80 = np.mean([x for r in rows for x in r.inside80[label]])
         inside95 = np.mean([x for r in rows for x in r.inside95[label]])
-        hw_text = (
-            f"{statistics.median(hw_ours):.3f} / {statistics.median(hw):.3f}" if hw else "n/a"
-        )
+        hw_text = f"{statistics.median(hw_ours):.3f} / {statistics.median(hw):.3f}" if hw else "n/a"
         print(
             f"| {label} | {statistics.median(ours):.3f} | {statistics.median(naive):.3f} | "
             f"{beats:.0%} | {hw_text} | {hw_beats:.0%} | {inside80:.1%} | {inside95:.1%} |"

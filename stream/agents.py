@@ -34,6 +34,7 @@ from stream.errors import PublishError, StorageError, StorageRefused
 from stream.events import InputLimits
 from stream.features import SeriesState
 from stream.pipeline import BatchResult, RawMessage, decode_batch, process_batch, series_keys
+from stream.predictions import CapacityWatch
 from stream.scoring import Scorer
 from stream.sinks.ems_core import EmsCoreSender
 from stream.sinks.kafka_events import EventPublisher
@@ -184,8 +185,10 @@ class BatchHandler:
         store: StateStore,
         outbox: TopicOutbox,
         limits: InputLimits | None = None,
+        watch: CapacityWatch | None = None,
     ) -> None:
         self._scorer = scorer
+        self._watch = watch
         self._limits = limits
         self._outbox = outbox
         self._writer = writer
@@ -266,7 +269,7 @@ class BatchHandler:
 
             await retry_until_done(load, sink="postgres", transient=StorageError)
             self.states.update(loaded)
-        result = process_batch(messages, self._load_state, self._scorer, decoded)
+        result = process_batch(messages, self._load_state, self._scorer, decoded, self._watch)
         # Anomalies and dead letters go out before the scores are durable: a crash in between
         # replays the batch from the same states, publishing them again with the same event ids
         # (at least once). After the write the batch's messages count as applied.
@@ -279,7 +282,7 @@ class BatchHandler:
         incidents: list[TopicMessage] = []
 
         async def write() -> None:
-            incidents[:] = await self._writer.write(result.scored, rows)
+            incidents[:] = await self._writer.write(result.scored, rows, result.outlooks)
 
         await retry_until_done(write, sink="postgres", transient=StorageError)
         for key, (_, state) in result.states.items():

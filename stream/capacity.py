@@ -202,11 +202,16 @@ def _peak_component(season: dict) -> float:
 
 
 def outlook(
-    state: dict, season: dict, now: datetime, limit: float, horizon_hours: float
+    state: dict,
+    season: dict,
+    now: datetime,
+    limit: float,
+    horizon_hours: float,
+    lookahead_hours: float = LOOKAHEAD_HOURS,
 ) -> Outlook | None:
     """Where the series is heading against `limit`, from its line (`state`) and seasonal
-    profile (`season`), at `now` (its last point). None while the line rests on too few
-    points."""
+    profile (`season`), at `now` (its last point), a crossing looked for up to
+    `lookahead_hours` ahead. None while the line rests on too few points."""
     line = fit(state)
     if line is None:
         return None
@@ -223,10 +228,10 @@ def outlook(
         # before `first` not even the daily peak can reach the limit; within one period after
         # it, a peak does
         first = max(0.0, (limit - line.level - peak) / line.slope)
-        if first <= LOOKAHEAD_HOURS:
+        if first <= lookahead_hours:
             period = 168.0 if seasonality.active_profile(season) == "weekly" else 24.0
             t = first
-            while t <= min(first + period, LOOKAHEAD_HOURS):
+            while t <= min(first + period, lookahead_hours):
                 if forecast(t) >= limit:
                     hours = t
                     break

@@ -9,16 +9,16 @@ the deseasonalised signal (Holt's method with a damped trend, in error-correctio
     forecast(h) = level + (phi + phi^2 + ... + phi^h) * trend + component(t + h)
 
 No single smoothing suits every series and every horizon (a noisy series wants a long memory, a
-wandering one a short one; a forecast an hour ahead wants other weights than one a day ahead),
-and an online model cannot refit them. So each series runs a small bank of candidates
-(`CANDIDATES`, from fast to slow, with and without a trend), and checks each candidate's forecasts against what came, at a
-ladder of horizons (`HORIZONS`, 1 to 4,096 steps): every so often a forecast is set aside at each
-rung and compared with the value once it is due. A forecast at horizon h then uses the
-candidate with the smallest squared error at the nearest rung, and its 80% and 95% intervals
-are that candidate's own error variance there (Gaussian quantiles), so the bands are as wide as
-the series' own forecasts have actually missed by, not what a model assumption says. A rung not
-checked often enough yet borrows the last checked one, widened as a random walk (variance in
-proportion to the horizon), and says so (`calibrated` False).
+wandering one a short one; a forecast an hour ahead wants other weights than one a day ahead), and
+an online model cannot refit them. So each series runs a small bank of candidates (`CANDIDATES`,
+from fast to slow, with and without a trend), and checks each candidate's forecasts against what
+came, at a ladder of horizons (`HORIZONS`, 1 to 4,096 steps): every so often a forecast is set
+aside at each rung and compared with the value once it is due. A forecast at horizon h then uses
+the candidate with the smallest squared error at the nearest rung, and its 80% and 95% intervals
+are that candidate's own error variance there (Gaussian quantiles), so the bands are as wide as the
+series' own forecasts have actually missed by, not what a model assumption says. A rung not checked
+often enough yet borrows the last checked one, widened as a random walk (variance in proportion to
+the horizon), and says so (`calibrated` False).
 
 Pure code: `learn` takes the value and the series' seasonal state; no Kafka, no database. The
 state is about 800 bytes.
@@ -222,11 +222,7 @@ def predict(
         rung = _rung(h)
         checked = state["checks"][rung] >= MIN_CHECKS
         candidates = range(len(CANDIDATES))
-        k = (
-            min(candidates, key=lambda c: state["mse"][rung][c])
-            if checked
-            else DEFAULT_CANDIDATE
-        )
+        k = min(candidates, key=lambda c: state["mse"][rung][c]) if checked else DEFAULT_CANDIDATE
         found = _error_variance(state, k, h)
         if found is None:
             return []

@@ -51,8 +51,13 @@ CREATE TABLE IF NOT EXISTS incidents (
 );
 -- wall-clock time a worker last scored a point of the asset while the incident was open
 ALTER TABLE incidents ADD COLUMN IF NOT EXISTS last_seen_at TIMESTAMPTZ NOT NULL DEFAULT now();
-CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open_per_asset ON incidents (asset_id)
-    WHERE status = 'open';
+-- anomaly: grouped anomalies (this module); prediction: predicted capacity crossings
+-- (`stream.predictions`), with each metric's outlook in details
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS kind TEXT NOT NULL DEFAULT 'anomaly';
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS details JSONB;
+DROP INDEX IF EXISTS incidents_one_open_per_asset;
+CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open_per_asset_and_kind
+    ON incidents (asset_id, kind) WHERE status = 'open';
 CREATE TABLE IF NOT EXISTS ems_outbox (
     id               BIGSERIAL PRIMARY KEY,
     incident_id      UUID NOT NULL REFERENCES incidents (id),
@@ -96,11 +101,67 @@ class AnomalyRef:
 
 @dataclass(frozen=True)
 class IncidentEvent:
-    """One change of an incident, as queued for EMS Core and published on the anomalies topic."""
+    """One change of an incident, as queued for EMS Core and published on the anomalies topic
+    (as `<category>.<kind>`: `incident.open`, `prediction.resolve`)."""
 
     kind: Literal["open", "update", "resolve"]
     incident_id: str
     payload: dict
+    category: str = "incident"
+
+
+_UPSERT = """
+INSERT INTO incidents (id, asset_id, kind, status, severity, metrics, anomalies, peak_score,
+                       peak_metric, started_at, last_anomaly_at, resolved_at, details)
+VALUES (%(id)s, %(asset_id)s, %(kind)s, %(status)s, %(severity)s, %(metrics)s, %(anomalies)s,
+        %(peak_score)s, %(peak_metric)s, %(started_at)s, %(last_anomaly_at)s, %(resolved_at)s,
+        %(details)s)
+ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
+    severity = EXCLUDED.severity, metrics = EXCLUDED.metrics,
+    anomalies = EXCLUDED.anomalies, peak_score = EXCLUDED.peak_score,
+    peak_metric = EXCLUDED.peak_metric, last_anomaly_at = EXCLUDED.last_anomaly_at,
+    resolved_at = EXCLUDED.resolved_at, details = EXCLUDED.details
+"""
+
+
+async def upsert(conn: AsyncConnection, incident: dict) -> None:
+    """Store `incident` (a row of `incidents` as a dict) inside the caller's transaction."""
+    details = incident.get("details")
+    await conn.execute(
+        _UPSERT,
+        {
+            **incident,
+            "kind": incident.get("kind", "anomaly"),
+            "details": None if details is None else Jsonb(details),
+        },
+    )
+
+
+async def queue_change(
+    conn: AsyncConnection,
+    incident: dict,
+    kind: str,
+    payload: dict,
+    *,
+    category: str = "incident",
+    queue_outbox: bool = True,
+) -> IncidentEvent:
+    """Inside the caller's transaction: queue the change for EMS Core (unless `queue_outbox` is
+    False), with an idempotency key unique to the incident and its sequence number; return the
+    change for the anomalies topic."""
+    if queue_outbox:
+        cur = await conn.execute(
+            "SELECT count(*) FROM ems_outbox WHERE incident_id = %s", (incident["id"],)
+        )
+        sequence = (await cur.fetchone())[0]
+        await conn.execute(
+            "INSERT INTO ems_outbox (incident_id, kind, idempotency_key, payload) "
+            "VALUES (%s, %s, %s, %s)",
+            (incident["id"], kind, f"{incident['id']}:{sequence}:{kind}", Jsonb(payload)),
+        )
+    return IncidentEvent(
+        kind=kind, incident_id=str(incident["id"]), payload=payload, category=category
+    )
 
 
 def event_payload(incident: dict) -> dict:
@@ -156,7 +217,7 @@ class IncidentTracker:
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
             "SELECT * FROM incidents WHERE asset_id = ANY(%s) AND status = 'open' "
-            "ORDER BY asset_id FOR UPDATE",
+            "AND kind = 'anomaly' ORDER BY asset_id FOR UPDATE",
             (sorted(set(by_asset) | set(latest)),),
         )
         open_incidents = {row["asset_id"]: row for row in await cur.fetchall()}
@@ -185,7 +246,7 @@ class IncidentTracker:
                 events += await self._save(conn, incident, before)
         await conn.execute(
             "UPDATE incidents SET last_seen_at = now() "
-            "WHERE status = 'open' AND asset_id = ANY(%s)",
+            "WHERE status = 'open' AND kind = 'anomaly' AND asset_id = ANY(%s)",
             (sorted(latest),),
         )
         return events
@@ -196,8 +257,8 @@ class IncidentTracker:
         batch holds locked are left for the next sweep."""
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
-            "SELECT * FROM incidents WHERE status = 'open' AND last_seen_at < now() - %s "
-            "ORDER BY asset_id FOR UPDATE SKIP LOCKED",
+            "SELECT * FROM incidents WHERE status = 'open' AND kind = 'anomaly' "
+            "AND last_seen_at < now() - %s ORDER BY asset_id FOR UPDATE SKIP LOCKED",
             (self.quiet,),
         )
         events: list[IncidentEvent] = []
@@ -210,6 +271,7 @@ class IncidentTracker:
         return {
             "id": uuid.uuid4(),
             "asset_id": a.asset_id,
+            "kind": "anomaly",
             "status": "open",
             "severity": severity_of(a.score, timedelta(0)),
             "metrics": [a.metric],
@@ -220,6 +282,7 @@ class IncidentTracker:
             "last_anomaly_at": a.ts,
             "resolved_at": None,
             "ems_event_id": None,
+            "details": None,
         }
 
     @staticmethod
@@ -245,21 +308,7 @@ class IncidentTracker:
             kind = "update"
         else:
             kind = None
-        await conn.execute(
-            """
-            INSERT INTO incidents (id, asset_id, status, severity, metrics, anomalies, peak_score,
-                                   peak_metric, started_at, last_anomaly_at, resolved_at)
-            VALUES (%(id)s, %(asset_id)s, %(status)s, %(severity)s, %(metrics)s, %(anomalies)s,
-                    %(peak_score)s, %(peak_metric)s, %(started_at)s, %(last_anomaly_at)s,
-                    %(resolved_at)s)
-            ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
-                severity = EXCLUDED.severity, metrics = EXCLUDED.metrics,
-                anomalies = EXCLUDED.anomalies, peak_score = EXCLUDED.peak_score,
-                peak_metric = EXCLUDED.peak_metric, last_anomaly_at = EXCLUDED.last_anomaly_at,
-                resolved_at = EXCLUDED.resolved_at
-            """,
-            incident,
-        )
+        await upsert(conn, incident)
         return [] if kind is None else [await self._queue(conn, incident, kind)]
 
     async def _resolve(self, conn, incident: dict, before: dict | None) -> list[IncidentEvent]:
@@ -273,16 +322,6 @@ class IncidentTracker:
         return events
 
     async def _queue(self, conn, incident: dict, kind: str) -> IncidentEvent:
-        payload = event_payload(incident)
-        if not self.queue_outbox:
-            return IncidentEvent(kind=kind, incident_id=str(incident["id"]), payload=payload)
-        cur = await conn.execute(
-            "SELECT count(*) FROM ems_outbox WHERE incident_id = %s", (incident["id"],)
+        return await queue_change(
+            conn, incident, kind, event_payload(incident), queue_outbox=self.queue_outbox
         )
-        sequence = (await cur.fetchone())[0]
-        await conn.execute(
-            "INSERT INTO ems_outbox (incident_id, kind, idempotency_key, payload) "
-            "VALUES (%s, %s, %s, %s)",
-            (incident["id"], kind, f"{incident['id']}:{sequence}:{kind}", Jsonb(payload)),
-        )
-        return IncidentEvent(kind=kind, incident_id=str(incident["id"]), payload=payload)

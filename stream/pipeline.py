@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from stream.events import DecodedMessage, InputLimits, MetricPoint, decode_metric_message
 from stream.features import SeriesState
+from stream.predictions import CapacityWatch, PredictionRef
 from stream.scoring import PointScore, Scorer
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ class BatchResult:
     replayed: int = 0
     #: Points received (valid or not); a message that is not JSON counts one.
     consumed: int = 0
+    #: The outlook of each bounded series the batch scored, after its last point.
+    outlooks: list[PredictionRef] = field(default_factory=list)
 
     @property
     def anomalies(self) -> list[ScoredPoint]:
@@ -100,6 +103,7 @@ def process_batch(
     load_state: Callable[[str], SeriesState],
     scorer: Scorer,
     decoded: Sequence[DecodedMessage] | None = None,
+    watch: CapacityWatch | None = None,
 ) -> BatchResult:
     """Decode (unless `decoded`, from `decode_batch`, is given), de-duplicate and score
     `messages` in order, into the states `load_state` returns (once per series and batch).
@@ -107,7 +111,8 @@ def process_batch(
     A point whose timestamp is not after the last one of its series is dead-lettered as out of
     order: a series is scored in time order. A message whose every part fails is dead-lettered with
     all reasons; a message with some bad parts has its good points scored and is dead-lettered too,
-    naming the bad parts.
+    naming the bad parts. With a `watch`, each bounded series scored gets its outlook after
+    its last point (`result.outlooks`).
     """
     if decoded is None:
         decoded = decode_batch(messages)
@@ -142,4 +147,10 @@ def process_batch(
             state.partition, state.offset = message.partition, message.offset
         if reasons:
             result.dead_letters.append(DeadLetter(message, "; ".join(reasons)))
+    if watch is not None:
+        last = {s.point.series_key: s.point for s in result.scored}
+        for key, point in last.items():
+            ref = watch.assess(point.asset_id, point.metric, result.states[key][1], point.timestamp)
+            if ref is not None:
+                result.outlooks.append(ref)
     return result

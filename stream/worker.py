@@ -14,9 +14,11 @@ from psycopg_pool import AsyncConnectionPool
 
 from stream.agents import BatchHandler, ModelWatcher, SilenceSweeper, register_agents
 from stream.app import create_app
+from stream.capacity import parse_capacity_rules
 from stream.config import Settings, configure_logging, logging_dict_config
 from stream.ensemble import build_scorer
 from stream.incidents import IncidentTracker
+from stream.predictions import CapacityWatch, PredictionTracker
 from stream.sinks.ems_core import EmsCoreSender
 from stream.sinks.kafka_events import EventPublisher
 from stream.sinks.postgres import ScoreWriter, ensure_schema
@@ -34,6 +36,15 @@ async def _prepare(settings: Settings) -> None:
         await ensure_schema(conn)
 
 
+def capacity_watch(settings: Settings) -> CapacityWatch:
+    """The bounded metrics and when a crossing becomes a prediction (`CAPACITY_*`)."""
+    return CapacityWatch(
+        parse_capacity_rules(settings.capacity_rules),
+        horizon_hours=settings.capacity_horizon_hours,
+        confidence=settings.capacity_confidence,
+    )
+
+
 def run_worker(settings: Settings) -> None:
     configure_logging(settings.log_level)
     asyncio.run(_prepare(settings))
@@ -43,6 +54,7 @@ def run_worker(settings: Settings) -> None:
     stream_app = create_app(settings)
     # Opened by the writer on first use, inside faust's event loop.
     pool = AsyncConnectionPool(settings.database_dsn, min_size=1, max_size=4, open=False)
+    watch = capacity_watch(settings)
     writer = ScoreWriter(
         pool=pool,
         state_group=settings.consumer_group,
@@ -50,6 +62,7 @@ def run_worker(settings: Settings) -> None:
             quiet_seconds=settings.incident_quiet_seconds,
             queue_outbox=settings.auto_create_alerts,
         ),
+        predictions=PredictionTracker(watch, queue_outbox=settings.auto_create_alerts),
     )
     publisher = EventPublisher(
         anomalies=stream_app.anomalies_topic,
@@ -64,6 +77,7 @@ def run_worker(settings: Settings) -> None:
         store=StateStore(pool=pool, group=settings.consumer_group),
         outbox=outbox,
         limits=settings.input_limits,
+        watch=watch,
     )
     register_agents(
         stream_app,

@@ -20,6 +20,7 @@ from stream.errors import StorageError, storage_failure
 from stream.incidents import SCHEMA as INCIDENT_TABLES
 from stream.incidents import AnomalyRef, IncidentTracker
 from stream.pipeline import ScoredPoint
+from stream.predictions import PredictionRef, PredictionTracker
 from stream.sinks import state_store, topic_outbox
 from stream.sinks.pool import open_pool
 from stream.sinks.state_store import StateRow
@@ -182,21 +183,31 @@ class ScoreWriter:
     rows of those incidents' changes (for EMS Core and for the anomalies topic)."""
 
     def __init__(
-        self, *, pool: AsyncConnectionPool, incidents: IncidentTracker, state_group: str = ""
+        self,
+        *,
+        pool: AsyncConnectionPool,
+        incidents: IncidentTracker,
+        state_group: str = "",
+        predictions: PredictionTracker | None = None,
     ) -> None:
         self._pool = pool
         self._incidents = incidents
+        self._predictions = predictions
         #: the consumer group whose series states `write` stores (`state_store`)
         self._state_group = state_group
         self._known_months: set[datetime] = set()
 
     async def write(
-        self, scored: Sequence[ScoredPoint], states: Sequence[StateRow] = ()
+        self,
+        scored: Sequence[ScoredPoint],
+        states: Sequence[StateRow] = (),
+        outlooks: Sequence[PredictionRef] = (),
     ) -> list[TopicMessage]:
         """Make the batch durable: its scores, the series `states` that produced them, the
-        incidents their new anomalies cause and those incidents' changes for the anomalies topic
-        (`topic_outbox`), in one transaction; returns the changes once it is committed. Raises
-        `StorageError` (retry) or `StorageRefused` (do not)."""
+        incidents their new anomalies cause, the prediction incidents the `outlooks` of its
+        bounded series open or close (`stream.predictions`) and those incidents' changes for the
+        anomalies topic (`topic_outbox`), in one transaction; returns the changes once it is
+        committed. Raises `StorageError` (retry) or `StorageRefused` (do not)."""
         if not scored:
             return []
         months = {month_start(s.point.timestamp) for s in scored}
@@ -229,6 +240,8 @@ class ScoreWriter:
                         a = s.point.asset_id
                         latest[a] = max(latest.get(a, s.point.timestamp), s.point.timestamp)
                     changes = await self._incidents.apply(conn, anomalies, latest)
+                    if self._predictions is not None:
+                        changes += await self._predictions.apply(conn, outlooks)
                     return await topic_outbox.queue(conn, changes)
         except (psycopg.Error, PoolTimeout) as e:
             raise storage_failure(e, f"writing {len(scored)} scores") from e

@@ -46,8 +46,8 @@ class TopicMessage:
 def message_body(change: IncidentEvent, row_id: int) -> dict:
     """What the anomalies topic carries for an incident's change (README, EMS Core)."""
     return {
-        "type": f"incident.{change.kind}",
-        "event_id": f"incident:{change.incident_id}:{row_id}",
+        "type": f"{change.category}.{change.kind}",
+        "event_id": f"{change.category}:{change.incident_id}:{row_id}",
         "incident_id": change.incident_id,
         **change.payload,
     }
