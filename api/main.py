@@ -19,7 +19,7 @@ from api.errors import add_error_handlers
 from api.guard import RequestGuard
 from api.rate_limit import RateLimiter
 from api.responses import PROTECTED
-from api.routes import asset_metrics, assets, detect, health, models, scores, train
+from api.routes import asset_metrics, assets, detect, forecast, health, models, scores, train
 from stream.config import Settings
 from stream.sinks.postgres import ensure_schema
 
@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # counts against the client's RATE_LIMIT: enforced by the guard before a route runs; the
     # dependency puts the key in the OpenAPI schema
     protected = [Depends(require_api_key)]
-    for module in (scores, asset_metrics, assets, models, detect, train):
+    for module in (scores, asset_metrics, assets, forecast, models, detect, train):
         app.include_router(
             module.router, prefix=API_PREFIX, dependencies=protected, responses=PROTECTED
         )

@@ -144,3 +144,14 @@ async def asset_incidents(conn: AsyncConnection, *, asset_id: int, since: dateti
         {"a": asset_id, "since": since},
     )
     return await cur.fetchall()
+
+
+async def series_state(conn: AsyncConnection, *, group: str, key: str) -> bytes | None:
+    """The stored state of one series of the workers' consumer group (`stream.state_codec`)."""
+    row = await (
+        await conn.execute(
+            "SELECT state FROM series_state WHERE consumer_group = %s AND series_key = %s",
+            (group, key),
+        )
+    ).fetchone()
+    return None if row is None else bytes(row[0])

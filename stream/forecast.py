@@ -44,6 +44,8 @@ from datetime import datetime, timedelta
 
 from stream import seasonality
 
+#: names the forecaster and its settings, in every forecast the API returns
+VERSION = "forecast-v1"
 #: the candidates: (level weight per point, trend weight relative to the level's; 0: no trend).
 #: Three level memories (about 3, 20 and 100 points) without a trend, the best at most horizons
 #: on a series without one (a trend learnt from noise runs off), and one with a damped trend

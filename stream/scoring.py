@@ -133,8 +133,9 @@ def damp_repeats(
 class Scorer:
     """Scores points with a set of detectors and combines their scores by role.
 
-    Each point also teaches the series' forecaster and capacity trend line (`stream.forecast`,
-    `stream.capacity`; weights of the line halving every `trend_half_life_hours`).
+    Each point also teaches the series' forecaster, and each point that is no anomaly its
+    capacity trend line (`stream.forecast`, `stream.capacity`; weights of the line halving every
+    `trend_half_life_hours`).
 
     A series raises no anomaly before it has seen `warmup_points` points, though it is scored and
     learns from every one; nor where the metric's rule (`rules`, by metric name) does not allow
@@ -225,14 +226,11 @@ class Scorer:
             if detector is self._expecting:
                 expectation = detector.expectation(own)
             detector.learn_one(own, x)
-        # the forecaster and the capacity line learn from the same component (`forecast`,
-        # `capacity`), so a forecast read later costs no fit
+        # the forecaster learns from the same component (`forecast`), so a forecast read later
+        # costs no fit
         if state.forecast is None:
             state.forecast = forecast.new_state()
         forecast.learn(state.forecast, value, component, state.season)
-        if state.trend is None:
-            state.trend = capacity.new_state()
-        capacity.learn(state.trend, ts, signal, self.trend_half_life_hours)
         seasonality.learn(state.season, ts, value)
 
         evidence = {
@@ -267,6 +265,12 @@ class Scorer:
         detector_scores = {name: round(s, 6) for name, s in detector_scores.items()}
         warmed_up = state.count >= self.warmup_points
         state.push(value, self.window_size, signal)
+        # the capacity line is a least-squares fit, which one spike would tilt: an anomalous
+        # point does not teach it (a level shift does, once its points are ongoing, not new)
+        if state.trend is None:
+            state.trend = capacity.new_state()
+        if not (warmed_up and score >= self.threshold):
+            capacity.learn(state.trend, ts, signal, self.trend_half_life_hours)
         allowed = warmed_up and self._allowed(metric, strongest, band.get("expected"), value)
         is_anomaly = allowed and score >= self.threshold
         return PointScore(

@@ -14,10 +14,12 @@ from psycopg_pool import AsyncConnectionPool
 from api.main import create_app
 from stream.ensemble import build_scorer
 from stream.events import MetricPoint
+from stream.features import SeriesState
 from stream.incidents import IncidentTracker
 from stream.pipeline import ScoredPoint
 from stream.replay import score_points
 from stream.sinks.postgres import ScoreWriter, ensure_schema
+from stream.sinks.state_store import StateRow
 
 ASSET = 7
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -54,9 +56,16 @@ async def _seed(settings) -> None:
             )
         await conn.commit()
     points = [MetricPoint(asset_id=a, metric=m, timestamp=t, value=v) for a, m, t, v in rows]
-    scored = [ScoredPoint(p, v) for p, v in score_points(points, build_scorer(settings))]
+    states: dict[str, SeriesState] = {}
+    scored = [ScoredPoint(p, v) for p, v in score_points(points, build_scorer(settings), states)]
+    for offset, state in enumerate(states.values()):  # as a worker would have stored them
+        state.partition, state.offset = 0, offset
     async with AsyncConnectionPool(settings.database_dsn, open=False) as pool:
-        await ScoreWriter(pool=pool, incidents=IncidentTracker(quiet_seconds=900)).write(scored)
+        await ScoreWriter(
+            pool=pool,
+            incidents=IncidentTracker(quiet_seconds=900),
+            state_group=settings.consumer_group,
+        ).write(scored, [StateRow.of(key, state) for key, state in states.items()])
 
 
 @pytest.fixture
