@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -14,18 +16,30 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from psycopg_pool import AsyncConnectionPool
 
 from api import metrics
+from api.asset_health import STATUSES
 from api.deps import require_api_key
 from api.errors import add_error_handlers
 from api.guard import RequestGuard
 from api.rate_limit import RateLimiter
 from api.responses import PROTECTED
-from api.routes import asset_metrics, assets, detect, forecast, health, models, scores, train
+from api.routes import (
+    asset_health,
+    asset_metrics,
+    assets,
+    detect,
+    forecast,
+    health,
+    models,
+    scores,
+    train,
+)
 from stream.config import Settings
 from stream.sinks.postgres import ensure_schema
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
+HEALTH_STATUSES = tuple(name for _, name in STATUSES)
 UI_DIR = Path(__file__).parent / "ui"
 
 
@@ -37,6 +51,22 @@ async def _ensure_schema(pool: AsyncConnectionPool) -> None:
             await ensure_schema(conn)
     except Exception as e:  # noqa: BLE001 - any failure here only delays readiness
         log.warning("could not create the schema at start-up: %s", e)
+
+
+async def _refresh_health_metrics(pool: AsyncConnectionPool) -> None:
+    """Keep the health aggregates of /metrics current (`api.metrics.ASSETS_BY_HEALTH`); a
+    database that is down leaves them as they were until it is back."""
+    while True:
+        now = datetime.now(UTC)
+        try:
+            async with pool.connection(timeout=5) as conn:
+                found = await asset_health.assess_all(conn, since=now - timedelta(days=1), now=now)
+            metrics.record_health(
+                [h.score for h in found], [h.status for h in found], HEALTH_STATUSES
+            )
+        except Exception as e:  # noqa: BLE001 - a metric refresh must never stop the API
+            log.warning("could not refresh the asset health metrics: %s", e)
+        await asyncio.sleep(metrics.HEALTH_REFRESH_SECONDS)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -58,9 +88,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.pool = pool
         await _ensure_schema(pool)
         app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
+        refresher = asyncio.create_task(_refresh_health_metrics(pool))
         try:
             yield
         finally:
+            refresher.cancel()
             await app.state.http.aclose()
             await pool.close()
 
@@ -77,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # counts against the client's RATE_LIMIT: enforced by the guard before a route runs; the
     # dependency puts the key in the OpenAPI schema
     protected = [Depends(require_api_key)]
-    for module in (scores, asset_metrics, assets, forecast, models, detect, train):
+    for module in (scores, asset_metrics, asset_health, assets, forecast, models, detect, train):
         app.include_router(
             module.router, prefix=API_PREFIX, dependencies=protected, responses=PROTECTED
         )

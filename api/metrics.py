@@ -51,6 +51,29 @@ IN_PROGRESS = Gauge(
     "ems_ml_api_requests_in_progress", "Requests being answered now", registry=REGISTRY
 )
 
+# Asset health as aggregates, never one series per asset (100k assets would be 100k series):
+# refreshed by the API every HEALTH_REFRESH_SECONDS over the last 24 hours (`api.asset_health`)
+ASSETS_BY_HEALTH = Gauge(
+    "ems_ml_assets_by_health",
+    "Assets with scores or an open incident in the last 24 hours, by health status",
+    ["status"],
+    registry=REGISTRY,
+)
+LOWEST_HEALTH = Gauge(
+    "ems_ml_asset_health_lowest",
+    "The lowest asset health score (0-100) over the last 24 hours; 100 with no asset",
+    registry=REGISTRY,
+)
+HEALTH_REFRESH_SECONDS = 60.0
+
+
+def record_health(scores: list[int], statuses: list[str], known: tuple[str, ...]) -> None:
+    """Set the health aggregates from every asset's score and status."""
+    for status in known:
+        ASSETS_BY_HEALTH.labels(status=status).set(statuses.count(status))
+    LOWEST_HEALTH.set(min(scores, default=100))
+
+
 UNMATCHED = "unmatched"
 #: methods labelled by name; any other token a client sends counts as "other", so that made-up
 #: methods cannot grow the number of series

@@ -137,8 +137,8 @@ async def asset_incidents(conn: AsyncConnection, *, asset_id: int, since: dateti
     """The asset's incidents open now or active since `since`, newest first."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        "SELECT id, status, severity, metrics, anomalies, peak_score, peak_metric, started_at, "
-        "last_anomaly_at, resolved_at FROM incidents "
+        "SELECT id, kind, status, severity, metrics, anomalies, peak_score, peak_metric, "
+        "started_at, last_anomaly_at, resolved_at, details FROM incidents "
         "WHERE asset_id = %(a)s AND (status = 'open' OR last_anomaly_at >= %(since)s) "
         "ORDER BY started_at DESC LIMIT 500",
         {"a": asset_id, "since": since},
@@ -155,3 +155,26 @@ async def series_state(conn: AsyncConnection, *, group: str, key: str) -> bytes 
         )
     ).fetchone()
     return None if row is None else bytes(row[0])
+
+
+async def health_inputs(
+    conn: AsyncConnection, *, since: datetime, asset_id: int | None = None
+) -> tuple[list[dict], list[dict]]:
+    """Per asset with scores since `since` (or one asset): points and anomalies; and the
+    incidents of those assets open now or active since `since`, of both kinds."""
+    one = " AND asset_id = %(a)s" if asset_id is not None else ""
+    params = {"since": since, "a": asset_id}
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT asset_id, count(*) AS points, count(*) FILTER (WHERE is_anomaly) AS anomalies "
+        f"FROM anomaly_scores WHERE ts >= %(since)s{one} GROUP BY asset_id",
+        params,
+    )
+    counts = await cur.fetchall()
+    await cur.execute(
+        "SELECT asset_id, kind, status, severity, peak_metric, started_at, last_anomaly_at, "
+        "resolved_at, details FROM incidents "
+        f"WHERE (status = 'open' OR last_anomaly_at >= %(since)s){one}",
+        params,
+    )
+    return counts, await cur.fetchall()

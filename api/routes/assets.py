@@ -45,6 +45,10 @@ class AssetList(ApiModel):
 
 class Incident(ApiModel):
     id: UUID
+    kind: str = Field(
+        description="anomaly (grouped anomalies) or prediction (predicted capacity crossings)",
+        examples=["anomaly"],
+    )
     status: str = Field(description="open or resolved", examples=["open"])
     severity: str = Field(description="from the peak score", examples=["critical"])
     metrics: list[str] = Field(description="the metrics with anomalies in it")
@@ -54,6 +58,11 @@ class Incident(ApiModel):
     started_at: datetime = Field(description="its first anomaly")
     last_anomaly_at: datetime = Field(description="its latest anomaly")
     resolved_at: datetime | None = Field(description="when it was resolved (null while open)")
+    crossings: dict[str, dict] | None = Field(
+        None,
+        description="a prediction's outlook per metric: limit, level, slope_per_day, "
+        "hours_to_crossing, crossing_at, probability, assessed_at (null for an anomaly incident)",
+    )
 
 
 class IncidentList(ApiModel):
@@ -89,4 +98,13 @@ async def asset_incidents(
     async with pool.connection() as conn:
         await require_known_asset(conn, asset_id)
         rows = await queries.asset_incidents(conn, asset_id=asset_id, since=since)
-    return IncidentList(asset_id=asset_id, hours=hours, incidents=[Incident(**r) for r in rows])
+    incidents = [
+        Incident(**{k: v for k, v in r.items() if k != "details"}, crossings=_crossings(r))
+        for r in rows
+    ]
+    return IncidentList(asset_id=asset_id, hours=hours, incidents=incidents)
+
+
+def _crossings(incident: dict) -> dict | None:
+    """A prediction incident's per-metric outlook (`stream.predictions`); None for others."""
+    return (incident["details"] or {}).get("metrics") if incident["kind"] == "prediction" else None

@@ -1,6 +1,6 @@
 // The EMS ML Service client the EMS front end imports: the seed's `mlApi` (health,
 // detectAnomalies, trainModel, getMetrics, getAnomalyScores, listModels) plus the operators'
-// page's calls, typed by the schema generated from the API's /openapi.json (src/schema.ts;
+// page's calls, forecasts and asset health, typed by the schema generated from the API's /openapi.json (src/schema.ts;
 // `npm run generate` after the API changes, checked up to date by the service's tests).
 import type { components, operations } from "./schema";
 
@@ -15,6 +15,9 @@ export type ScorePage = Schemas["ScorePage"];
 export type ModelList = Schemas["ModelList"];
 export type AssetList = Schemas["AssetList"];
 export type IncidentList = Schemas["IncidentList"];
+export type Forecast = Schemas["Forecast"];
+export type AssetHealth = Schemas["AssetHealth"];
+export type HealthList = Schemas["HealthList"];
 export type ScoreQuery = NonNullable<
   operations["anomaly_scores_api_v1_anomaly_scores__asset_id__get"]["parameters"]["query"]
 >;
@@ -70,6 +73,14 @@ export function createMlApi({ baseUrl, apiKey, fetch: fetchImpl = fetch }: MlApi
     listAssets: (hours?: number, limit?: number) => call<AssetList>("/assets" + query({ hours, limit })),
     getIncidents: (assetId: number, hours?: number) =>
       call<IncidentList>(`/assets/${assetId}/incidents` + query({ hours })),
+    /** `horizon` in hours (default 24); at most 500 points, 80% and 95% intervals */
+    getForecast: (assetId: number, metric: string, horizon?: number) =>
+      call<Forecast>(`/forecast/${assetId}` + query({ metric, horizon })),
+    getAssetHealth: (assetId: number, hours?: number) =>
+      call<AssetHealth>(`/assets/${assetId}/health` + query({ hours })),
+    /** worst first */
+    listAssetHealth: (hours?: number, limit?: number) =>
+      call<HealthList>("/assets/health" + query({ hours, limit })),
   };
 }
 

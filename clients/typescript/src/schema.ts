@@ -91,6 +91,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/assets/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Health
+         * @description Every asset with scores in the window or an incident open, by health, worst first.
+         */
+        get: operations["list_health_api_v1_assets_health_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/assets/{asset_id}/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Asset Health
+         * @description The asset's health over the window, with the reasons it is not 100.
+         */
+        get: operations["asset_health_api_v1_assets__asset_id__health_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/assets/{asset_id}/incidents": {
         parameters: {
             query?: never;
@@ -103,6 +143,27 @@ export interface paths {
          * @description The asset's incidents open now or with anomalies in the window, newest first.
          */
         get: operations["asset_incidents_api_v1_assets__asset_id__incidents_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/forecast/{asset_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Forecast
+         * @description Forecast of one of the asset's series `horizon` hours ahead, at its own interval (at most
+         *     500 points: a longer horizon widens the step), with 80% and 95% intervals.
+         */
+        get: operations["get_forecast_api_v1_forecast__asset_id__get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -174,6 +235,50 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AssetHealth */
+        AssetHealth: {
+            /**
+             * Anomalies
+             * @description anomalous points in the window
+             */
+            anomalies: number;
+            /**
+             * Assetid
+             * @description EMS asset id
+             */
+            assetId: number;
+            /**
+             * Openincident
+             * @description severity of the anomaly incident open now
+             */
+            openIncident: string | null;
+            /**
+             * Points
+             * @description points scored in the window
+             */
+            points: number;
+            /**
+             * Predictedcrossing
+             * @description severity of the open capacity prediction (null: none)
+             */
+            predictedCrossing: string | null;
+            /**
+             * Reasons
+             * @description largest first; they add up to 100 - score
+             */
+            reasons: components["schemas"]["HealthReason"][];
+            /**
+             * Score
+             * @description 0 (worst) to 100 (nothing against it)
+             * @example 56
+             */
+            score: number;
+            /**
+             * Status
+             * @description good (>= 85), fair (>= 60), poor (>= 35) or critical
+             */
+            status: string;
+        };
         /** AssetList */
         AssetList: {
             /**
@@ -244,6 +349,49 @@ export interface components {
              * @description points scored in the window
              */
             points: number;
+        };
+        /** CapacityOutlook */
+        CapacityOutlook: {
+            /**
+             * Capacity
+             * @description the metric's capacity, in its own unit (CAPACITY_RULES)
+             */
+            capacity: number;
+            /**
+             * Crossingat
+             * @description when it does (null: not within 30 days)
+             */
+            crossingAt: string | null;
+            /**
+             * Horizonhours
+             * @description CAPACITY_HORIZON_HOURS
+             */
+            horizonHours: number;
+            /**
+             * Hourstocrossing
+             * @description hours until the forecast reaches the limit (0: there now; null: not within 30 days)
+             */
+            hoursToCrossing: number | null;
+            /**
+             * Level
+             * @description the trend's value now, seasonal component included
+             */
+            level: number;
+            /**
+             * Limit
+             * @description the value that counts as full: capacity x threshold
+             */
+            limit: number;
+            /**
+             * Probability
+             * @description probability of reaching the limit within the horizon
+             */
+            probability: number;
+            /**
+             * Slopeperday
+             * @description the trend's change per day
+             */
+            slopePerDay: number;
         };
         /** DependencyStatus */
         DependencyStatus: {
@@ -398,6 +546,92 @@ export interface components {
              */
             detail: string;
         };
+        /** Forecast */
+        Forecast: {
+            /**
+             * Assetid
+             * @description EMS asset id
+             */
+            assetId: number;
+            /** @description for a bounded metric (CAPACITY_RULES) whose trend has enough points */
+            capacity: components["schemas"]["CapacityOutlook"] | null;
+            /**
+             * Horizonhours
+             * @description how far ahead was asked
+             */
+            horizonHours: number;
+            /**
+             * Intervalseconds
+             * @description the series' own sampling interval (learnt)
+             */
+            intervalSeconds: number;
+            /**
+             * Lastpointat
+             * Format: date-time
+             * @description the series' newest point: the forecast's origin
+             */
+            lastPointAt: string;
+            /**
+             * Metric
+             * @description metric name, as the producer sent it
+             */
+            metric: string;
+            /**
+             * Model
+             * @description the forecaster's version
+             * @example forecast-v1
+             */
+            model: string;
+            /**
+             * Points
+             * @description oldest first; empty while the series is too young to forecast
+             */
+            points: components["schemas"]["ForecastPoint"][];
+            /**
+             * Stepseconds
+             * @description time between two forecast points
+             */
+            stepSeconds: number;
+        };
+        /** ForecastPoint */
+        ForecastPoint: {
+            /**
+             * Calibrated
+             * @description false where the interval borrows a shorter horizon's errors (too few forecasts this far ahead checked yet)
+             */
+            calibrated: boolean;
+            /**
+             * Lower80
+             * @description lower end of the 80% interval
+             */
+            lower80: number;
+            /**
+             * Lower95
+             * @description lower end of the 95% interval
+             */
+            lower95: number;
+            /**
+             * Timestamp
+             * Format: date-time
+             * @description the time forecast (UTC)
+             */
+            timestamp: string;
+            /**
+             * Upper80
+             * @description upper end of the 80% interval
+             */
+            upper80: number;
+            /**
+             * Upper95
+             * @description upper end of the 95% interval
+             */
+            upper95: number;
+            /**
+             * Value
+             * @description point forecast
+             */
+            value: number;
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
@@ -442,6 +676,38 @@ export interface components {
              * @default []
              */
             warnings?: string[];
+        };
+        /** HealthList */
+        HealthList: {
+            /**
+             * Assets
+             * @description worst first
+             */
+            assets: components["schemas"]["AssetHealth"][];
+            /**
+             * Hours
+             * @description the window read, in hours back from now
+             */
+            hours: number;
+        };
+        /** HealthReason */
+        HealthReason: {
+            /**
+             * Cause
+             * @description open_incident, predicted_crossing, past_incidents, anomaly_rate or time_in_incident
+             * @example open_incident
+             */
+            cause: string;
+            /**
+             * Points
+             * @description points it takes off the score
+             */
+            points: number;
+            /**
+             * Text
+             * @description what it is, for a person
+             */
+            text: string;
         };
         /**
          * HealthReport
@@ -492,11 +758,26 @@ export interface components {
              */
             anomalies: number;
             /**
+             * Crossings
+             * @description a prediction's outlook per metric: limit, level, slope_per_day, hours_to_crossing, crossing_at, probability, assessed_at (null for an anomaly incident)
+             */
+            crossings?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            } | null;
+            /**
              * Id
              * Format: uuid
              * @description identifier
              */
             id: string;
+            /**
+             * Kind
+             * @description anomaly (grouped anomalies) or prediction (predicted capacity crossings)
+             * @example anomaly
+             */
+            kind: string;
             /**
              * Lastanomalyat
              * Format: date-time
@@ -1251,6 +1532,155 @@ export interface operations {
             };
         };
     };
+    list_health_api_v1_assets_health_get: {
+        parameters: {
+            query?: {
+                /** @description How far back to read */
+                hours?: number;
+                /** @description Assets listed at most */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HealthList"];
+                };
+            };
+            /** @description API_KEY is set and X-API-Key is missing or wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is over MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description RATE_LIMIT (or AUTH_FAILURE_LIMIT) exceeded for this client address */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after a while */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    asset_health_api_v1_assets__asset_id__health_get: {
+        parameters: {
+            query?: {
+                /** @description How far back to read */
+                hours?: number;
+            };
+            header?: never;
+            path: {
+                asset_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssetHealth"];
+                };
+            };
+            /** @description API_KEY is set and X-API-Key is missing or wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The asset has no metrics or scores */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is over MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description RATE_LIMIT (or AUTH_FAILURE_LIMIT) exceeded for this client address */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after a while */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     asset_incidents_api_v1_assets__asset_id__incidents_get: {
         parameters: {
             query?: {
@@ -1272,6 +1702,87 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["IncidentList"];
+                };
+            };
+            /** @description API_KEY is set and X-API-Key is missing or wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The asset has no metrics or scores */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is over MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description RATE_LIMIT (or AUTH_FAILURE_LIMIT) exceeded for this client address */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after a while */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_forecast_api_v1_forecast__asset_id__get: {
+        parameters: {
+            query: {
+                /** @description The metric to forecast */
+                metric: string;
+                /** @description How far ahead, in hours */
+                horizon?: number;
+            };
+            header?: never;
+            path: {
+                asset_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Forecast"];
                 };
             };
             /** @description API_KEY is set and X-API-Key is missing or wrong */
