@@ -85,6 +85,41 @@ async function showAssets() {
   }
 }
 
+async function showHealthList() {
+  const { asset, hours } = params();
+  const body = $("#healths tbody");
+  body.replaceChildren();
+  try {
+    const list = await api(`/assets/health?hours=${hours}`);
+    $("#health-note").textContent = list.assets.length ? "" : "No asset to assess.";
+    for (const h of list.assets) {
+      const row = el("tr", { "data-health-asset": h.assetId });
+      if (String(h.assetId) === asset) row.classList.add("selected");
+      row.append(
+        el("td", {}, h.assetId),
+        el("td", {}, h.score),
+        el("td", { class: "status " + h.status }, h.status),
+        el("td", { class: "why" }, h.reasons.map((r) => `${r.text} (-${+r.points.toFixed(1)})`).join("; ") || "nothing against it"),
+      );
+      row.addEventListener("click", () => setParams({ asset: h.assetId }));
+      body.append(row);
+    }
+  } catch (e) {
+    $("#health-note").textContent = "Could not assess the assets: " + e.message;
+  }
+}
+
+// A forecast a quarter of the range ahead (at least an hour); null for a series too young or
+// one the API has no forecaster for
+async function forecastOf(asset, metric, hours) {
+  const horizon = Math.max(1, hours / 4);
+  try {
+    return await api(`/forecast/${asset}?metric=${encodeURIComponent(metric)}&horizon=${horizon}`);
+  } catch (e) {
+    return null;
+  }
+}
+
 async function scoresOf(asset, hours) {
   const items = [];
   for (let page = 0; page < MAX_PAGES; page++) {
@@ -115,29 +150,49 @@ async function showAsset() {
       byMetric.get(p.metric).push(p);
     }
     const end = Date.now(), start = end - hours * 3600e3;
-    for (const [metric, points] of [...byMetric].sort()) {
-      charts.append(chart(metric, points, incidents.filter((i) => i.metrics.includes(metric)), start, end));
-    }
+    const metrics = [...byMetric].sort();
+    const forecasts = await Promise.all(metrics.map(([metric]) => forecastOf(asset, metric, hours)));
+    metrics.forEach(([metric, points], i) => {
+      const own = incidents.filter((inc) => inc.metrics.includes(metric));
+      charts.append(chart(metric, points, own, start, end, forecasts[i]));
+    });
     if (!byMetric.size) charts.append(el("p", { class: "note" }, "No scores in this range."));
   } catch (e) {
     charts.replaceChildren(el("p", { class: "note" }, "Could not read the asset: " + e.message));
   }
 }
 
-function chart(metric, points, incidents, start, end) {
+function outlookText(o) {
+  if (o.hoursToCrossing == null) return `below its limit ${fmt(o.limit)} for 30 days`;
+  if (o.hoursToCrossing === 0) return `at its limit ${fmt(o.limit)} now`;
+  return `reaches ${fmt(o.limit)} in ${(o.hoursToCrossing / 24).toFixed(1)} days (p ${fmt(o.probability, 2)} within ${o.horizonHours} h)`;
+}
+
+function chart(metric, points, incidents, start, now, forecast) {
   const box = el("div", { class: "chart", "data-metric": metric });
   const anomalies = points.filter((p) => p.isAnomaly).length;
-  box.append(el("h3", {}, `${metric}: ${points.length} points, ${anomalies} anomalies`));
+  const title = el("h3", {}, `${metric}: ${points.length} points, ${anomalies} anomalies`);
+  const found = forecast && forecast.capacity;
+  const predicted = incidents.find((i) => i.kind === "prediction" && i.status === "open");
+  // a bounded metric's limit is shown when it is in sight: predicted, or likelier than not
+  const outlook = found && (predicted || found.probability >= 0.5) ? found : null;
+  if (outlook) title.append(el("span", { class: "outlook", "data-outlook": metric }, outlookText(outlook)));
+  box.append(title);
+  const ahead = forecast ? forecast.points : [];
+  const end = ahead.length ? Math.max(now, new Date(ahead[ahead.length - 1].timestamp).getTime()) : now;
   const svg = el("svg:svg", { width: W, height: H + SCORE_H, viewBox: `0 0 ${W} ${H + SCORE_H}` });
   const t = (p) => new Date(p.timestamp).getTime();
-  const ys = points.flatMap((p) => [p.value, p.lowerBound, p.upperBound]).filter((v) => v != null && isFinite(v));
+  const ys = points.flatMap((p) => [p.value, p.lowerBound, p.upperBound])
+    .concat(ahead.flatMap((p) => [p.lower95, p.upper95]))
+    .filter((v) => v != null && isFinite(v));
+  if (outlook) ys.push(outlook.limit);
   let lo = Math.min(...ys), hi = Math.max(...ys);
   if (!(hi > lo)) { lo -= 1; hi += 1; }
   const x = (ms) => PAD.left + (W - PAD.left - PAD.right) * (ms - start) / (end - start);
   const y = (v) => PAD.top + (H - PAD.top - PAD.bottom) * (hi - Math.min(hi, Math.max(lo, v))) / (hi - lo);
   const sy = (s) => H + 4 + (SCORE_H - 12) * (1 - s);
 
-  for (const inc of incidents) { // incident spans, behind everything
+  for (const inc of incidents.filter((i) => i.kind !== "prediction")) { // spans, behind everything
     const a = Math.max(start, new Date(inc.startedAt).getTime());
     const b = Math.min(end, new Date(inc.resolvedAt || inc.lastAnomalyAt).getTime() + 60e3);
     const span = el("svg:rect", { class: "incident", x: x(a), y: PAD.top, width: Math.max(2, x(b) - x(a)), height: H + SCORE_H - PAD.top - 4 });
@@ -150,6 +205,25 @@ function chart(metric, points, incidents, start, end) {
     const lower = banded.slice().reverse().map((p) => `${x(t(p))},${y(p.lowerBound)}`);
     svg.append(el("svg:polygon", { class: "band", points: upper.concat(lower).join(" ") }));
     svg.append(el("svg:polyline", { class: "expected", points: banded.map((p) => `${x(t(p))},${y(p.expected)}`).join(" ") }));
+  }
+  if (ahead.length) { // the forecast, right of now: 95% and 80% intervals and the point forecast
+    for (const [cls, lower, upper] of [["forecast95", "lower95", "upper95"], ["forecast80", "lower80", "upper80"]]) {
+      const top = ahead.map((p) => `${x(t(p))},${y(p[upper])}`);
+      const bottom = ahead.slice().reverse().map((p) => `${x(t(p))},${y(p[lower])}`);
+      svg.append(el("svg:polygon", { class: cls, points: top.concat(bottom).join(" ") }));
+    }
+    svg.append(el("svg:polyline", { class: "forecast", points: ahead.map((p) => `${x(t(p))},${y(p.value)}`).join(" ") }));
+    svg.append(el("svg:line", { class: "now", x1: x(now), x2: x(now), y1: PAD.top, y2: H - PAD.bottom }));
+  }
+  if (outlook) { // the capacity limit, and where the forecast reaches it
+    const line = el("svg:line", { class: "limit", x1: PAD.left, x2: W - PAD.right, y1: y(outlook.limit), y2: y(outlook.limit) });
+    line.append(el("svg:title", {}, `limit ${fmt(outlook.limit)} of capacity ${fmt(outlook.capacity)}`));
+    svg.append(line);
+    if (outlook.crossingAt && new Date(outlook.crossingAt).getTime() <= end) {
+      const mark = el("svg:circle", { class: "crossing", cx: x(new Date(outlook.crossingAt).getTime()), cy: y(outlook.limit), r: 5 });
+      mark.append(el("svg:title", {}, `${metric} ${outlookText(outlook)}`));
+      svg.append(mark);
+    }
   }
   svg.append(el("svg:polyline", { class: "values", points: points.map((p) => `${x(t(p))},${y(p.value)}`).join(" ") }));
   svg.append(el("svg:line", { class: "threshold", x1: PAD.left, x2: W - PAD.right, y1: sy(THRESHOLD_FALLBACK), y2: sy(THRESHOLD_FALLBACK) }));
@@ -200,7 +274,7 @@ function hover(ev, svg, points, x, t, cursor) {
 async function refresh() {
   document.body.removeAttribute("data-ready");
   $("#hours").value = params().hours;
-  await Promise.all([showHealth(), showAssets(), showAsset()]);
+  await Promise.all([showHealth(), showAssets(), showHealthList(), showAsset()]);
   document.body.setAttribute("data-ready", "true"); // for tests and screenshots: all drawn
 }
 

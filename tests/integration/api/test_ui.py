@@ -9,17 +9,30 @@ would and the test reads what it drew; a screenshot is kept in test-artifacts/.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 import subprocess
 import sys
+from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
 import pytest
+from psycopg_pool import AsyncConnectionPool
 
-from tests.integration.api.conftest import ASSET
+from stream.ensemble import build_scorer
+from stream.events import MetricPoint
+from stream.features import SeriesState
+from stream.incidents import IncidentTracker
+from stream.pipeline import ScoredPoint
+from stream.predictions import PredictionTracker
+from stream.replay import score_points
+from stream.sinks.postgres import ScoreWriter
+from stream.sinks.state_store import StateRow
+from stream.worker import capacity_watch
+from tests.integration.api.conftest import ASSET, NOW
 from tests.integration.conftest import env_for, free_port, wait_until
 
 pytestmark = pytest.mark.integration
@@ -69,6 +82,36 @@ def chromium(*args: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+FILLING = 8
+
+
+async def _seed_filling_disk(settings) -> None:
+    """Asset 8: disk_usage over two days up to 85%, rising 10 points a day (90% twelve hours
+    from now), stored as the worker stores it: scores, states, and the prediction it opens."""
+    rows = [
+        MetricPoint(
+            asset_id=FILLING,
+            metric="disk_usage",
+            timestamp=NOW - timedelta(minutes=10 * (287 - i)),
+            value=65 + 10 * i / 144 + (i * 7919 % 11) / 50,
+        )
+        for i in range(288)
+    ]
+    states: dict[str, SeriesState] = {}
+    scored = [ScoredPoint(p, v) for p, v in score_points(rows, build_scorer(settings), states)]
+    (state,) = states.values()
+    state.partition, state.offset = 1, 0
+    watch = capacity_watch(settings)
+    outlook = watch.assess(FILLING, "disk_usage", state, rows[-1].timestamp)
+    async with AsyncConnectionPool(settings.database_dsn, open=False) as pool:
+        await ScoreWriter(
+            pool=pool,
+            incidents=IncidentTracker(quiet_seconds=900),
+            state_group=settings.consumer_group,
+            predictions=PredictionTracker(watch),
+        ).write(scored, [StateRow.of(rows[0].series_key, state)], [outlook])
+
+
 @pytest.fixture
 def api_url(seeded, tmp_path):
     port = free_port()
@@ -91,6 +134,19 @@ def api_url(seeded, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def forecast_drawn(drawn, box, forecast):
+    """The forecast's 95% and 80% bands and its line inside the chart `box`, one vertex a point."""
+
+    def inside(tag, cls):
+        return [e for e in drawn.find(tag, **{"class": cls}) if box in e["parents"]]
+
+    (line,) = inside("polyline", "forecast")
+    assert len(line["points"].split()) == len(forecast["points"]) > 0
+    for band in ("forecast95", "forecast80"):
+        (polygon,) = inside("polygon", band)
+        assert len(polygon["points"].split()) == 2 * len(forecast["points"])
 
 
 def test_the_page_draws_the_assets_series_band_anomalies_and_incidents(api_url):
@@ -143,10 +199,64 @@ def test_the_page_draws_the_assets_series_band_anomalies_and_incidents(api_url):
     spans = [e for e in drawn.find("rect", **{"class": "incident"}) if cpu_box in e["parents"]]
     assert len(spans) == sum("cpu_usage" in i["metrics"] for i in incidents) >= 1
 
+    # each series' forecast, six hours (a quarter of the range) ahead, with its bands
+    for metric in by_metric:
+        box = drawn.find("div", **{"class": "chart", "data-metric": metric})[0]
+        forecast = httpx.get(
+            f"{api_url}/api/v1/forecast/{ASSET}", params={"metric": metric, "horizon": 6}
+        ).json()
+        forecast_drawn(drawn, box, forecast)
+
+    # the health list, worst first, as the API assesses it
+    healths = httpx.get(f"{api_url}/api/v1/assets/health").json()["assets"]
+    listed = [r["data-health-asset"] for r in drawn.find("tr") if "data-health-asset" in r]
+    assert listed == [str(h["assetId"]) for h in healths]
+    health_row = drawn.find("tr", **{"data-health-asset": str(ASSET)})[0]
+    health_cells = [
+        e["text"] for e in drawn.elements if e["tag"] == "td" and health_row in e["parents"]
+    ]
+    mine = next(h for h in healths if h["assetId"] == ASSET)
+    assert health_cells[1:3] == [str(mine["score"]), mine["status"]]
+    assert mine["reasons"][0]["text"] in health_cells[3]
+
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "ui-asset.png"
     shot.unlink(missing_ok=True)
     taken = chromium(f"--screenshot={shot}", "--window-size=1280,1100", page)
+    assert taken.returncode == 0 and shot.stat().st_size > 10_000, taken.stderr
+
+
+def test_the_page_shows_a_predicted_crossing_with_its_limit_and_the_asset_first_by_health(
+    seeded, api_url
+):
+    asyncio.run(_seed_filling_disk(seeded))
+    page = f"{api_url}/ui/#asset={FILLING}&hours=72"
+    rendered = chromium("--dump-dom", page)
+    assert rendered.returncode == 0, rendered.stderr
+    drawn = Drawn()
+    drawn.feed(rendered.stdout)
+    assert drawn.find("body", **{"data-ready": "true"}), "the page never finished drawing"
+    (box,) = drawn.find("div", **{"class": "chart", "data-metric": "disk_usage"})
+    forecast = httpx.get(
+        f"{api_url}/api/v1/forecast/{FILLING}", params={"metric": "disk_usage", "horizon": 18}
+    ).json()
+    forecast_drawn(drawn, box, forecast)
+    outlook = forecast["capacity"]
+    assert 6 < outlook["hoursToCrossing"] < 18  # 90% is twelve hours away
+    (said,) = drawn.find("span", **{"data-outlook": "disk_usage"})
+    assert f"in {outlook['hoursToCrossing'] / 24:.1f} days" in said["text"]
+    assert [e for e in drawn.find("line", **{"class": "limit"}) if box in e["parents"]]
+    (crossing,) = [e for e in drawn.find("circle", **{"class": "crossing"}) if box in e["parents"]]
+    # the prediction the worker's path opened puts the asset at the top of the health list
+    listed = [r["data-health-asset"] for r in drawn.find("tr") if "data-health-asset" in r]
+    assert listed[0] == str(FILLING)
+    incidents = httpx.get(f"{api_url}/api/v1/assets/{FILLING}/incidents").json()["incidents"]
+    (prediction,) = [i for i in incidents if i["kind"] == "prediction"]
+    assert prediction["status"] == "open" and "disk_usage" in prediction["crossings"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "ui-prediction.png"
+    shot.unlink(missing_ok=True)
+    taken = chromium(f"--screenshot={shot}", "--window-size=1280,1000", page)
     assert taken.returncode == 0 and shot.stat().st_size > 10_000, taken.stderr
 
 
