@@ -84,10 +84,12 @@ def new_state() -> dict:
     (per candidate, EW squared error), `next` (the point count at which the rung sets a forecast
     aside next), `due` and `base` (the forecasts set aside: the count at which each is due, -1
     for a free slot, and each candidate's deseasonalised forecast); `profile`: the seasonal
-    profile the checks were made under."""
+    profile the checks were made under; `wake`: the next point count with a check or a forecast
+    to set aside."""
     k, r = len(CANDIDATES), len(HORIZONS)
     return {
         "profile": None,
+        "wake": 0,
         "level": [0.0] * k,
         "trend": [0.0] * k,
         "n": 0,
@@ -131,11 +133,24 @@ def learn(state: dict, value: float, component: float, season: dict) -> None:
     profile = _profile(season)
     if n > 0 and profile != state["profile"]:
         _restart(state, signal, profile)
+    # most points neither check nor set aside a forecast: `wake` is the next count that does
+    busy = n >= state.get("wake", 0)
     if n == 0:
         state["level"], state["profile"] = [signal] * len(CANDIDATES), profile
     else:
+        # the first rung (one step ahead) is checked at every point, against the forecast the
+        # levels make now; no need to set it aside
+        checks = state["checks"][0] + 1
+        w = max(1.0 / checks, 1.0 / CHECKS_REMEMBERED)
+        mse = state["mse"][0]
+        for k in range(len(CANDIDATES)):
+            e = value - (_base(state, k, 1) + component)
+            mse[k] += w * (e * e - mse[k])
+        state["checks"][0] = checks
         # the forecasts set aside for this point, judged on the value with today's component
-        for r, dues in enumerate(state["due"]):
+        for r, dues in enumerate(state["due"] if busy else ()):
+            if r == 0:
+                continue
             for s, due in enumerate(dues):
                 if due != n:
                     continue
@@ -158,9 +173,11 @@ def learn(state: dict, value: float, component: float, season: dict) -> None:
             state["trend"][k] = phi * trend + alpha * share * e
     n += 1
     state["n"] = n
+    if not busy:
+        return
     # set forecasts aside for the rungs whose turn it is (from the state that includes `value`)
     for r, h in enumerate(HORIZONS):
-        if n < state["next"][r]:
+        if r == 0 or n < state["next"][r]:
             continue
         dues = state["due"][r]
         free = next((s for s, due in enumerate(dues) if due < 0), None)
@@ -169,6 +186,10 @@ def learn(state: dict, value: float, component: float, season: dict) -> None:
         dues[free] = n + h
         state["base"][r][free] = [_base(state, k, h) for k in range(len(CANDIDATES))]
         state["next"][r] = n + max(1, h // SLOTS)
+    # the next count (before its point is learnt) at which a forecast is due or one is set aside
+    # (a rung whose slots are full sets one aside only after a check, which wakes it anyway)
+    pending = [due for dues in state["due"] for due in dues if due >= 0]
+    state["wake"] = min([*pending, *(at - 1 for at in state["next"][1:])])
 
 
 @dataclass(frozen=True, slots=True)
