@@ -32,6 +32,11 @@ DEMO_METRICS: dict[str, tuple[float, float, float, float, float]] = {
 }
 
 
+#: ticks over which the demo's filling disk goes from 40% to 98% before it is cleaned up (three
+#: days at one tick a minute; at the live feed's default 5 ticks a second, a quarter of an hour)
+FILL_CYCLE_TICKS = 3 * 1440
+
+
 @dataclass(frozen=True)
 class DemoPoint:
     asset_id: int
@@ -58,8 +63,12 @@ def synthetic_points(
     anomaly_probability: float = 0.002,
     seed: int = 7,
     first_asset_id: int = 1,
+    filling_disk: bool = False,
 ) -> Iterator[DemoPoint]:
-    """Points in time order, tick by tick; `injected` marks the spikes put in on purpose."""
+    """Points in time order, tick by tick; `injected` marks the spikes put in on purpose.
+    `filling_disk`: the first asset also reports a `disk_usage` that fills from 40% to 98% over
+    `FILL_CYCLE_TICKS` ticks and is then cleaned up, again and again (a capacity prediction opens, escalates
+    and resolves; README, Forecasts)."""
     rng = random.Random(seed)
     start = start or datetime(2026, 1, 1, tzinfo=UTC)
     for tick in range(ticks):
@@ -75,6 +84,10 @@ def synthetic_points(
                     # a spike of 12 to 20 noise deviations, up or (where room) down
                     value += rng.choice((1, 1, -1)) * rng.uniform(12, 20) * noise
                 yield DemoPoint(asset_id, metric, min(max(value, low), high), ts, injected)
+        if filling_disk:
+            fill = (tick % FILL_CYCLE_TICKS) / FILL_CYCLE_TICKS
+            value = 40.0 + 58.0 * fill + rng.gauss(0.0, 0.3)
+            yield DemoPoint(first_asset_id, "disk_usage", value, ts, False)
 
 
 async def produce_demo(
@@ -108,8 +121,9 @@ async def produce_demo(
         start=start,
         anomaly_probability=anomaly_probability,
         seed=random.randrange(1 << 30),
+        filling_disk=True,
     )
-    per_tick = assets * len(DEMO_METRICS)
+    per_tick = assets * len(DEMO_METRICS) + 1  # and the filling disk
     tick_points: list[tuple[int, str, datetime, float]] = []
     try:
         if ems_dsn is not None:
