@@ -67,8 +67,8 @@ def synthetic_points(
 ) -> Iterator[DemoPoint]:
     """Points in time order, tick by tick; `injected` marks the spikes put in on purpose.
     `filling_disk`: the first asset also reports a `disk_usage` that fills from 40% to 98% over
-    `FILL_CYCLE_TICKS` ticks and is then cleaned up, again and again (a capacity prediction opens, escalates
-    and resolves; README, Forecasts)."""
+    `FILL_CYCLE_TICKS` ticks and is then cleaned up, again and again (a capacity prediction
+    opens, escalates and resolves; README, Forecasts)."""
     rng = random.Random(seed)
     start = start or datetime(2026, 1, 1, tzinfo=UTC)
     for tick in range(ticks):
