@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from stream.predictions import in_words
+
 OPEN_INCIDENT = {"critical": 40.0, "warning": 25.0, "info": 10.0}
 PREDICTION = {"critical": 30.0, "warning": 20.0, "info": 10.0}
 PAST_INCIDENT = {"critical": 10.0, "warning": 5.0, "info": 2.0}
@@ -86,7 +88,7 @@ def health(x: HealthInputs) -> Health:
             )
         )
     if x.prediction_severity is not None:
-        when = f" in {x.prediction_hours / 24:.1f} days" if x.prediction_hours is not None else ""
+        when = " " + in_words(x.prediction_hours) if x.prediction_hours is not None else ""
         reasons.append(
             Reason(
                 "predicted_crossing",

@@ -32,7 +32,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 Severity = Literal["info", "warning", "critical"]
-_RANK = {"info": 0, "warning": 1, "critical": 2}
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (
@@ -295,7 +295,7 @@ class IncidentTracker:
         incident["last_anomaly_at"] = max(incident["last_anomaly_at"], a.ts)
         duration = incident["last_anomaly_at"] - incident["started_at"]
         severity = severity_of(incident["peak_score"], duration)
-        if _RANK[severity] > _RANK[incident["severity"]]:
+        if SEVERITY_RANK[severity] > SEVERITY_RANK[incident["severity"]]:
             incident["severity"] = severity
 
     async def _save(self, conn, incident: dict, before: dict | None) -> list[IncidentEvent]:

@@ -10,8 +10,10 @@ capacity line (`stream.capacity.outlook`, up to `CAPACITY_HORIZON_HOURS` ahead):
 
 An asset's predicted metrics form one `prediction` incident (kind `prediction` in `incidents`,
 beside its anomaly incident): opened by the first predicted metric, updated when a metric joins
-or leaves or the severity changes, resolved when none is left. Severity is by the soonest
-crossing: critical within a day, warning within three, info beyond. Each change goes through the
+or leaves or the severity rises, resolved when none is left. Severity is by the soonest
+crossing: critical within a day, warning within three, info beyond; as an anomaly incident's, it
+rises while the incident is open and never falls (a crossing receding as the fill slows is no
+news). Each change goes through the
 same outboxes as anomaly incidents, in the same transaction as the scores and states of the batch
 that caused it, so it reaches EMS Core exactly once and the topic (as `prediction.open`,
 `prediction.update`, `prediction.resolve`) at least once with one `event_id`. A replayed batch
@@ -31,7 +33,7 @@ from psycopg.rows import dict_row
 from stream import capacity
 from stream.capacity import CapacityRules, Outlook
 from stream.features import SeriesState
-from stream.incidents import IncidentEvent, Severity, queue_change, upsert
+from stream.incidents import SEVERITY_RANK, IncidentEvent, Severity, queue_change, upsert
 
 #: the probability under which a predicted metric is cleared
 CLEAR_PROBABILITY = 0.5
@@ -77,6 +79,21 @@ class CapacityWatch:
         return True if outlook.probability >= self.confidence else None
 
 
+def in_words(hours: float | None) -> str:
+    """When a crossing comes, for a person.
+
+    >>> [in_words(h) for h in (0.0, 0.25, 5.0, 50.0, None)]
+    ['now', 'in 15 minutes', 'in 5.0 hours', 'in 2.1 days', 'soon']
+    """
+    if hours is None:
+        return "soon"
+    if hours == 0:
+        return "now"
+    if hours < 1:
+        return f"in {round(hours * 60)} minutes"
+    return f"in {hours:.1f} hours" if hours < 48 else f"in {hours / 24:.1f} days"
+
+
 def severity_of(hours: float) -> Severity:
     return "critical" if hours <= 24 else "warning" if hours <= 72 else "info"
 
@@ -100,8 +117,7 @@ def prediction_payload(incident: dict) -> dict:
     per_metric = incident["details"]["metrics"]
     soonest = incident["peak_metric"]
     first = per_metric.get(soonest, {})
-    hours = first.get("hours_to_crossing")
-    when = "now" if hours == 0 else f"in {hours / 24:.1f} days" if hours is not None else "soon"
+    when = in_words(first.get("hours_to_crossing"))
     return {
         "asset_id": incident["asset_id"],
         "severity": incident["severity"],
@@ -185,12 +201,15 @@ class PredictionTracker:
             await upsert(conn, incident)
             return [await self._queue(conn, incident, "resolve")]
         soonest = min(held, key=lambda m: held[m]["hours_to_crossing"])
+        severity = severity_of(held[soonest]["hours_to_crossing"])
+        if before is not None and SEVERITY_RANK[before["severity"]] > SEVERITY_RANK[severity]:
+            severity = before["severity"]  # as for anomalies: it rises, never falls while open
         incident.update(
             metrics=sorted(held),
             anomalies=len(held),
             peak_metric=soonest,
             peak_score=held[soonest]["probability"],
-            severity=severity_of(held[soonest]["hours_to_crossing"]),
+            severity=severity,
             last_anomaly_at=latest,
             details={"metrics": held},
         )

@@ -162,10 +162,17 @@ async function showAsset() {
   }
 }
 
+// as stream.predictions.in_words says it
+function inWords(hours) {
+  if (hours === 0) return "now";
+  if (hours < 1) return `in ${Math.round(hours * 60)} minutes`;
+  return hours < 48 ? `in ${hours.toFixed(1)} hours` : `in ${(hours / 24).toFixed(1)} days`;
+}
+
 function outlookText(o) {
   if (o.hoursToCrossing == null) return `below its limit ${fmt(o.limit)} for 30 days`;
   if (o.hoursToCrossing === 0) return `at its limit ${fmt(o.limit)} now`;
-  return `reaches ${fmt(o.limit)} in ${(o.hoursToCrossing / 24).toFixed(1)} days (p ${fmt(o.probability, 2)} within ${o.horizonHours} h)`;
+  return `reaches ${fmt(o.limit)} ${inWords(o.hoursToCrossing)} (p ${fmt(o.probability, 2)} within ${o.horizonHours} h)`;
 }
 
 function chart(metric, points, incidents, start, now, forecast) {

@@ -59,9 +59,15 @@ def test_a_filling_disk_is_predicted_once_escalates_and_resolves_when_cleaned(
     (asset,) = asset_ids(1)
     messages = filling_disk(asset)
     start_worker().wait_ready()
-    # a series is assessed after each batch's last point of it: the first ten hours go first
-    # (90% then four days away: info), the rest once they are stored
-    for part, stored in ((messages[:120], 120), (messages[120:], len(messages))):
+    # a series is assessed after each batch's last point of it, so the feed goes in three parts
+    # whatever the batches: ten hours (90% then four days away: info), the rest of the fill (two
+    # days away at its end: warning), the clean-up
+    fill_end = 2 * 288
+    for part, stored in (
+        (messages[:120], 120),
+        (messages[120:fill_end], fill_end),
+        (messages[fill_end:], len(messages)),
+    ):
         keys, values = zip(*part, strict=True)
         asyncio.run(produce(settings, list(values), list(keys)))
         assert wait_for_count(settings, stored) == stored

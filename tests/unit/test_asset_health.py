@@ -25,7 +25,7 @@ def test_an_open_critical_incident_and_a_critical_prediction_make_an_asset_criti
     assert verdict.score == 30 and verdict.status == "critical"
     assert [r.cause for r in verdict.reasons] == ["open_incident", "predicted_crossing"]
     assert "cpu_usage" in verdict.reasons[0].text
-    assert "disk_usage" in verdict.reasons[1].text and "0.5 days" in verdict.reasons[1].text
+    assert "disk_usage" in verdict.reasons[1].text and "in 12.0 hours" in verdict.reasons[1].text
 
 
 @pytest.mark.parametrize(

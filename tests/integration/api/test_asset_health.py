@@ -65,7 +65,7 @@ def test_the_health_list_puts_the_worst_asset_first(client, seeded):
     assert worst["score"] == 35 and worst["status"] == "poor"
     causes = [r["cause"] for r in worst["reasons"]]
     assert causes == ["open_incident", "predicted_crossing", "time_in_incident"]
-    assert "2.1 days" in worst["reasons"][1]["text"]
+    assert "in 2.1 days" in worst["reasons"][1]["text"]
 
 
 def test_prometheus_gets_health_as_aggregates_not_one_series_per_asset(client):

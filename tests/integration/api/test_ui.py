@@ -244,7 +244,7 @@ def test_the_page_shows_a_predicted_crossing_with_its_limit_and_the_asset_first_
     outlook = forecast["capacity"]
     assert 6 < outlook["hoursToCrossing"] < 18  # 90% is twelve hours away
     (said,) = drawn.find("span", **{"data-outlook": "disk_usage"})
-    assert f"in {outlook['hoursToCrossing'] / 24:.1f} days" in said["text"]
+    assert f"in {outlook['hoursToCrossing']:.1f} hours" in said["text"]
     assert [e for e in drawn.find("line", **{"class": "limit"}) if box in e["parents"]]
     (crossing,) = [e for e in drawn.find("circle", **{"class": "crossing"}) if box in e["parents"]]
     # the prediction the worker's path opened puts the asset at the top of the health list
