@@ -14,11 +14,11 @@ an online model cannot refit them. So each series runs a small bank of candidate
 from fast to slow, with and without a trend), and checks each candidate's forecasts against what
 came, at a ladder of horizons (`HORIZONS`, 1 to 4,096 steps): every so often a forecast is set
 aside at each rung and compared with the value once it is due. A forecast at horizon h then uses
-the candidate with the smallest squared error at the nearest rung, and its 80% and 95% intervals
-are that candidate's own error variance there (Gaussian quantiles), so the bands are as wide as the
-series' own forecasts have actually missed by, not what a model assumption says. A rung not checked
-often enough yet borrows the last checked one, widened as a random walk (variance in proportion to
-the horizon), and says so (`calibrated` False).
+the candidate with the smallest squared error at the nearest rung, and its 95% and 80% intervals
+come from that candidate's own squared and absolute errors there (Gaussian quantiles), so the bands
+are as wide as the series' own forecasts have actually missed by, not what a model assumption says.
+A rung not checked often enough yet borrows the last checked one, widened as a random walk
+(variance in proportion to the horizon), and says so (`calibrated` False).
 
 Pure code: `learn` takes the value and the series' seasonal state; no Kafka, no database. The
 state is about 800 bytes.
@@ -62,6 +62,8 @@ CHECKS_REMEMBERED = 100
 DEFAULT_CANDIDATE = 1
 Z80 = 1.2815515655446004
 Z95 = 1.959963984540054
+#: a Gaussian's standard deviation over its mean absolute deviation, sqrt(pi / 2)
+MAE_TO_SD = 1.2533141373155001
 
 
 def _damping(alpha: float) -> float:
@@ -80,12 +82,12 @@ def damped_sum(phi: float, h: int) -> float:
 
 
 def new_state() -> dict:
-    """`level`/`trend`: per candidate; `n`: signals learnt; per rung `checks` (how many), `mse`
-    (per candidate, EW squared error), `next` (the point count at which the rung sets a forecast
-    aside next), `due` and `base` (the forecasts set aside: the count at which each is due, -1
-    for a free slot, and each candidate's deseasonalised forecast); `profile`: the seasonal
-    profile the checks were made under; `wake`: the next point count with a check or a forecast
-    to set aside."""
+    """`level`/`trend`: per candidate; `n`: signals learnt; per rung `checks` (how many), `mse` and
+    `mae` (per candidate, EW squared and absolute error), `next` (the point count at which the
+    rung sets a forecast aside next), `due` and `base` (the forecasts set aside: the count at
+    which each is due, -1 for a free slot, and each candidate's deseasonalised forecast);
+    `profile`: the seasonal profile the checks were made under; `wake`: the next point count
+    with a check or a forecast to set aside."""
     k, r = len(CANDIDATES), len(HORIZONS)
     return {
         "profile": None,
@@ -95,6 +97,7 @@ def new_state() -> dict:
         "n": 0,
         "checks": [0] * r,
         "mse": [[0.0] * k for _ in range(r)],
+        "mae": [[0.0] * k for _ in range(r)],
         "next": [0] * r,
         "due": [[-1] * SLOTS for _ in range(r)],
         "base": [[[0.0] * k for _ in range(SLOTS)] for _ in range(r)],
@@ -142,10 +145,11 @@ def learn(state: dict, value: float, component: float, season: dict) -> None:
         # levels make now; no need to set it aside
         checks = state["checks"][0] + 1
         w = max(1.0 / checks, 1.0 / CHECKS_REMEMBERED)
-        mse = state["mse"][0]
+        mse, mae = state["mse"][0], state["mae"][0]
         for k in range(len(CANDIDATES)):
             e = value - (_base(state, k, 1) + component)
             mse[k] += w * (e * e - mse[k])
+            mae[k] += w * (abs(e) - mae[k])
         state["checks"][0] = checks
         # the forecasts set aside for this point, judged on the value with today's component
         for r, dues in enumerate(state["due"] if busy else ()):
@@ -156,10 +160,11 @@ def learn(state: dict, value: float, component: float, season: dict) -> None:
                     continue
                 checks = state["checks"][r] + 1
                 w = max(1.0 / checks, 1.0 / CHECKS_REMEMBERED)
-                mse, base = state["mse"][r], state["base"][r][s]
+                mse, mae, base = state["mse"][r], state["mae"][r], state["base"][r][s]
                 for k in range(len(CANDIDATES)):
                     e = value - (base[k] + component)
                     mse[k] += w * (e * e - mse[k])
+                    mae[k] += w * (abs(e) - mae[k])
                 state["checks"][r] = checks
                 dues[s] = -1
         for k, (alpha, share) in enumerate(CANDIDATES):
@@ -212,14 +217,15 @@ def _rung(h: int) -> int:
     return min(range(len(HORIZONS)), key=lambda r: abs(math.log(HORIZONS[r]) - math.log(h)))
 
 
-def _error_variance(state: dict, candidate: int, h: int) -> tuple[float, bool] | None:
-    """The candidate's squared error at `h` steps: interpolated (log scale) between the checked
-    rungs that enclose it; beyond the last checked rung, grown in proportion to the horizon.
-    None while no rung is checked enough."""
+def _error_at(state: dict, candidate: int, h: int, key: str = "mse") -> tuple[float, bool] | None:
+    """The candidate's squared (`mse`) or absolute (`mae`) error at `h` steps: interpolated (log
+    scale) between the checked rungs that enclose it; beyond the last checked rung, grown as a
+    random walk's (the squared error in proportion to the horizon, the absolute error to its
+    square root). None while no rung is checked enough."""
     checked = [r for r in range(len(HORIZONS)) if state["checks"][r] >= MIN_CHECKS]
     if not checked:
         return None
-    points = [(HORIZONS[r], state["mse"][r][candidate]) for r in checked]
+    points = [(HORIZONS[r], state[key][r][candidate]) for r in checked]
     # a forecast further ahead never misses by less than a nearer one (monotone envelope)
     envelope, top = [], 0.0
     for horizon, mse in points:
@@ -232,7 +238,8 @@ def _error_variance(state: dict, candidate: int, h: int) -> tuple[float, bool] |
             frac = (math.log(h) - math.log(h0)) / (math.log(h1) - math.log(h0))
             return v0 + frac * (v1 - v0), True
     h_last, v_last = envelope[-1]
-    return v_last * h / h_last, False
+    growth = h / h_last if key == "mse" else math.sqrt(h / h_last)
+    return v_last * growth, False
 
 
 def predict(
@@ -246,20 +253,28 @@ def predict(
         checked = state["checks"][rung] >= MIN_CHECKS
         candidates = range(len(CANDIDATES))
         k = min(candidates, key=lambda c: state["mse"][rung][c]) if checked else DEFAULT_CANDIDATE
-        found = _error_variance(state, k, h)
+        found = _error_at(state, k, h)
         if found is None:
             return []
         variance, calibrated = found
+        sd = math.sqrt(max(variance, 0.0))
+        # the 80% half-width from the mean absolute error, the 95% one from the squared error:
+        # on heavy-tailed errors the large misses set the variance, which makes a Gaussian 80%
+        # band too wide, while the absolute error is what the typical miss is (on Gaussian
+        # errors both give the same band; MAE <= RMSE keeps the 80% band inside the 95% one)
+        spread80 = Z80 * sd
+        if "mae" in state:  # states stored before it was kept have the squared error only
+            mae, _ = _error_at(state, k, h, "mae")
+            spread80 = min(spread80, Z80 * MAE_TO_SD * mae)
         ts = last_ts + timedelta(seconds=h * interval_seconds)
         mean = _base(state, k, h) + seasonality.seasonal_component(season, ts)
-        sd = math.sqrt(max(variance, 0.0))
         out.append(
             ForecastPoint(
                 steps=h,
                 timestamp=ts,
                 value=mean,
-                lower80=mean - Z80 * sd,
-                upper80=mean + Z80 * sd,
+                lower80=mean - spread80,
+                upper80=mean + spread80,
                 lower95=mean - Z95 * sd,
                 upper95=mean + Z95 * sd,
                 calibrated=calibrated and checked,
