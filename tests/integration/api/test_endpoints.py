@@ -142,9 +142,10 @@ def test_the_demo_feed_records_its_points_as_ems_does_so_the_metrics_endpoint_an
         env=env_for(settings), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "published 80 points" in done.stdout  # 2 assets x 4 metrics x 10 ticks
+    # 2 assets x 4 metrics x 10 ticks, and the first asset's filling disk
+    assert "published 90 points" in done.stdout
     with psycopg.connect(settings.database_dsn) as conn:
-        assert conn.execute("SELECT count(*) FROM metrics").fetchone()[0] == 80
+        assert conn.execute("SELECT count(*) FROM metrics").fetchone()[0] == 90
         assert conn.execute("SELECT count(*) FROM assets").fetchone()[0] == 2
     with TestClient(create_app(settings)) as client:
         body = client.get("/api/v1/metrics/1", params={"hours": 1}).json()
@@ -154,6 +155,7 @@ def test_the_demo_feed_records_its_points_as_ems_does_so_the_metrics_endpoint_an
         "memory_usage": 10,
         "latency_ms": 10,
         "bandwidth_in_mbps": 10,
+        "disk_usage": 10,
     }
 
 
