@@ -29,6 +29,7 @@ from api.routes import (
     detect,
     forecast,
     health,
+    incidents,
     models,
     scores,
     train,
@@ -109,7 +110,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # counts against the client's RATE_LIMIT: enforced by the guard before a route runs; the
     # dependency puts the key in the OpenAPI schema
     protected = [Depends(require_api_key)]
-    for module in (scores, asset_metrics, asset_health, assets, forecast, models, detect, train):
+    for module in (
+        scores,
+        asset_metrics,
+        asset_health,
+        assets,
+        incidents,
+        forecast,
+        models,
+        detect,
+        train,
+    ):
         app.include_router(
             module.router, prefix=API_PREFIX, dependencies=protected, responses=PROTECTED
         )

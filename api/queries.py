@@ -178,3 +178,14 @@ async def health_inputs(
         params,
     )
     return counts, await cur.fetchall()
+
+
+async def incident(conn: AsyncConnection, incident_id) -> dict | None:
+    """One incident by id, of either kind."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT id, asset_id, kind, status, severity, metrics, anomalies, peak_score, peak_metric, "
+        "started_at, last_anomaly_at, resolved_at, details FROM incidents WHERE id = %s",
+        (incident_id,),
+    )
+    return await cur.fetchone()

@@ -2,17 +2,16 @@
 
     python -m benchmarks.root_cause [--scenarios 40]
 
-Each scenario: 4 assets x 2 metrics at one point a minute, a day and a half of normal behaviour
-(a daily shape, Gaussian noise) scored by the worker's own scorer; then one series, the cause,
-shifts (by 6 noise deviations, or a ramp to 8 over 20 minutes) and 2 or 3 others follow it 3 to
-15 minutes later (5 deviations), on its asset or others; every other series has, with
-probability 0.4, one unrelated spike of 8 deviations within half an hour of the cause. The
-incident looked at is the one the last follower's asset opens (its first anomaly from half an
-hour before the cause on), with its peak metric, and the candidates are those the API gives
-`stream.root_cause.rank`: the asset's own metrics and every series of another asset with an
-anomaly in the window. Beside it, the baseline an operator has without hints: the candidates
-ordered by their first anomaly. Scenarios are split by index (even / odd); nothing in
-`stream.root_cause` was tuned on either.
+Each scenario: 4 assets x 2 metrics at one point a minute, a day and a half of normal behaviour (a
+daily shape, Gaussian noise) scored by the worker's own scorer; then one series, the cause, shifts
+(by 6 noise deviations, or a ramp to 8 over 20 minutes) and 2 or 3 others follow what it does 3 to
+15 minutes later (up to 5 deviations), on its asset or others; every other series has, with
+probability 0.4, one unrelated spike of 8 deviations within half an hour of the cause. The incident
+looked at is the one the last follower's first anomaly belongs to (grouped as `stream.incidents`
+does), with its peak metric, and the candidates are those the API gives `stream.root_cause.rank`:
+the asset's own metrics and every series of another asset with an anomaly in the window. Beside it,
+the baseline an operator has without hints: the candidates ordered by their first anomaly.
+Scenarios are split by index (even / odd); nothing in `stream.root_cause` was tuned on either.
 """
 
 from __future__ import annotations
@@ -53,12 +52,17 @@ def scenario(index: int) -> tuple[dict, dict[tuple[int, str], list[float]], tupl
     followers = rng.sample([s for s in series if s != cause], rng.choice((2, 3)))
     lags = {s: rng.randint(3, 15) for s in followers}
     ramp = rng.random() < 0.5
+
+    def deviation(step: int) -> float:
+        if step < 0:
+            return 0.0
+        return min(8.0, 8.0 * step / 20) if ramp else 6.0
+
     for i in range(CAUSE_AT, MINUTES):
         step = i - CAUSE_AT
-        values[cause][i] += min(8.0, 8.0 * step / 20) if ramp else 6.0
-        for s, lag in lags.items():
-            if step >= lag:
-                values[s][i] += 5.0
+        values[cause][i] += deviation(step)
+        for s, lag in lags.items():  # an effect follows what the cause does, 5/8 of it
+            values[s][i] += 5.0 / 8.0 * deviation(step - lag) * (8.0 / 6.0 if not ramp else 1.0)
     spikes = {}
     for s in series:
         if s != cause and s not in lags and rng.random() < 0.4:
@@ -87,25 +91,31 @@ def score(values: dict[tuple[int, str], list[float]]) -> dict[tuple[int, str], t
     return out
 
 
-def incident_of(asset: int, scored) -> tuple[datetime, str] | None:
-    """The start and peak metric of the incident the asset opens from half an hour before the
-    cause on (its first anomaly, and the metric with the highest score in its first 30
-    minutes)."""
-    since = T0 + timedelta(minutes=CAUSE_AT - 30)
-    firsts = [
-        ts
-        for m in METRICS
-        for ts, flag in zip(scored[(asset, m)][0], scored[(asset, m)][2], strict=True)
-        if flag and ts >= since
-    ]
-    if not firsts:
+def incident_of(asset: int, follower: tuple[int, str], scored) -> tuple[datetime, str] | None:
+    """The start and peak metric of the incident the follower's first anomaly after the cause is
+    part of, as `stream.incidents` groups them: the asset's anomalies back from it while no gap
+    between them exceeds the quiet period (15 minutes); the peak metric is the one with the
+    highest score from the start to the follower's first anomaly."""
+    cause_at = T0 + timedelta(minutes=CAUSE_AT)
+    ts, _, flags = scored[follower]
+    first = next((t for t, f in zip(ts, flags, strict=True) if f and t >= cause_at), None)
+    if first is None:
         return None
-    started = min(firsts)
-    until = started + timedelta(minutes=30)
+    alarms = sorted(
+        t
+        for m in METRICS
+        for t, f in zip(scored[(asset, m)][0], scored[(asset, m)][2], strict=True)
+        if f and t <= first
+    )
+    started = first
+    for t in reversed(alarms):
+        if (started - t) > timedelta(minutes=15):
+            break
+        started = t
 
     def peak(m):
         ts, scores, _ = scored[(asset, m)]
-        return max(s for t, s in zip(ts, scores, strict=True) if started <= t <= until)
+        return max(s for t, s in zip(ts, scores, strict=True) if started <= t <= first)
 
     return started, max(METRICS, key=peak)
 
@@ -116,7 +126,7 @@ def evaluate(indices: Sequence[int]) -> dict[str, float]:
     for index in indices:
         truth, values, last = scenario(index)
         scored = score(values)
-        found = incident_of(last[0], scored)
+        found = incident_of(last[0], last, scored)
         if found is None:
             continue  # the follower's asset never alarmed: no incident to explain
         counted += 1

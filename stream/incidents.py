@@ -31,6 +31,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from stream import hints, root_cause
+
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
@@ -322,6 +324,10 @@ class IncidentTracker:
         return events
 
     async def _queue(self, conn, incident: dict, kind: str) -> IncidentEvent:
-        return await queue_change(
-            conn, incident, kind, event_payload(incident), queue_outbox=self.queue_outbox
-        )
+        payload = event_payload(incident)
+        # what moved first, from the scores stored so far (this batch's included)
+        found = await hints.for_incident(conn, incident)
+        if found:
+            payload["description"] += " " + root_cause.describe(found)
+            payload["details"]["hints"] = hints.as_details(found[: root_cause.TOP_IN_DESCRIPTION])
+        return await queue_change(conn, incident, kind, payload, queue_outbox=self.queue_outbox)

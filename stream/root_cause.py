@@ -11,8 +11,10 @@ Candidates are ranked
    the incident's peak metric over the window, on a common time grid, the best over leads up to
    the window's: a cause moves before its effects; at least `MIN_CORRELATION`): a series that
    moved by chance, alone, goes last;
-2. then by onset, earliest first: a cause moves before its effects;
-3. then by correlation.
+2. then by whether the change held (the median score of the `SUSTAINED_POINTS` after the onset
+   is at least `SUSTAINED_SCORE`): a cause is a change, not a blip;
+3. then by onset, earliest first: a cause moves before its effects;
+4. then by correlation.
 
 Pure code: it takes score series and returns hints; the SQL that fetches them is the caller's.
 
@@ -33,6 +35,7 @@ Pure code: it takes score series and returns hints; the SQL that fetches them is
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,6 +48,15 @@ FOLLOW_SECONDS = 900.0
 #: the longest lead (in grid buckets) at which a candidate's scores are compared with the
 #: incident's
 MAX_LAG_BUCKETS = 30
+#: points after an onset whose median score says whether the change held
+SUSTAINED_POINTS = 10
+#: that median's level for a change that holds: the points after it stay more unusual than
+#: three in four of the series' points (a blip falls back to the series' usual scores at once)
+SUSTAINED_SCORE = 0.25
+#: leeway (grid buckets) around the lead between two onsets at which scores are compared
+LAG_SLACK = 2
+#: the longest quiet gap inside one movement of a series
+EPISODE_GAP_SECONDS = 900.0
 #: correlation of scores below which a candidate is taken to have moved by chance
 MIN_CORRELATION = 0.2
 #: hints named in an EMS event's description
@@ -72,6 +84,8 @@ class Hint:
     #: Pearson correlation of its scores with the incident's peak metric's, over the window
     correlation: float
     peak_score: float
+    #: the median score of the points after its onset: a change that holds, or a blip
+    sustained: float
     reason: str
 
 
@@ -116,6 +130,34 @@ def _interval(series: Sequence[SeriesScores]) -> float:
     return coarsest
 
 
+def _onset(s: SeriesScores, start: datetime, end: datetime, started_at: datetime):
+    """The first point of the series' movement nearest the incident's start: its points of at
+    least ONSET_SCORE in the window, grouped into episodes (gaps of at most EPISODE_GAP_SECONDS),
+    and of those the episode nearest `started_at`. None when it never moved in the window."""
+    moving = [
+        ts
+        for ts, score in zip(s.timestamps, s.scores, strict=True)
+        if start <= ts <= end and score >= ONSET_SCORE
+    ]
+    if not moving:
+        return None
+    episodes, first, last = [], moving[0], moving[0]
+    for ts in moving[1:]:
+        if (ts - last).total_seconds() > EPISODE_GAP_SECONDS:
+            episodes.append((first, last))
+            first = ts
+        last = ts
+    episodes.append((first, last))
+
+    def distance(episode):
+        a, b = episode
+        if a <= started_at <= b:
+            return 0.0
+        return min(abs((a - started_at).total_seconds()), abs((b - started_at).total_seconds()))
+
+    return min(episodes, key=lambda e: (distance(e), e[0]))[0]
+
+
 def rank(
     series: Sequence[SeriesScores], *, asset_id: int, metric: str, started_at: datetime
 ) -> list[Hint]:
@@ -126,28 +168,44 @@ def rank(
     bucket = _interval(series)
     target = next((s for s in series if (s.asset_id, s.metric) == (asset_id, metric)), None)
     target_grid = _grid(target, start, bucket) if target else {}
+    target_onset = (_onset(target, start, end, started_at) if target else None) or started_at
     hints = []
     for s in series:
-        onset = next(
-            (
-                ts
-                for ts, score in zip(s.timestamps, s.scores, strict=True)
-                if start <= ts <= end and score >= ONSET_SCORE
-            ),
-            None,
-        )
+        onset = _onset(s, start, end, started_at)
         if onset is None:
             continue
         own = s is target
         grid = _grid(s, start, bucket)
-        # a cause leads its effects: the best correlation with the candidate up to the lead
-        # window earlier
-        lags = range(min(MAX_LAG_BUCKETS, int(LEAD_SECONDS // bucket)) + 1)
-        correlation = 1.0 if own else max(_correlation(grid, target_grid, lag) for lag in lags)
-        lead = (started_at - onset).total_seconds()
+        # a cause leads its effects by the time between their onsets: compared at that lead
+        # (give or take LAG_SLACK buckets), not at whichever lead happens to fit best
+        lead = round((target_onset - onset).total_seconds() / bucket)
+        lags = range(max(0, lead - LAG_SLACK), max(0, min(MAX_LAG_BUCKETS, lead + LAG_SLACK)) + 1)
+        correlation = (
+            1.0 if own else max((_correlation(grid, target_grid, lag) for lag in lags), default=0.0)
+        )
         peak = max(score for ts, score in zip(s.timestamps, s.scores, strict=True) if ts >= start)
-        hints.append(Hint(s.asset_id, s.metric, onset, lead, correlation, peak, ""))
-    hints.sort(key=lambda h: (h.correlation < MIN_CORRELATION, h.onset, -h.correlation))
+        after = [score for ts, score in zip(s.timestamps, s.scores, strict=True) if ts > onset]
+        sustained = statistics.median(after[:SUSTAINED_POINTS]) if after else 0.0
+        hints.append(
+            Hint(
+                s.asset_id,
+                s.metric,
+                onset,
+                (started_at - onset).total_seconds(),
+                correlation,
+                peak,
+                sustained,
+                "",
+            )
+        )
+    hints.sort(
+        key=lambda h: (
+            h.correlation < MIN_CORRELATION,
+            h.sustained < SUSTAINED_SCORE,
+            h.onset,
+            -h.correlation,
+        )
+    )
     return [_with_reason(h, asset_id) for h in hints]
 
 
@@ -164,8 +222,18 @@ def _with_reason(h: Hint, asset_id: int) -> Hint:
         if h.correlation >= MIN_CORRELATION
         else f"scores do not move with the incident's (r = {h.correlation:.2f})"
     )
-    reason = f"{where} moved {when}; its {moves}"
-    return Hint(h.asset_id, h.metric, h.onset, h.lead_seconds, h.correlation, h.peak_score, reason)
+    held = "and held" if h.sustained >= SUSTAINED_SCORE else "for a moment"
+    reason = f"{where} moved {when} {held}; its {moves}"
+    return Hint(
+        h.asset_id,
+        h.metric,
+        h.onset,
+        h.lead_seconds,
+        h.correlation,
+        h.peak_score,
+        h.sustained,
+        reason,
+    )
 
 
 def describe(hints: Sequence[Hint]) -> str:

@@ -99,12 +99,12 @@ async def asset_incidents(
         await require_known_asset(conn, asset_id)
         rows = await queries.asset_incidents(conn, asset_id=asset_id, since=since)
     incidents = [
-        Incident(**{k: v for k, v in r.items() if k != "details"}, crossings=_crossings(r))
+        Incident(**{k: v for k, v in r.items() if k != "details"}, crossings=crossings_of(r))
         for r in rows
     ]
     return IncidentList(asset_id=asset_id, hours=hours, incidents=incidents)
 
 
-def _crossings(incident: dict) -> dict | None:
+def crossings_of(incident: dict) -> dict | None:
     """A prediction incident's per-metric outlook (`stream.predictions`); None for others."""
     return (incident["details"] or {}).get("metrics") if incident["kind"] == "prediction" else None

@@ -92,6 +92,9 @@ ALTER TABLE anomaly_scores ADD COLUMN IF NOT EXISTS upper_bound DOUBLE PRECISION
 ALTER TABLE anomaly_scores ADD COLUMN IF NOT EXISTS direction TEXT;
 CREATE INDEX IF NOT EXISTS anomaly_scores_anomalies ON anomaly_scores (asset_id, ts)
     WHERE is_anomaly;
+-- the anomalies of every asset in a stretch of time: the candidates of root-cause hints
+CREATE INDEX IF NOT EXISTS anomaly_scores_anomalies_by_time ON anomaly_scores (ts)
+    WHERE is_anomaly;
 CREATE TABLE IF NOT EXISTS model_metadata (
     id          BIGSERIAL PRIMARY KEY,
     model_type  TEXT NOT NULL,

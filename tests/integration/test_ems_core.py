@@ -145,6 +145,9 @@ def test_a_burst_of_anomalies_makes_one_incident_one_event(quick, start_worker, 
     assert event["status"] == "resolved" and event["source"] == "ml-service"
     assert event["details"]["anomalies"] == in_burst
     assert event["severity"] == "critical"
+    # the root-cause hint: the asset's one metric moved first, at the incident's start
+    assert event["details"]["hints"][0]["metric"] == "cpu_usage"
+    assert "Moved first: cpu_usage moved at the incident's start" in event["description"]
     # the topic carries the points and the incident's open ... resolve
     kinds = [
         json.loads(r.value).get("type")
