@@ -18,6 +18,7 @@ export type IncidentList = Schemas["IncidentList"];
 export type Forecast = Schemas["Forecast"];
 export type AssetHealth = Schemas["AssetHealth"];
 export type HealthList = Schemas["HealthList"];
+export type IncidentDetail = Schemas["IncidentDetail"];
 export type ScoreQuery = NonNullable<
   operations["anomaly_scores_api_v1_anomaly_scores__asset_id__get"]["parameters"]["query"]
 >;
@@ -78,6 +79,8 @@ export function createMlApi({ baseUrl, apiKey, fetch: fetchImpl = fetch }: MlApi
       call<Forecast>(`/forecast/${assetId}` + query({ metric, horizon })),
     getAssetHealth: (assetId: number, hours?: number) =>
       call<AssetHealth>(`/assets/${assetId}/health` + query({ hours })),
+    /** the incident with its root-cause hints, most likely cause first */
+    getIncident: (incidentId: string) => call<IncidentDetail>(`/incidents/${incidentId}`),
     /** worst first */
     listAssetHealth: (hours?: number, limit?: number) =>
       call<HealthList>("/assets/health" + query({ hours, limit })),

@@ -194,6 +194,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/incidents/{incident_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Incident
+         * @description The incident with its ranked root-cause hints and their reasons.
+         */
+        get: operations["get_incident_api_v1_incidents__incident_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/metrics/{asset_id}": {
         parameters: {
             query?: never;
@@ -750,6 +770,50 @@ export interface components {
              */
             timestamp: string;
         };
+        /** HintOut */
+        HintOut: {
+            /**
+             * Assetid
+             * @description EMS asset id
+             */
+            assetId: number;
+            /**
+             * Correlation
+             * @description Pearson correlation of its scores with the incident's peak metric's, at the lead between their onsets
+             */
+            correlation: number;
+            /**
+             * Leadseconds
+             * @description how long before the incident's start it moved (negative: after)
+             */
+            leadSeconds: number;
+            /**
+             * Metric
+             * @description metric name, as the producer sent it
+             */
+            metric: string;
+            /**
+             * Onset
+             * Format: date-time
+             * @description its first score of at least 0.6 near the incident's start
+             */
+            onset: string;
+            /**
+             * Peakscore
+             * @description its highest score in the window
+             */
+            peakScore: number;
+            /**
+             * Reason
+             * @description the hint, for a person
+             */
+            reason: string;
+            /**
+             * Sustained
+             * @description median score of its 10 points after the onset: a change that held (at least 0.25) or a blip
+             */
+            sustained: number;
+        };
         /** Incident */
         Incident: {
             /**
@@ -822,6 +886,101 @@ export interface components {
              * @example open
              */
             status: string;
+        };
+        /** IncidentDetail */
+        IncidentDetail: {
+            /**
+             * Anomalies
+             * @description anomalous points in it
+             */
+            anomalies: number;
+            /**
+             * Assetid
+             * @description EMS asset id
+             */
+            assetId: number;
+            /**
+             * Crossings
+             * @description a prediction's outlook per metric: limit, level, slope_per_day, hours_to_crossing, crossing_at, probability, assessed_at (null for an anomaly incident)
+             */
+            crossings?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            } | null;
+            /**
+             * Hints
+             * @description what moved, most likely cause first
+             */
+            hints: components["schemas"]["HintOut"][];
+            /**
+             * Id
+             * Format: uuid
+             * @description identifier
+             */
+            id: string;
+            /**
+             * Kind
+             * @description anomaly (grouped anomalies) or prediction (predicted capacity crossings)
+             * @example anomaly
+             */
+            kind: string;
+            /**
+             * Lastanomalyat
+             * Format: date-time
+             * @description its latest anomaly
+             */
+            lastAnomalyAt: string;
+            /**
+             * Metrics
+             * @description the metrics with anomalies in it
+             */
+            metrics: string[];
+            /**
+             * Peakmetric
+             * @description the metric of its highest score
+             */
+            peakMetric: string;
+            /**
+             * Peakscore
+             * @description its highest score
+             */
+            peakScore: number;
+            /**
+             * Resolvedat
+             * @description when it was resolved (null while open)
+             */
+            resolvedAt: string | null;
+            /**
+             * Severity
+             * @description from the peak score
+             * @example critical
+             */
+            severity: string;
+            /**
+             * Startedat
+             * Format: date-time
+             * @description its first anomaly
+             */
+            startedAt: string;
+            /**
+             * Status
+             * @description open or resolved
+             * @example open
+             */
+            status: string;
+            /**
+             * Windowend
+             * Format: date-time
+             * @description ... to here
+             */
+            windowEnd: string;
+            /**
+             * Windowstart
+             * Format: date-time
+             * @description the hints look from here ...
+             */
+            windowStart: string;
         };
         /** IncidentList */
         IncidentList: {
@@ -1866,6 +2025,82 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HealthReport"];
+                };
+            };
+        };
+    };
+    get_incident_api_v1_incidents__incident_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                incident_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncidentDetail"];
+                };
+            };
+            /** @description API_KEY is set and X-API-Key is missing or wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No incident has this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is over MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description RATE_LIMIT (or AUTH_FAILURE_LIMIT) exceeded for this client address */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after a while */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
