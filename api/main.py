@@ -30,6 +30,7 @@ from api.routes import (
     forecast,
     health,
     incidents,
+    maintenance,
     models,
     scores,
     train,
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         asset_health,
         assets,
         incidents,
+        maintenance,
         forecast,
         models,
         detect,
@@ -145,7 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Content-Type", "X-API-Key"],
         )
 

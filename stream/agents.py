@@ -33,6 +33,7 @@ from stream.app import StreamApp
 from stream.errors import PublishError, StorageError, StorageRefused
 from stream.events import InputLimits
 from stream.features import SeriesState
+from stream.maintenance import Windows
 from stream.pipeline import BatchResult, RawMessage, decode_batch, process_batch, series_keys
 from stream.predictions import CapacityWatch
 from stream.scoring import Scorer
@@ -186,9 +187,12 @@ class BatchHandler:
         outbox: TopicOutbox,
         limits: InputLimits | None = None,
         watch: CapacityWatch | None = None,
+        maintenance: Windows | None = None,
     ) -> None:
         self._scorer = scorer
         self._watch = watch
+        #: the maintenance windows (`stream.maintenance`), refreshed by a timer
+        self.maintenance = maintenance or Windows()
         self._limits = limits
         self._outbox = outbox
         self._writer = writer
@@ -270,11 +274,21 @@ class BatchHandler:
             await retry_until_done(load, sink="postgres", transient=StorageError)
             self.states.update(loaded)
         result = process_batch(messages, self._load_state, self._scorer, decoded, self._watch)
+        if not self.maintenance.loaded:
+            await self.maintenance.refresh()  # before the first batch: no window missed
+
+        def muted(point) -> bool:
+            return self.maintenance.mutes(point.asset_id, point.metric, point.timestamp)
+
+        alerts = [s for s in result.anomalies if not muted(s.point)]
+        outlooks = [
+            o for o in result.outlooks if not self.maintenance.mutes(o.asset_id, o.metric, o.ts)
+        ]
         # Anomalies and dead letters go out before the scores are durable: a crash in between
         # replays the batch from the same states, publishing them again with the same event ids
         # (at least once). After the write the batch's messages count as applied.
         await retry_until_done(
-            lambda: self._publisher.publish(result.anomalies, result.dead_letters),
+            lambda: self._publisher.publish(alerts, result.dead_letters),
             sink="kafka",
             transient=PublishError,
         )
@@ -282,7 +296,7 @@ class BatchHandler:
         incidents: list[TopicMessage] = []
 
         async def write() -> None:
-            incidents[:] = await self._writer.write(result.scored, rows, result.outlooks)
+            incidents[:] = await self._writer.write(result.scored, rows, outlooks, muted)
 
         await retry_until_done(write, sink="postgres", transient=StorageError)
         for key, (_, state) in result.states.items():
@@ -352,10 +366,11 @@ def register_agents(
     batch_timeout: float,
     model_poll_seconds: float,
     outbox_poll_seconds: float,
+    maintenance_poll_seconds: float = 10.0,
 ) -> None:
-    """Attach the scoring agent, the model watcher, the EMS Core sender (when alerts are on),
-    the silent-asset sweep, the sweep of incident changes left unpublished and the consumer-lag
-    timer to the app."""
+    """Attach the scoring agent, the model watcher, the maintenance windows' refresh, the EMS
+    Core sender (when alerts are on), the silent-asset sweep, the sweep of incident changes left
+    unpublished and the consumer-lag timer to the app."""
     app = stream_app.app
 
     if sender is not None:
@@ -367,6 +382,10 @@ def register_agents(
     @app.timer(model_poll_seconds)
     async def look_for_new_model() -> None:
         await watcher.poll()
+
+    @app.timer(maintenance_poll_seconds)
+    async def read_maintenance_windows() -> None:
+        await handler.maintenance.refresh()
 
     @app.timer(sweeper.period_seconds)
     async def resolve_silent_assets() -> None:

@@ -115,6 +115,9 @@ class Settings(BaseSettings):
         description="Probability of crossing within the horizon that opens a prediction "
         "(it resolves under 0.5)",
     )
+    maintenance_poll_seconds: float = Field(
+        10.0, gt=0, description="How often workers read the maintenance windows"
+    )
     window_size: int = Field(5, ge=2, le=256, description="Points in the rolling feature window")
     warmup_points: int = Field(
         30, ge=2, description="Points a series must have seen before it may raise an anomaly"

@@ -18,6 +18,7 @@ from stream.capacity import parse_capacity_rules
 from stream.config import Settings, configure_logging, logging_dict_config
 from stream.ensemble import build_scorer
 from stream.incidents import IncidentTracker
+from stream.maintenance import Windows
 from stream.predictions import CapacityWatch, PredictionTracker
 from stream.sinks.ems_core import EmsCoreSender
 from stream.sinks.kafka_events import EventPublisher
@@ -78,6 +79,7 @@ def run_worker(settings: Settings) -> None:
         outbox=outbox,
         limits=settings.input_limits,
         watch=watch,
+        maintenance=Windows(dsn=settings.database_dsn),
     )
     register_agents(
         stream_app,
@@ -109,6 +111,7 @@ def run_worker(settings: Settings) -> None:
         batch_timeout=settings.batch_timeout_seconds,
         model_poll_seconds=settings.model_poll_seconds,
         outbox_poll_seconds=settings.outbox_poll_seconds,
+        maintenance_poll_seconds=settings.maintenance_poll_seconds,
     )
     worker = faust.Worker(
         stream_app.app,

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from stream import maintenance
 from stream.errors import StorageError, storage_failure
+from stream.events import MetricPoint
 from stream.incidents import SCHEMA as INCIDENT_TABLES
 from stream.incidents import AnomalyRef, IncidentTracker
 from stream.pipeline import ScoredPoint
@@ -159,6 +161,7 @@ async def ensure_schema(conn: psycopg.AsyncConnection, *, with_ems_tables: bool 
         except psycopg.errors.FeatureNotSupported as e:
             log.info("series states keep PostgreSQL's default compression: %s", e)
         await conn.execute(topic_outbox.SCHEMA)
+        await conn.execute(maintenance.SCHEMA)
 
 
 async def ensure_month_partitions(
@@ -205,12 +208,15 @@ class ScoreWriter:
         scored: Sequence[ScoredPoint],
         states: Sequence[StateRow] = (),
         outlooks: Sequence[PredictionRef] = (),
+        muted: Callable[[MetricPoint], bool] | None = None,
     ) -> list[TopicMessage]:
         """Make the batch durable: its scores, the series `states` that produced them, the
         incidents their new anomalies cause, the prediction incidents the `outlooks` of its
         bounded series open or close (`stream.predictions`) and those incidents' changes for the
         anomalies topic (`topic_outbox`), in one transaction; returns the changes once it is
-        committed. Raises `StorageError` (retry) or `StorageRefused` (do not)."""
+        committed. A point `muted` says is in a maintenance window (`stream.maintenance`) is
+        stored but touches no incident. Raises `StorageError` (retry) or `StorageRefused` (do
+        not)."""
         if not scored:
             return []
         months = {month_start(s.point.timestamp) for s in scored}
@@ -237,6 +243,7 @@ class ScoreWriter:
                         for s in scored
                         if (s.verdict.is_anomaly or s.verdict.ongoing)
                         and (s.point.asset_id, s.point.metric, s.point.timestamp) in inserted
+                        and not (muted and muted(s.point))
                     ]
                     latest: dict[int, datetime] = {}
                     for s in scored:
