@@ -61,10 +61,10 @@ class MaintenanceWindow(ApiModel):
     id: uuid.UUID
     asset_id: int | None = Field(description="the asset muted (null: every asset)")
     metric_pattern: str | None = Field(description="the metrics muted (null: every metric)")
-    starts_at: datetime
-    ends_at: datetime
-    reason: str
-    created_at: datetime
+    starts_at: datetime = Field(description="the window's start")
+    ends_at: datetime = Field(description="its end (not included)")
+    reason: str = Field(description="why, as given")
+    created_at: datetime = Field(description="when it was created")
     cancelled_at: datetime | None = Field(description="when it was cancelled (null: it was not)")
     status: str = Field(description="upcoming, active, ended or cancelled")
 

@@ -109,6 +109,29 @@ async function showHealthList() {
   }
 }
 
+async function showWindows() {
+  const body = $("#windows tbody");
+  body.replaceChildren();
+  try {
+    const list = await api("/maintenance");
+    $("#windows-note").textContent = list.windows.length ? "" : "No maintenance window active or to come.";
+    for (const w of list.windows) {
+      const row = el("tr", { "data-window": w.id });
+      row.append(
+        el("td", {}, w.assetId ?? "every asset"),
+        el("td", {}, w.metricPattern ?? "every metric"),
+        el("td", {}, new Date(w.startsAt).toLocaleString()),
+        el("td", {}, new Date(w.endsAt).toLocaleString()),
+        el("td", { class: "status " + w.status }, w.status),
+        el("td", { class: "why" }, w.reason),
+      );
+      body.append(row);
+    }
+  } catch (e) {
+    $("#windows-note").textContent = "Could not list the maintenance windows: " + e.message;
+  }
+}
+
 // A forecast a quarter of the range ahead (at least an hour); null for a series too young or
 // one the API has no forecaster for
 async function forecastOf(asset, metric, hours) {
@@ -281,7 +304,7 @@ function hover(ev, svg, points, x, t, cursor) {
 async function refresh() {
   document.body.removeAttribute("data-ready");
   $("#hours").value = params().hours;
-  await Promise.all([showHealth(), showAssets(), showHealthList(), showAsset()]);
+  await Promise.all([showHealth(), showAssets(), showHealthList(), showWindows(), showAsset()]);
   document.body.setAttribute("data-ready", "true"); // for tests and screenshots: all drawn
 }
 

@@ -19,6 +19,9 @@ export type Forecast = Schemas["Forecast"];
 export type AssetHealth = Schemas["AssetHealth"];
 export type HealthList = Schemas["HealthList"];
 export type IncidentDetail = Schemas["IncidentDetail"];
+export type WindowRequest = Schemas["WindowRequest"];
+export type MaintenanceWindow = Schemas["MaintenanceWindow"];
+export type WindowList = Schemas["WindowList"];
 export type ScoreQuery = NonNullable<
   operations["anomaly_scores_api_v1_anomaly_scores__asset_id__get"]["parameters"]["query"]
 >;
@@ -81,6 +84,13 @@ export function createMlApi({ baseUrl, apiKey, fetch: fetchImpl = fetch }: MlApi
       call<AssetHealth>(`/assets/${assetId}/health` + query({ hours })),
     /** the incident with its root-cause hints, most likely cause first */
     getIncident: (incidentId: string) => call<IncidentDetail>(`/incidents/${incidentId}`),
+    /** mute an asset, a metric pattern or everything for a time range */
+    createMaintenance: (request: WindowRequest) =>
+      call<MaintenanceWindow>("/maintenance", { method: "POST", body: JSON.stringify(request) }),
+    /** active and upcoming windows; with `ended`, the past month's too */
+    listMaintenance: (ended?: boolean) => call<WindowList>("/maintenance" + query({ ended })),
+    cancelMaintenance: (windowId: string) =>
+      call<MaintenanceWindow>(`/maintenance/${windowId}`, { method: "DELETE" }),
     /** worst first */
     listAssetHealth: (hours?: number, limit?: number) =>
       call<HealthList>("/assets/health" + query({ hours, limit })),

@@ -214,6 +214,51 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/maintenance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Windows
+         * @description The maintenance windows active now or to come (with `ended`, the past month's too).
+         */
+        get: operations["list_windows_api_v1_maintenance_get"];
+        put?: never;
+        /**
+         * Create Window
+         * @description Mute an asset, a metric pattern or everything for a time range.
+         */
+        post: operations["create_window_api_v1_maintenance_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/maintenance/{window_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Cancel Window
+         * @description Cancel a window (from the workers' next read on, its points alert again); cancelling a
+         *     cancelled window changes nothing.
+         */
+        delete: operations["cancel_window_api_v1_maintenance__window_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/metrics/{asset_id}": {
         parameters: {
             query?: never;
@@ -1000,6 +1045,58 @@ export interface components {
              */
             incidents: components["schemas"]["Incident"][];
         };
+        /** MaintenanceWindow */
+        MaintenanceWindow: {
+            /**
+             * Assetid
+             * @description the asset muted (null: every asset)
+             */
+            assetId: number | null;
+            /**
+             * Cancelledat
+             * @description when it was cancelled (null: it was not)
+             */
+            cancelledAt: string | null;
+            /**
+             * Createdat
+             * Format: date-time
+             * @description when it was created
+             */
+            createdAt: string;
+            /**
+             * Endsat
+             * Format: date-time
+             * @description its end (not included)
+             */
+            endsAt: string;
+            /**
+             * Id
+             * Format: uuid
+             * @description identifier
+             */
+            id: string;
+            /**
+             * Metricpattern
+             * @description the metrics muted (null: every metric)
+             */
+            metricPattern: string | null;
+            /**
+             * Reason
+             * @description why, as given
+             */
+            reason: string;
+            /**
+             * Startsat
+             * Format: date-time
+             * @description the window's start
+             */
+            startsAt: string;
+            /**
+             * Status
+             * @description upcoming, active, ended or cancelled
+             */
+            status: string;
+        };
         /**
          * MetricStatistics
          * @description One metric of the asset over the window, from EMS's `metrics` table.
@@ -1371,6 +1468,44 @@ export interface components {
             msg: string;
             /** Error Type */
             type: string;
+        };
+        /** WindowList */
+        WindowList: {
+            /**
+             * Windows
+             * @description by start, newest first
+             */
+            windows: components["schemas"]["MaintenanceWindow"][];
+        };
+        /** WindowRequest */
+        WindowRequest: {
+            /**
+             * Assetid
+             * @description the asset muted (absent: every asset)
+             */
+            assetId?: number | null;
+            /**
+             * Endsat
+             * Format: date-time
+             * @description end (not included), with a time zone
+             */
+            endsAt: string;
+            /**
+             * Metricpattern
+             * @description fnmatch pattern of the metrics muted, e.g. cpu_* (absent: every metric)
+             * @example cpu_*
+             */
+            metricPattern?: string | null;
+            /**
+             * Reason
+             * @description why, for the people who see it
+             */
+            reason: string;
+            /**
+             * Startsat
+             * @description start, with a time zone (absent: now)
+             */
+            startsAt?: string | null;
         };
     };
     responses: never;
@@ -2059,6 +2194,219 @@ export interface operations {
                 };
             };
             /** @description No incident has this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is over MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description RATE_LIMIT (or AUTH_FAILURE_LIMIT) exceeded for this client address */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after a while */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_windows_api_v1_maintenance_get: {
+        parameters: {
+            query?: {
+                /** @description Also the windows that ended or were cancelled (last 30 days) */
+                ended?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WindowList"];
+                };
+            };
+            /** @description API_KEY is set and X-API-Key is missing or wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is over MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description RATE_LIMIT (or AUTH_FAILURE_LIMIT) exceeded for this client address */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after a while */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_window_api_v1_maintenance_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WindowRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MaintenanceWindow"];
+                };
+            };
+            /** @description API_KEY is set and X-API-Key is missing or wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is over MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description RATE_LIMIT (or AUTH_FAILURE_LIMIT) exceeded for this client address */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable; retry after a while */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    cancel_window_api_v1_maintenance__window_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                window_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MaintenanceWindow"];
+                };
+            };
+            /** @description API_KEY is set and X-API-Key is missing or wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No maintenance window has this id */
             404: {
                 headers: {
                     [name: string]: unknown;

@@ -150,6 +150,11 @@ def forecast_drawn(drawn, box, forecast):
 
 
 def test_the_page_draws_the_assets_series_band_anomalies_and_incidents(api_url):
+    window = httpx.post(
+        f"{api_url}/api/v1/maintenance",
+        json={"assetId": ASSET, "metricPattern": "cpu_*", "endsAt": "2099-01-01T00:00:00Z",
+              "startsAt": "2098-12-31T00:00:00Z", "reason": "firmware upgrade"},
+    ).json()  # fmt: skip
     page = f"{api_url}/ui/#asset={ASSET}&hours=24"
     rendered = chromium("--dump-dom", page)
     assert rendered.returncode == 0, rendered.stderr
@@ -218,6 +223,12 @@ def test_the_page_draws_the_assets_series_band_anomalies_and_incidents(api_url):
     mine = next(h for h in healths if h["assetId"] == ASSET)
     assert health_cells[1:3] == [str(mine["score"]), mine["status"]]
     assert mine["reasons"][0]["text"] in health_cells[3]
+
+    # the maintenance windows to come
+    (row,) = drawn.find("tr", **{"data-window": window["id"]})
+    window_cells = [e["text"] for e in drawn.elements if e["tag"] == "td" and row in e["parents"]]
+    assert window_cells[:2] == [str(ASSET), "cpu_*"]
+    assert window_cells[4:] == ["upcoming", "firmware upgrade"]
 
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "ui-asset.png"
