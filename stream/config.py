@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     incident_quiet_seconds: float = Field(
         900, gt=0, description="Anomaly-free time (event time) after which an incident resolves"
     )
+    incident_flap_seconds: float = Field(
+        900,
+        ge=0,
+        description="An anomaly this soon after its asset's incident resolved reopens it "
+        "(flapping stays one incident); 0: never",
+    )
     ems_core_timeout_seconds: float = Field(5.0, gt=0, description="Timeout of each EMS Core call")
     outbox_poll_seconds: float = Field(
         1.0, gt=0, description="How often a worker delivers pending incident changes to EMS Core"

@@ -31,7 +31,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from stream import hints, root_cause
+from stream import hints, priority, root_cause
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
@@ -182,6 +182,7 @@ def event_payload(incident: dict) -> dict:
         "source": "ml-service",
         "metric": incident["peak_metric"],
         "score": round(incident["peak_score"], 4),
+        "priority": (incident.get("details") or {}).get("priority", {}).get("label"),
         "started_at": incident["started_at"].isoformat(),
         "resolved_at": incident["resolved_at"].isoformat() if incident["resolved_at"] else None,
         "details": {
@@ -191,6 +192,8 @@ def event_payload(incident: dict) -> dict:
             "peak_score": incident["peak_score"],
             "duration_seconds": duration.total_seconds(),
             "last_anomaly_at": incident["last_anomaly_at"].isoformat(),
+            "priority": (incident.get("details") or {}).get("priority"),
+            "reopened": (incident.get("details") or {}).get("reopened", 0),
         },
     }
 
@@ -198,11 +201,18 @@ def event_payload(incident: dict) -> dict:
 class IncidentTracker:
     """Applies a batch's new anomalies and latest timestamps to the incidents of its assets."""
 
-    def __init__(self, *, quiet_seconds: float, queue_outbox: bool = True) -> None:
+    def __init__(
+        self, *, quiet_seconds: float, queue_outbox: bool = True, flap_seconds: float = 900.0
+    ) -> None:
         """`queue_outbox` False (AUTO_CREATE_ALERTS=false): incidents are tracked and published
-        on the anomalies topic, but nothing is queued for EMS Core."""
+        on the anomalies topic, but nothing is queued for EMS Core. An anomaly within
+        `flap_seconds` after an incident of its asset resolved reopens that incident (flapping
+        is one incident, not a new one each time)."""
         self.quiet = timedelta(seconds=quiet_seconds)
+        self.flap = timedelta(seconds=flap_seconds)
         self.queue_outbox = queue_outbox
+        #: whether EMS's `assets` table has a `criticality` column (read once)
+        self._has_criticality: bool | None = None
 
     async def apply(
         self,
@@ -236,8 +246,7 @@ class IncidentTracker:
                         incident["last_anomaly_at"] = max(incident["last_anomaly_at"], a.ts)
                     continue
                 if incident is None:
-                    incident = self._new(a)
-                    before = None
+                    incident, before = await self._reopen_or_new(conn, a)
                 else:
                     self._absorb(incident, a)
             if incident is not None and asset_id in latest:
@@ -267,6 +276,26 @@ class IncidentTracker:
         for incident in await cur.fetchall():
             events += await self._resolve(conn, incident, dict(incident))
         return events
+
+    async def _reopen_or_new(self, conn, a: AnomalyRef) -> tuple[dict, dict | None]:
+        """The asset's incident that resolved within the flap period before `a`, reopened with
+        `a` in it (and what it was, to compare with), or a new incident (and None)."""
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            "SELECT * FROM incidents WHERE asset_id = %s AND kind = 'anomaly' "
+            "AND status = 'resolved' AND resolved_at >= %s AND last_anomaly_at < %s "
+            "ORDER BY resolved_at DESC LIMIT 1 FOR UPDATE",
+            (a.asset_id, a.ts - self.flap, a.ts),
+        )
+        previous = await cur.fetchone()
+        if previous is None:
+            return self._new(a), None
+        before = dict(previous)
+        details = dict(previous["details"] or {})
+        details["reopened"] = details.get("reopened", 0) + 1
+        previous.update(status="open", resolved_at=None, details=details)
+        self._absorb(previous, a)
+        return previous, before
 
     @staticmethod
     def _new(a: AnomalyRef) -> dict:
@@ -304,12 +333,18 @@ class IncidentTracker:
         """Upsert the incident; queue `open`, or `update` when a person would care."""
         if before is None:
             kind = "open"
-        elif incident["severity"] != before["severity"] or set(incident["metrics"]) != set(
-            before["metrics"]
+        elif (
+            incident["severity"] != before["severity"]
+            or set(incident["metrics"]) != set(before["metrics"])
+            or incident["status"] != before["status"]  # reopened
         ):
             kind = "update"
         else:
             kind = None
+        if kind is not None:
+            details = dict(incident.get("details") or {})
+            details["priority"] = await self._priority(conn, incident)
+            incident["details"] = details
         await upsert(conn, incident)
         return [] if kind is None else [await self._queue(conn, incident, kind)]
 
@@ -322,6 +357,49 @@ class IncidentTracker:
         await self._save(conn, incident, incident)  # compared with itself: stored, not queued
         events.append(await self._queue(conn, incident, "resolve"))
         return events
+
+    async def _priority(self, conn, incident: dict) -> dict:
+        """The incident's priority (`stream.priority`) from it, the asset's other incidents and
+        other assets' incidents around its start, and EMS's `assets.criticality` if it exists."""
+        start, end = root_cause.window(incident["started_at"])
+        cur = await conn.execute(
+            "SELECT count(DISTINCT asset_id) FILTER (WHERE asset_id <> %(a)s "
+            "AND started_at BETWEEN %(start)s AND %(end)s), "
+            "count(*) FILTER (WHERE asset_id = %(a)s AND id <> %(id)s "
+            "AND started_at >= %(since)s AND started_at < %(started)s) "
+            "FROM incidents WHERE kind = 'anomaly' AND started_at >= %(since)s",
+            {
+                "a": incident["asset_id"],
+                "id": incident["id"],
+                "start": start,
+                "end": end,
+                "since": incident["started_at"] - timedelta(days=priority.RECURRENCE_DAYS),
+                "started": incident["started_at"],
+            },
+        )
+        other_assets, recurrences = await cur.fetchone()
+        found = priority.priority_of(
+            severity=incident["severity"],
+            minutes=(incident["last_anomaly_at"] - incident["started_at"]).total_seconds() / 60,
+            metrics=len(incident["metrics"]),
+            other_assets=other_assets,
+            criticality=await self._criticality(conn, incident["asset_id"]),
+            recurrences=recurrences,
+        )
+        return {"label": found.label, "score": found.score, "parts": found.parts}
+
+    async def _criticality(self, conn, asset_id: int) -> str | None:
+        if self._has_criticality is None:
+            cur = await conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM information_schema.columns "
+                "WHERE table_name = 'assets' AND column_name = 'criticality')"
+            )
+            self._has_criticality = (await cur.fetchone())[0]
+        if not self._has_criticality:
+            return None
+        cur = await conn.execute("SELECT criticality::text FROM assets WHERE id = %s", (asset_id,))
+        row = await cur.fetchone()
+        return row[0] if row else None
 
     async def _queue(self, conn, incident: dict, kind: str) -> IncidentEvent:
         payload = event_payload(incident)

@@ -62,6 +62,7 @@ def run_worker(settings: Settings) -> None:
         incidents=IncidentTracker(
             quiet_seconds=settings.incident_quiet_seconds,
             queue_outbox=settings.auto_create_alerts,
+            flap_seconds=settings.incident_flap_seconds,
         ),
         predictions=PredictionTracker(watch, queue_outbox=settings.auto_create_alerts),
     )
