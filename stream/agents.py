@@ -37,6 +37,7 @@ from stream.maintenance import Windows
 from stream.pipeline import BatchResult, RawMessage, decode_batch, process_batch, series_keys
 from stream.predictions import CapacityWatch
 from stream.scoring import Scorer
+from stream.security import SecurityWatch
 from stream.sinks.ems_core import EmsCoreSender
 from stream.sinks.kafka_events import EventPublisher
 from stream.sinks.postgres import ScoreWriter
@@ -188,9 +189,11 @@ class BatchHandler:
         limits: InputLimits | None = None,
         watch: CapacityWatch | None = None,
         maintenance: Windows | None = None,
+        security: SecurityWatch | None = None,
     ) -> None:
         self._scorer = scorer
         self._watch = watch
+        self._security = security
         #: the maintenance windows (`stream.maintenance`), refreshed by a timer
         self.maintenance = maintenance or Windows()
         self._limits = limits
@@ -273,7 +276,9 @@ class BatchHandler:
 
             await retry_until_done(load, sink="postgres", transient=StorageError)
             self.states.update(loaded)
-        result = process_batch(messages, self._load_state, self._scorer, decoded, self._watch)
+        result = process_batch(
+            messages, self._load_state, self._scorer, decoded, self._watch, self._security
+        )
         if not self.maintenance.loaded:
             await self.maintenance.refresh()  # before the first batch: no window missed
 
@@ -283,6 +288,9 @@ class BatchHandler:
         alerts = [s for s in result.anomalies if not muted(s.point)]
         outlooks = [
             o for o in result.outlooks if not self.maintenance.mutes(o.asset_id, o.metric, o.ts)
+        ]
+        threats = [
+            r for r in result.security if not self.maintenance.mutes(r.asset_id, r.metric, r.ts)
         ]
         # Anomalies and dead letters go out before the scores are durable: a crash in between
         # replays the batch from the same states, publishing them again with the same event ids
@@ -296,7 +304,7 @@ class BatchHandler:
         incidents: list[TopicMessage] = []
 
         async def write() -> None:
-            incidents[:] = await self._writer.write(result.scored, rows, outlooks, muted)
+            incidents[:] = await self._writer.write(result.scored, rows, outlooks, muted, threats)
 
         await retry_until_done(write, sink="postgres", transient=StorageError)
         for key, (_, state) in result.states.items():

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from stream.capacity import DEFAULT_CAPACITY_RULES, parse_capacity_rules
 from stream.events import InputLimits
 from stream.log_limits import RepeatFilter
+from stream.security import DEFAULT_SECURITY_METRICS, parse_security_metrics
 
 LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 LOG_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -121,6 +122,11 @@ class Settings(BaseSettings):
         description="Probability of crossing within the horizon that opens a prediction "
         "(it resolves under 0.5)",
     )
+    security_metrics: str = Field(
+        DEFAULT_SECURITY_METRICS,
+        description="Network metrics for the security patterns, a JSON map of ingress, egress, "
+        "connections to lists of fnmatch patterns (see stream/security.py); {}: none",
+    )
     maintenance_poll_seconds: float = Field(
         10.0, gt=0, description="How often workers read the maintenance windows"
     )
@@ -212,6 +218,12 @@ class Settings(BaseSettings):
     @classmethod
     def _valid_capacity_rules(cls, value: str) -> str:
         parse_capacity_rules(value)  # raises ValueError naming what is wrong
+        return value
+
+    @field_validator("security_metrics")
+    @classmethod
+    def _valid_security_metrics(cls, value: str) -> str:
+        parse_security_metrics(value)  # raises ValueError naming what is wrong
         return value
 
     @field_validator("log_level")

@@ -16,6 +16,7 @@ from stream.events import DecodedMessage, InputLimits, MetricPoint, decode_metri
 from stream.features import SeriesState
 from stream.predictions import CapacityWatch, PredictionRef
 from stream.scoring import PointScore, Scorer
+from stream.security import SecurityRef, SecurityWatch
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class BatchResult:
     consumed: int = 0
     #: The outlook of each bounded series the batch scored, after its last point.
     outlooks: list[PredictionRef] = field(default_factory=list)
+    #: The security patterns found in the batch (`stream.security`).
+    security: list[SecurityRef] = field(default_factory=list)
 
     @property
     def anomalies(self) -> list[ScoredPoint]:
@@ -104,6 +107,7 @@ def process_batch(
     scorer: Scorer,
     decoded: Sequence[DecodedMessage] | None = None,
     watch: CapacityWatch | None = None,
+    security: SecurityWatch | None = None,
 ) -> BatchResult:
     """Decode (unless `decoded`, from `decode_batch`, is given), de-duplicate and score
     `messages` in order, into the states `load_state` returns (once per series and batch).
@@ -112,7 +116,8 @@ def process_batch(
     order: a series is scored in time order. A message whose every part fails is dead-lettered with
     all reasons; a message with some bad parts has its good points scored and is dead-lettered too,
     naming the bad parts. With a `watch`, each bounded series scored gets its outlook after
-    its last point (`result.outlooks`).
+    its last point (`result.outlooks`); with `security`, the security patterns in the batch
+    (`result.security`).
     """
     if decoded is None:
         decoded = decode_batch(messages)
@@ -153,4 +158,6 @@ def process_batch(
             ref = watch.assess(point.asset_id, point.metric, result.states[key][1], point.timestamp)
             if ref is not None:
                 result.outlooks.append(ref)
+    if security is not None:
+        result.security = security.assess(result.scored, result.states)
     return result

@@ -20,6 +20,7 @@ from stream.ensemble import build_scorer
 from stream.incidents import IncidentTracker
 from stream.maintenance import Windows
 from stream.predictions import CapacityWatch, PredictionTracker
+from stream.security import SecurityTracker, SecurityWatch, parse_security_metrics
 from stream.sinks.ems_core import EmsCoreSender
 from stream.sinks.kafka_events import EventPublisher
 from stream.sinks.postgres import ScoreWriter, ensure_schema
@@ -65,6 +66,10 @@ def run_worker(settings: Settings) -> None:
             flap_seconds=settings.incident_flap_seconds,
         ),
         predictions=PredictionTracker(watch, queue_outbox=settings.auto_create_alerts),
+        security=SecurityTracker(
+            quiet_seconds=settings.incident_quiet_seconds,
+            queue_outbox=settings.auto_create_alerts,
+        ),
     )
     publisher = EventPublisher(
         anomalies=stream_app.anomalies_topic,
@@ -81,6 +86,7 @@ def run_worker(settings: Settings) -> None:
         limits=settings.input_limits,
         watch=watch,
         maintenance=Windows(dsn=settings.database_dsn),
+        security=SecurityWatch(parse_security_metrics(settings.security_metrics)),
     )
     register_agents(
         stream_app,

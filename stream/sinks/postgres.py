@@ -23,6 +23,7 @@ from stream.incidents import SCHEMA as INCIDENT_TABLES
 from stream.incidents import AnomalyRef, IncidentTracker
 from stream.pipeline import ScoredPoint
 from stream.predictions import PredictionRef, PredictionTracker
+from stream.security import SecurityRef, SecurityTracker
 from stream.sinks import state_store, topic_outbox
 from stream.sinks.pool import open_pool
 from stream.sinks.state_store import StateRow
@@ -195,10 +196,12 @@ class ScoreWriter:
         incidents: IncidentTracker,
         state_group: str = "",
         predictions: PredictionTracker | None = None,
+        security: SecurityTracker | None = None,
     ) -> None:
         self._pool = pool
         self._incidents = incidents
         self._predictions = predictions
+        self._security = security
         #: the consumer group whose series states `write` stores (`state_store`)
         self._state_group = state_group
         self._known_months: set[datetime] = set()
@@ -209,14 +212,16 @@ class ScoreWriter:
         states: Sequence[StateRow] = (),
         outlooks: Sequence[PredictionRef] = (),
         muted: Callable[[MetricPoint], bool] | None = None,
+        threats: Sequence[SecurityRef] = (),
     ) -> list[TopicMessage]:
         """Make the batch durable: its scores, the series `states` that produced them, the
         incidents their new anomalies cause, the prediction incidents the `outlooks` of its
         bounded series open or close (`stream.predictions`) and those incidents' changes for the
         anomalies topic (`topic_outbox`), in one transaction; returns the changes once it is
-        committed. A point `muted` says is in a maintenance window (`stream.maintenance`) is
-        stored but touches no incident. Raises `StorageError` (retry) or `StorageRefused` (do
-        not)."""
+        committed. The security patterns found (`threats`) open or feed their incidents
+        (`stream.security`). A point `muted` says is in a maintenance window
+        (`stream.maintenance`) is stored but touches no incident. Raises `StorageError` (retry)
+        or `StorageRefused` (do not)."""
         if not scored:
             return []
         months = {month_start(s.point.timestamp) for s in scored}
@@ -252,6 +257,8 @@ class ScoreWriter:
                     changes = await self._incidents.apply(conn, anomalies, latest)
                     if self._predictions is not None:
                         changes += await self._predictions.apply(conn, outlooks)
+                    if self._security is not None:
+                        changes += await self._security.apply(conn, threats, latest)
                     return await topic_outbox.queue(conn, changes)
         except (psycopg.Error, PoolTimeout) as e:
             raise storage_failure(e, f"writing {len(scored)} scores") from e
