@@ -6,6 +6,7 @@ away, each capped, so one cause cannot hide the others and the reasons add up to
 | cause | points off |
 |---|---|
 | an anomaly incident open now | critical 40, warning 25, info 10 |
+| a security incident open now (`stream.security`: scan, exfiltration, ddos) | 35 |
 | a capacity crossing predicted (`stream.predictions`) | critical 30, warning 20, info 10 |
 | anomaly incidents resolved in the window | critical 10, warning 5, info 2 each; at most 20 |
 | anomalous points | 20 x (anomaly rate / 5%), at most 20 |
@@ -30,6 +31,7 @@ from stream.predictions import in_words
 
 OPEN_INCIDENT = {"critical": 40.0, "warning": 25.0, "info": 10.0}
 PREDICTION = {"critical": 30.0, "warning": 20.0, "info": 10.0}
+SECURITY_POINTS = 35.0
 PAST_INCIDENT = {"critical": 10.0, "warning": 5.0, "info": 2.0}
 PAST_INCIDENTS_CAP = 20.0
 RATE_POINTS, RATE_FULL = 20.0, 0.05
@@ -55,6 +57,8 @@ class HealthInputs:
     prediction_hours: float | None = None
     #: the metric of the open anomaly incident's peak
     open_metric: str | None = None
+    #: the patterns of the security incidents open now
+    security_patterns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,14 @@ def health(x: HealthInputs) -> Health:
                 OPEN_INCIDENT.get(x.open_severity, OPEN_INCIDENT["info"]),
                 f"a {x.open_severity} anomaly incident is open"
                 + (f" (peak on {x.open_metric})" if x.open_metric else ""),
+            )
+        )
+    if x.security_patterns:
+        reasons.append(
+            Reason(
+                "security_incident",
+                SECURITY_POINTS,
+                f"a possible {' and '.join(sorted(x.security_patterns))} is open",
             )
         )
     if x.prediction_severity is not None:

@@ -18,14 +18,15 @@ from api import queries
 from api.asset_health import HealthInputs, health
 from api.deps import PoolDep
 from api.responses import UNKNOWN_ASSET, ApiModel, AssetIdPath, HoursQuery, require_known_asset
+from stream.security import PATTERNS
 
 router = APIRouter(tags=["assets"])
 
 
 class HealthReason(ApiModel):
     cause: str = Field(
-        description="open_incident, predicted_crossing, past_incidents, anomaly_rate or "
-        "time_in_incident",
+        description="open_incident, security_incident, predicted_crossing, past_incidents, "
+        "anomaly_rate or time_in_incident",
         examples=["open_incident"],
     )
     points: float = Field(description="points it takes off the score")
@@ -86,6 +87,9 @@ def assess(asset_id: int, counts: dict | None, incidents: list[dict], since, now
         prediction_severity=predicted["severity"] if predicted else None,
         prediction_metric=predicted["peak_metric"] if predicted else None,
         prediction_hours=crossing.get("hours_to_crossing"),
+        security_patterns=tuple(
+            i["kind"] for i in incidents if i["kind"] in PATTERNS and i["status"] == "open"
+        ),
     )
     verdict = health(inputs)
     return AssetHealth(

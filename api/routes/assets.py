@@ -46,7 +46,8 @@ class AssetList(ApiModel):
 class Incident(ApiModel):
     id: UUID
     kind: str = Field(
-        description="anomaly (grouped anomalies) or prediction (predicted capacity crossings)",
+        description="anomaly (grouped anomalies), prediction (predicted capacity crossings), or a "
+        "security pattern: scan, exfiltration, ddos",
         examples=["anomaly"],
     )
     status: str = Field(description="open or resolved", examples=["open"])

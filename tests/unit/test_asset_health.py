@@ -60,3 +60,9 @@ def test_the_reasons_add_up_to_what_the_score_lost_largest_first():
         (r.points for r in verdict.reasons), reverse=True
     )
     assert verdict.status == "poor"  # 100 - 25 - 12 - 6 - 3
+
+
+def test_an_open_security_incident_is_a_reason_of_its_own():
+    verdict = health(HealthInputs(points=100, anomalies=0, security_patterns=("scan",)))
+    assert verdict.score == 65 and verdict.reasons[0].cause == "security_incident"
+    assert "possible scan" in verdict.reasons[0].text

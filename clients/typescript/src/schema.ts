@@ -759,7 +759,7 @@ export interface components {
         HealthReason: {
             /**
              * Cause
-             * @description open_incident, predicted_crossing, past_incidents, anomaly_rate or time_in_incident
+             * @description open_incident, security_incident, predicted_crossing, past_incidents, anomaly_rate or time_in_incident
              * @example open_incident
              */
             cause: string;
@@ -883,7 +883,7 @@ export interface components {
             id: string;
             /**
              * Kind
-             * @description anomaly (grouped anomalies) or prediction (predicted capacity crossings)
+             * @description anomaly (grouped anomalies), prediction (predicted capacity crossings), or a security pattern: scan, exfiltration, ddos
              * @example anomaly
              */
             kind: string;
@@ -966,7 +966,7 @@ export interface components {
             id: string;
             /**
              * Kind
-             * @description anomaly (grouped anomalies) or prediction (predicted capacity crossings)
+             * @description anomaly (grouped anomalies), prediction (predicted capacity crossings), or a security pattern: scan, exfiltration, ddos
              * @example anomaly
              */
             kind: string;
