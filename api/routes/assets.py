@@ -59,6 +59,9 @@ class Incident(ApiModel):
     started_at: datetime = Field(description="its first anomaly")
     last_anomaly_at: datetime = Field(description="its latest anomaly")
     resolved_at: datetime | None = Field(description="when it was resolved (null while open)")
+    priority: str | None = Field(
+        None, description="P1 (look first) to P4, as last sent to EMS Core (anomaly incidents)"
+    )
     crossings: dict[str, dict] | None = Field(
         None,
         description="a prediction's outlook per metric: limit, level, slope_per_day, "
@@ -100,7 +103,11 @@ async def asset_incidents(
         await require_known_asset(conn, asset_id)
         rows = await queries.asset_incidents(conn, asset_id=asset_id, since=since)
     incidents = [
-        Incident(**{k: v for k, v in r.items() if k != "details"}, crossings=crossings_of(r))
+        Incident(
+            **{k: v for k, v in r.items() if k != "details"},
+            crossings=crossings_of(r),
+            priority=priority_of(r),
+        )
         for r in rows
     ]
     return IncidentList(asset_id=asset_id, hours=hours, incidents=incidents)
@@ -109,3 +116,8 @@ async def asset_incidents(
 def crossings_of(incident: dict) -> dict | None:
     """A prediction incident's per-metric outlook (`stream.predictions`); None for others."""
     return (incident["details"] or {}).get("metrics") if incident["kind"] == "prediction" else None
+
+
+def priority_of(incident: dict) -> str | None:
+    """The priority label an incident's last change carried (`stream.priority`)."""
+    return ((incident["details"] or {}).get("priority") or {}).get("label")

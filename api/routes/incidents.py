@@ -16,7 +16,7 @@ from pydantic import Field
 from api import queries
 from api.deps import PoolDep
 from api.responses import ApiModel, ErrorBody
-from api.routes.assets import Incident, crossings_of
+from api.routes.assets import Incident, crossings_of, priority_of
 from stream import hints, root_cause
 
 router = APIRouter(tags=["assets"])
@@ -65,6 +65,7 @@ async def get_incident(pool: PoolDep, incident_id: UUID) -> IncidentDetail:
     return IncidentDetail(
         **fields,
         crossings=crossings_of(row),
+        priority=priority_of(row),
         window_start=start,
         window_end=end,
         hints=[HintOut(**h) for h in hints.as_details(found)],

@@ -909,6 +909,11 @@ export interface components {
              */
             peakScore: number;
             /**
+             * Priority
+             * @description P1 (look first) to P4, as last sent to EMS Core (anomaly incidents)
+             */
+            priority?: string | null;
+            /**
              * Resolvedat
              * @description when it was resolved (null while open)
              */
@@ -991,6 +996,11 @@ export interface components {
              * @description its highest score
              */
             peakScore: number;
+            /**
+             * Priority
+             * @description P1 (look first) to P4, as last sent to EMS Core (anomaly incidents)
+             */
+            priority?: string | null;
             /**
              * Resolvedat
              * @description when it was resolved (null while open)

@@ -20,6 +20,7 @@ def test_an_incident_lists_what_moved_first_with_reasons(client):
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["assetId"] == ASSET and body["kind"] == "anomaly"
+    assert body["priority"] == incident["priority"] and body["priority"] in ("P1", "P2", "P3", "P4")
     assert datetime.fromisoformat(body["windowStart"]) < datetime.fromisoformat(body["startedAt"])
     # the seeded spike is the only thing that moved: its own metric, at the incident's start
     first = body["hints"][0]
