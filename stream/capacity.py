@@ -29,14 +29,14 @@ a link's Mbit/s) and the share of it that counts as full (default 0.9).
 from __future__ import annotations
 
 import fnmatch
-import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from stream import seasonality
+from stream.json_setting import parse_json_setting
 
 #: how far ahead a crossing is looked for
 LOOKAHEAD_HOURS = 30 * 24.0
@@ -89,12 +89,10 @@ _RULE_LIST = TypeAdapter(list[CapacityRule])
 def parse_capacity_rules(text: str) -> CapacityRules:
     """Rules from `CAPACITY_RULES` (a JSON list; "[]": none). Raises ValueError saying what is
     wrong."""
-    try:
-        return CapacityRules(_RULE_LIST.validate_python(json.loads(text or "[]")))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"CAPACITY_RULES is not JSON: {e}") from e
-    except ValidationError as e:
-        raise ValueError(f"CAPACITY_RULES is not a list of capacity rules: {e}") from e
+    rules = parse_json_setting(
+        "CAPACITY_RULES", text or "[]", _RULE_LIST, "a list of capacity rules"
+    )
+    return CapacityRules(rules)
 
 
 def new_state() -> dict:

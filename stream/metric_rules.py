@@ -30,10 +30,11 @@ True
 from __future__ import annotations
 
 import fnmatch
-import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from stream.json_setting import parse_json_setting
 
 
 class MetricRule(BaseModel):
@@ -76,7 +77,4 @@ def parse_rules(text: str) -> MetricRules:
     wrong."""
     if not text.strip():
         return MetricRules([])
-    try:
-        return MetricRules(_RULE_LIST.validate_python(json.loads(text)))
-    except (json.JSONDecodeError, ValidationError) as e:
-        raise ValueError(f"METRIC_RULES must be a JSON list of rules: {e}") from e
+    return MetricRules(parse_json_setting("METRIC_RULES", text, _RULE_LIST, "a list of rules"))

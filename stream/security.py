@@ -26,7 +26,6 @@ resolves after `INCIDENT_QUIET_SECONDS` of the asset's event time without its pa
 from __future__ import annotations
 
 import fnmatch
-import json
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -35,10 +34,11 @@ from datetime import datetime, timedelta
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from stream.features import SeriesState
 from stream.incidents import IncidentEvent, queue_change, upsert
+from stream.json_setting import parse_json_setting
 
 PATTERNS = ("scan", "exfiltration", "ddos")
 CATEGORY = "security"
@@ -78,12 +78,12 @@ class SecurityMetrics(BaseModel):
 def parse_security_metrics(text: str) -> SecurityMetrics:
     """`SECURITY_METRICS` (JSON; "{}": no security patterns). Raises ValueError saying what is
     wrong."""
-    try:
-        return SecurityMetrics.model_validate(json.loads(text or "{}"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"SECURITY_METRICS is not JSON: {e}") from e
-    except ValidationError as e:
-        raise ValueError(f"SECURITY_METRICS is not a map of roles to patterns: {e}") from e
+    return parse_json_setting(
+        "SECURITY_METRICS", text or "{}", _METRICS, "a map of roles to lists of patterns"
+    )
+
+
+_METRICS = TypeAdapter(SecurityMetrics)
 
 
 @dataclass(frozen=True, slots=True)
