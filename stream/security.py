@@ -7,7 +7,8 @@ evidence, through the same incident pipeline as anomalies (outboxes, exactly-onc
 
 - **scan** (a connection-count surge with flat bandwidth): a connections metric of the asset
   surges (an upward anomaly) while every bandwidth metric of the asset at that moment is
-  ordinary (score under `FLAT_SCORE`): many connections that carry nothing;
+  ordinary (no anomaly, not the ongoing part of one, score under `FLAT_SCORE`): many
+  connections that carry nothing;
 - **exfiltration** (sustained egress far above the asset's own baseline at an hour it is
   normally quiet): an egress metric surges (an upward anomaly, then its ongoing points: the
   detectors' own verdict of "far above what was expected") for `SUSTAIN_POINTS` points in a
@@ -101,6 +102,10 @@ def _surging(verdict) -> bool:
     return verdict.direction == "above" and (verdict.is_anomaly or verdict.ongoing)
 
 
+def _flat(verdict) -> bool:
+    return not (verdict.is_anomaly or verdict.ongoing) and verdict.score < FLAT_SCORE
+
+
 @dataclass
 class SecurityWatch:
     """Finds the patterns in a batch's scored points. Keeps, per worker, the recent ingress
@@ -140,7 +145,9 @@ class SecurityWatch:
     def _scan(self, asset: int, ts: datetime, members: list) -> list[SecurityRef]:
         conns = [s for role, s in members if role == "connections" and _surging(s.verdict)]
         bandwidth = [s for role, s in members if role in ("ingress", "egress")]
-        if not conns or not bandwidth or any(s.verdict.score >= FLAT_SCORE for s in bandwidth):
+        # flat: neither an anomaly nor the damped continuation of one (a repeat's score is
+        # halved, and would pass for ordinary), and an ordinary score
+        if not conns or not bandwidth or not all(_flat(s.verdict) for s in bandwidth):
             return []
         c = max(conns, key=lambda s: s.verdict.score)
         return [

@@ -1,5 +1,6 @@
 """The security patterns on points whose answer is known."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -48,6 +49,10 @@ def test_a_connection_surge_with_flat_bandwidth_is_a_scan_and_with_busy_bandwidt
     assert ref.evidence["connections"] == 1500
     busy = [*flat[:2], scored(1, "bandwidth_out_mbps", score=0.85)]
     assert watch().assess(busy, {}) == []
+    # bandwidth whose anomaly goes on, its score halved as a repeat, is not flat either
+    damped = scored(1, "bandwidth_out_mbps", score=0.45)
+    damped = type(damped)(damped.point, replace(damped.verdict, ongoing=True))
+    assert watch().assess([*flat[:2], damped], {}) == []
     alone = flat[:1]  # no bandwidth seen at that moment: nothing says it was flat
     assert watch().assess(alone, {}) == []
 
