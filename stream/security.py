@@ -108,13 +108,14 @@ def _flat(verdict) -> bool:
 
 @dataclass
 class SecurityWatch:
-    """Finds the patterns in a batch's scored points. Keeps, per worker, the recent ingress
-    surges and the assets whose ingress it scores (for `ddos`); pure otherwise."""
+    """Finds the patterns in a batch's scored points. Keeps, in the worker's memory (a restart
+    starts it over), the recent ingress surges and the assets whose ingress it scores (for
+    `ddos`) and each egress series' run of surging points (for `exfiltration`); no I/O."""
 
     metrics: SecurityMetrics
     _surges: dict[int, dict[int, str]] = field(default_factory=lambda: defaultdict(dict))
     _fleet: dict[int, datetime] = field(default_factory=dict)
-    #: per egress series, its run of surging points (a worker's memory: a restart starts over)
+    #: per egress series, its run of surging points
     _runs: dict[tuple[int, str], int] = field(default_factory=dict)
 
     def assess(self, scored: Sequence, states: dict[str, tuple[int, SeriesState]]) -> list:
