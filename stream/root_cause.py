@@ -206,10 +206,10 @@ def rank(
             -h.correlation,
         )
     )
-    return [_with_reason(h, asset_id) for h in hints]
+    return [_with_reason(h, asset_id, metric) for h in hints]
 
 
-def _with_reason(h: Hint, asset_id: int) -> Hint:
+def _with_reason(h: Hint, asset_id: int, peak_metric: str) -> Hint:
     where = h.metric if h.asset_id == asset_id else f"{h.metric} on asset {h.asset_id}"
     minutes = abs(h.lead_seconds) / 60
     when = (
@@ -217,13 +217,14 @@ def _with_reason(h: Hint, asset_id: int) -> Hint:
         if minutes < 0.5
         else f"{minutes:.0f} min {'before' if h.lead_seconds > 0 else 'after'} the incident began"
     )
-    moves = (
-        f"scores move with the incident's (r = {h.correlation:.2f})"
-        if h.correlation >= MIN_CORRELATION
-        else f"scores do not move with the incident's (r = {h.correlation:.2f})"
-    )
     held = "and held" if h.sustained >= SUSTAINED_SCORE else "for a moment"
-    reason = f"{where} moved {when} {held}; its {moves}"
+    if (h.asset_id, h.metric) == (asset_id, peak_metric):
+        moves = "the incident's peak metric"
+    elif h.correlation >= MIN_CORRELATION:
+        moves = f"its scores move with the incident's (r = {h.correlation:.2f})"
+    else:
+        moves = f"its scores do not move with the incident's (r = {h.correlation:.2f})"
+    reason = f"{where} moved {when} {held}; {moves}"
     return Hint(
         h.asset_id,
         h.metric,

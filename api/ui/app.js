@@ -143,6 +143,32 @@ async function forecastOf(asset, metric, hours) {
   }
 }
 
+// The asset's incidents, newest first, each anomaly or security incident with its top root-cause
+// hints (GET /incidents/{id}); predictions say when their metric reaches its limit
+async function showIncidents(incidents) {
+  const body = $("#incidents tbody");
+  body.replaceChildren();
+  const details = await Promise.all(
+    incidents.map((i) => (i.kind === "prediction" ? null : api(`/incidents/${i.id}`).catch(() => null))),
+  );
+  incidents.forEach((inc, k) => {
+    const hints = details[k] ? details[k].hints.slice(0, 3).map((h) => h.reason) : [];
+    const crossing = inc.crossings ? Object.entries(inc.crossings).map(([m, c]) => `${m} reaches ${c.limit} ${inWords(c.hours_to_crossing)}`) : [];
+    const row = el("tr", { "data-incident": inc.id });
+    row.append(
+      el("td", {}, inc.kind),
+      el("td", {}, inc.status),
+      el("td", { class: "severity " + inc.severity }, inc.severity),
+      el("td", {}, inc.priority || "–"),
+      el("td", {}, new Date(inc.startedAt).toLocaleString()),
+      el("td", {}, inc.metrics.join(", ")),
+      el("td", { class: "why" }, hints.concat(crossing).join("; ") || "–"),
+    );
+    body.append(row);
+  });
+  if (!incidents.length) body.append(el("tr", {}, el("td", { colspan: 7, class: "note" }, "No incident in this range.")));
+}
+
 async function scoresOf(asset, hours) {
   const items = [];
   for (let page = 0; page < MAX_PAGES; page++) {
@@ -167,6 +193,7 @@ async function showAsset() {
       api(`/assets/${asset}/incidents?hours=${hours}`).then((r) => r.incidents),
     ]);
     charts.replaceChildren();
+    await showIncidents(incidents);
     const byMetric = new Map();
     for (const p of items) {
       if (!byMetric.has(p.metric)) byMetric.set(p.metric, []);

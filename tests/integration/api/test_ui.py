@@ -224,6 +224,19 @@ def test_the_page_draws_the_assets_series_band_anomalies_and_incidents(api_url):
     assert health_cells[1:3] == [str(mine["score"]), mine["status"]]
     assert mine["reasons"][0]["text"] in health_cells[3]
 
+    # the asset's incidents, each with its priority and what moved first
+    for incident in incidents:
+        (row,) = drawn.find("tr", **{"data-incident": incident["id"]})
+        cells = [e["text"] for e in drawn.elements if e["tag"] == "td" and row in e["parents"]]
+        detail = httpx.get(f"{api_url}/api/v1/incidents/{incident['id']}").json()
+        assert cells[:4] == [
+            "anomaly",
+            incident["status"],
+            incident["severity"],
+            detail["priority"],
+        ]
+        assert detail["hints"][0]["reason"] in cells[6]
+
     # the maintenance windows to come
     (row,) = drawn.find("tr", **{"data-window": window["id"]})
     window_cells = [e["text"] for e in drawn.elements if e["tag"] == "td" and row in e["parents"]]
