@@ -189,7 +189,7 @@ class SecurityWatch:
             {
                 "egress": s.point.value,
                 "expected": s.verdict.expected,
-                "minutes_surging": run,
+                "points_surging": run,
                 "usual_at_this_hour": round(usual, 3),
                 "usual_over_the_day": round(day, 3),
                 "quiet_hour": s.point.timestamp.hour,
