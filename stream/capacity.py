@@ -44,6 +44,9 @@ LOOKAHEAD_HOURS = 30 * 24.0
 SEARCH_STEP_HOURS = 0.25
 #: effective points (sum of weights squared over the squared sum) a line needs before it speaks
 MIN_EFFECTIVE_POINTS = 30.0
+#: hours of history a line needs before it speaks: less than a day cannot tell a trend from the
+#: morning's rise of a daily cycle
+MIN_SPAN_HOURS = 24.0
 
 #: the rules used when CAPACITY_RULES is not set: the percentages an EMS collects
 DEFAULT_CAPACITY_RULES = (
@@ -98,9 +101,10 @@ def parse_capacity_rules(text: str) -> CapacityRules:
 def new_state() -> dict:
     """Weighted sums of the line's fit, with time in hours relative to the last point (so the
     newest point is at t = 0): `s*` of weights w, `q*` of w^2, over 1, t, t^2, y, t y, y^2;
-    `last`: the last point's time (epoch seconds)."""
+    `first` / `last`: the first and the last point's time (epoch seconds)."""
     return {
         "last": None,
+        "first": None,
         **dict.fromkeys(("s0", "st", "stt", "sy", "sty", "syy", "q0", "qt", "qtt"), 0.0),
     }
 
@@ -124,6 +128,8 @@ def learn(state: dict, ts: datetime, signal: float, half_life_hours: float) -> N
         for key in ("q0", "qt", "qtt"):
             state[key] *= d * d
     state["last"] = now
+    if state.get("first") is None:
+        state["first"] = now
     state["s0"] += 1.0
     state["sy"] += signal
     state["syy"] += signal * signal
@@ -151,9 +157,13 @@ class Line:
 
 
 def fit(state: dict) -> Line | None:
-    """The weighted least-squares line, or None while it rests on too few points."""
+    """The weighted least-squares line, or None while it rests on too few points or on less
+    than `MIN_SPAN_HOURS` of history."""
     s0, st, stt = state["s0"], state["st"], state["stt"]
     if state["q0"] <= 0 or s0 * s0 / state["q0"] < MIN_EFFECTIVE_POINTS:
+        return None
+    first = state.get("first")
+    if first is None or (state["last"] - first) / 3600.0 < MIN_SPAN_HOURS:
         return None
     det = s0 * stt - st * st
     if det <= 1e-12 * max(1.0, s0 * stt):
@@ -209,7 +219,7 @@ def outlook(
 ) -> Outlook | None:
     """Where the series is heading against `limit`, from its line (`state`) and seasonal
     profile (`season`), at `now` (its last point), a crossing looked for up to
-    `lookahead_hours` ahead. None while the line rests on too few points."""
+    `lookahead_hours` ahead. None while the line rests on too few points or less than a day."""
     line = fit(state)
     if line is None:
         return None

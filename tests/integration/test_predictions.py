@@ -20,10 +20,10 @@ STEP = timedelta(minutes=5)
 
 
 def filling_disk(asset: int) -> list[tuple[bytes, bytes]]:
-    """disk_usage from 50% rising 10 points a day for two days (90% would be reached on day 4),
+    """disk_usage from 50% rising 8 points a day for three days (90% would be reached on day 5),
     then cleaned up to 40% and flat for a day; the same noise on every run."""
     rng = random.Random(7)
-    values = [50 + 10 * i / 288 + rng.gauss(0, 0.3) for i in range(2 * 288)]
+    values = [50 + 8 * i / 288 + rng.gauss(0, 0.3) for i in range(3 * 288)]
     values += [40 + rng.gauss(0, 0.3) for _ in range(288)]
     return [
         (
@@ -59,13 +59,13 @@ def test_a_filling_disk_is_predicted_once_escalates_and_resolves_when_cleaned(
     (asset,) = asset_ids(1)
     messages = filling_disk(asset)
     start_worker().wait_ready()
-    # a series is assessed after each batch's last point of it, so the feed goes in three parts
-    # whatever the batches: ten hours (90% then four days away: info), the rest of the fill (two
-    # days away at its end: warning), the clean-up
-    fill_end = 2 * 288
+    # a series is assessed after each batch's last point of it (and once its line spans a day),
+    # so the feed goes in three parts whatever the batches: 25 hours (90% then four days away:
+    # info), the rest of the fill (two days away at its end: warning), the clean-up
+    fill_end = 3 * 288
     for part, stored in (
-        (messages[:120], 120),
-        (messages[120:fill_end], fill_end),
+        (messages[:300], 300),
+        (messages[300:fill_end], fill_end),
         (messages[fill_end:], len(messages)),
     ):
         keys, values = zip(*part, strict=True)
@@ -75,7 +75,7 @@ def test_a_filling_disk_is_predicted_once_escalates_and_resolves_when_cleaned(
 
     ((status, severity, metrics, event_id, _),) = prediction_rows(settings, asset)
     assert status == "resolved" and metrics == ["disk_usage"]
-    # two days before the end of the fill, 90% was two days away: a warning (within 72 hours)
+    # at the end of the fill, 90% was two days away: a warning (within 72 hours)
     assert severity == "warning"
     predicted = [e for e in events(asset) if e["details"].get("kind") == "prediction"]
     assert [str(e["id"]) for e in predicted] == [str(event_id)]
@@ -91,11 +91,11 @@ def test_a_filling_disk_is_predicted_once_escalates_and_resolves_when_cleaned(
     assert "prediction.update" in kinds  # info (four days away) -> warning
     ids = [b["event_id"] for b in bodies if str(b.get("type", "")).startswith("prediction.")]
     assert len(ids) == len(set(ids))
-    # while the disk filled, 90% was predicted for day 4 (the stored details hold the latest
+    # while the disk filled, 90% was predicted for day 5 (the stored details hold the latest
     # outlook, which the clean-up may already have moved)
     (escalated,) = [b for b in bodies if b.get("type") == "prediction.update"]
     crossing = escalated["details"]["crossings"]["disk_usage"]
     assert escalated["severity"] == "warning"
     assert abs(
-        datetime.fromisoformat(crossing["crossing_at"]) - (T0 + timedelta(days=4))
+        datetime.fromisoformat(crossing["crossing_at"]) - (T0 + timedelta(days=5))
     ) < timedelta(hours=12), crossing

@@ -65,7 +65,7 @@ def test_a_falling_or_flat_series_never_crosses():
 
 
 def test_a_series_over_its_limit_is_crossing_now():
-    season, line, now = watch(fill(1, per_day=0.0, start=95.0))
+    season, line, now = watch(fill(1.5, per_day=0.0, start=95.0))
     seen = capacity.outlook(line, season, now, limit=90.0, horizon_hours=24)
     assert seen.hours_to_crossing == 0.0 and seen.probability == 1.0
 
@@ -73,6 +73,16 @@ def test_a_series_over_its_limit_is_crossing_now():
 def test_a_line_on_few_points_says_nothing():
     season, line, now = watch(fill(0.05))
     assert capacity.outlook(line, season, now, limit=90.0, horizon_hours=24) is None
+
+
+def test_a_mornings_rise_in_the_first_day_is_no_trend():
+    # a flat series with a daily swing of 30, seen from midnight to noon: steeply rising, but
+    # less than a day cannot tell that from a trend, so nothing is said
+    season, line, now = watch(fill(0.5, per_day=0.0, start=55.0, swing=30.0))
+    assert capacity.outlook(line, season, now, limit=90.0, horizon_hours=24 * 7) is None
+    season, line, now = watch(fill(3, per_day=0.0, start=55.0, swing=30.0))
+    seen = capacity.outlook(line, season, now, limit=90.0, horizon_hours=24 * 7)
+    assert seen.probability < 0.5
 
 
 def test_capacity_rules_match_by_pattern_and_refuse_nonsense():
