@@ -67,9 +67,9 @@ def synthetic_points(
 ) -> Iterator[DemoPoint]:
     """Points in time order, tick by tick; `injected` marks the spikes put in on purpose.
     `filling_disk`: the first asset also reports a `disk_usage` that fills from 40% to 98% over
-    `FILL_CYCLE_TICKS` ticks and is then cleaned up, again and again: the forecast page shows its
-    limit and a crossing, and once the feed has run for a day of event time (a capacity line
-    speaks after a day), predictions open and resolve (README, Forecasts)."""
+    `FILL_CYCLE_TICKS` ticks and is then cleaned up, again and again: once the feed has run for
+    a day of event time (a capacity line speaks after a day), the page shows its limit and
+    crossing and predictions open and resolve (README, Forecasts)."""
     rng = random.Random(seed)
     start = start or datetime(2026, 1, 1, tzinfo=UTC)
     for tick in range(ticks):
