@@ -26,7 +26,8 @@ the detectors' roles (`detectors.base`), never their names:
 5. *Tail calibration* (`tail_calibration`): the series' own tail of that evidence, so that 0.7
    means the same false-alarm rate on a series with heavy-tailed noise as on a Gaussian one; an
    episode of alarms (fewer than 6 quiet points between alarms) teaches a channel's tail once,
-   at its onset.
+   at its onset; a shape channel's run (a stuck value) teaches it once, by its peak, when it
+   ends (`RUN_ROLES`).
 6. *Repeat damping*: a point whose evidence does not beat the series' recent peak by 5% has its
    score halved. The peak fades with a half-life of `PEAK_HALF_LIFE` points, so an anomaly alarms
    at its onset and at each clear escalation, not at every point, and the next episode alarms
@@ -87,6 +88,11 @@ ROLE_RULES = {
 ROLE_WEIGHTS = {"point": 1.0, "level": 1.0, "shape": 1.0, "novelty": 1.0, "long_memory": 1.0}
 #: points whose median point evidence counts as persistent evidence
 PERSISTENCE_POINTS = 6
+#: roles whose evidence grows with every point a condition holds (a stuck value's run): one
+#: run is one event, so their tail learns each run once, by its peak (`observe_run`); learnt
+#: point by point, a run's own rising evidence taught the tail that such evidence is common and
+#: muted the run it came from
+RUN_ROLES = frozenset({"shape"})
 #: the role whose evidence persistence looks at: it judges each point itself, so it falls back
 #: as soon as the series does
 PERSISTENT_ROLE = "point"
@@ -252,7 +258,10 @@ class Scorer:
                 if tail is None:
                     tail = state.tail[channel] = tail_calibration.new_tail()
                 evidence[channel] = tail_calibration.calibrate(tail, L)
-                tail_calibration.observe(tail, L, alarming=evidence[channel] >= alarm_l)
+                if channel in RUN_ROLES:
+                    tail_calibration.observe_run(tail, L)
+                else:
+                    tail_calibration.observe(tail, L, alarming=evidence[channel] >= alarm_l)
         strongest = max(evidence, key=evidence.__getitem__) if evidence else None
         L = max(0.0, evidence[strongest] - multiplicity) if strongest else 0.0
         bonus = self.role_weights.get("long_memory", 0.0) * record_l * min(1.0, L / RECORD_GATE_L)

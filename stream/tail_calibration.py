@@ -133,6 +133,37 @@ def observe(tail: dict, L: float, alarming: bool) -> None:
     tail["quiet"] = 0 if alarming else min(EPISODE_GAP, quiet + 1)
 
 
+def observe_run(tail: dict, L: float) -> None:
+    """Fold evidence L into the tail where it grows with a run of one condition (a stuck value:
+    each point of the run is more evidence of the same event). Runs declustering, as in
+    peaks-over-threshold practice (Coles, "An introduction to statistical modeling of extreme
+    values", 5.3): excesses over u with fewer than `EPISODE_GAP` points under u between them are
+    one cluster, and a cluster teaches the tail once, by its maximum, when it ends; points under
+    u teach it as always. Learnt point by point, a run's own rising evidence would move the tail
+    up with it and mute the run. `cmax`: the maximum of the cluster going on (0 when none; older
+    tails lack it).
+
+    >>> t = new_tail()
+    >>> for L in [*range(3, 100), 0, 0, 0, 0, 0]:  # one run, its evidence rising, then quiet
+    ...     observe_run(t, float(L))
+    >>> t["k"], t["cmax"] > 0  # nothing learnt from the run yet: it goes on
+    (0, True)
+    >>> observe_run(t, 0.0); t["k"], t["cmax"]
+    (1, 0.0)
+    """
+    cmax = tail.get("cmax", 0.0)
+    if L > tail["u"]:
+        tail["cmax"] = max(cmax, L)
+        tail["quiet"] = 0
+        return
+    if cmax > 0:
+        tail["quiet"] = quiet = tail.get("quiet", 0) + 1
+        if quiet >= EPISODE_GAP:
+            tail["cmax"] = 0.0
+            learn(tail, cmax)
+    learn(tail, L)
+
+
 def learn(tail: dict, L: float) -> None:
     """Fold evidence L into the percentiles."""
     u = tail["u"]

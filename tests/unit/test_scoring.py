@@ -56,6 +56,44 @@ def test_a_flatline_of_30_points_in_a_noisy_series_alarms():
     assert sum(r.is_anomaly for r in results[100:1500]) <= 1
 
 
+def test_a_stuck_value_stays_anomalous_for_as_long_as_it_is_stuck():
+    # learnt point by point, the run's own rising evidence taught the shape channel's tail that
+    # such evidence is common, and the stuck value fell back under the threshold after 3 points
+    values = [round(v, 1) for v in noise(3000, sigma=0.6)]
+    values[2500:2560] = [values[2499]] * 60
+    run = scored(values)[2500:2560]
+    assert any(r.is_anomaly for r in run)
+    assert all(r.is_anomaly or r.ongoing for r in run[4:])
+
+
+def test_a_series_that_sits_still_every_night_stops_alarming_once_it_has_shown_it_twice():
+    rng = random.Random(7)
+    values = []
+    for day in range(7):
+        for minute in range(1440):
+            night = 120 <= minute < 240
+            values.append(values[-1] if night and values else round(50 + rng.gauss(0, 1), 1))
+    results = scored(values)
+    stuck_nights = [
+        any(r.is_anomaly and r.driver == "flatline:stuck" for r in results[d * 1440 : (d + 1) * 1440])
+        for d in range(7)
+    ]
+    assert stuck_nights[0]
+    assert not any(stuck_nights[3:])
+
+
+def test_small_moves_of_a_bursty_series_are_not_standing_still():
+    # busy stretches widen the robust spread of the last 64 values a thousandfold; the quiet
+    # stretch after one still moves, in steps of its resolution
+    rng = random.Random(3)
+    values = []
+    while len(values) < 3000:
+        values += [rng.uniform(0, 100_000) for _ in range(200)]
+        for _ in range(40):  # each a step or more from the one before
+            values.append(42.0 + 6 * rng.choice([k for k in range(12) if 42.0 + 6 * k != values[-1]]))
+    assert not any(r.driver == "flatline:stuck" and r.is_anomaly for r in scored(values))
+
+
 def test_a_gauge_that_often_sits_still_does_not_alarm_on_a_still_stretch():
     rng = random.Random(2)
     values = [0.0 if rng.random() < 0.7 else rng.choice((0.1, 0.2)) for _ in range(3000)]
