@@ -91,8 +91,7 @@ class FlatlineDetector:
         if run < MIN_RUN:
             return 0.0
         chain = -math.log10(_share(state["p"])) - (run - 1) * math.log10(_share(state["c"]))
-        rate = _rate(state, bisect.bisect_right(RUN_BUCKETS, run) - 1)
-        return chain if rate <= 0.0 else min(chain, -math.log10(rate))
+        return min(chain, _shown(state, bisect.bisect_right(RUN_BUCKETS, run) - 1, run))
 
     def score_one(self, state: dict, x: Features) -> float:
         if "reached" not in state:  # a state stored by ensemble-v6
@@ -132,11 +131,37 @@ def _share(p: float) -> float:
     return min(0.5, max(p, 1e-6))
 
 
-def _rate(state: dict, bucket: int) -> float:
-    """Runs per point that reached RUN_BUCKETS[bucket], beyond the first remembered (one stuck
-    episode does not make the next normal), corrected for a series younger than the memory."""
-    if bucket < 0:
-        return 0.0
-    decay = (1.0 - RUN_ALPHA) ** (state["n"] - state["at"][bucket])
+def _shown(state: dict, bucket: int, run: int) -> float:
+    """-log10 of the rate (per point) of runs reaching RUN_BUCKETS[bucket], from the runs the
+    series has shown (inf where it has shown none): the rate itself where runs that long came at
+    least twice; beyond the longest such bucket, that rate falling with each doubling as steeply
+    as the steeper of two views: as it fell from the bucket before (a long tail of runs goes on
+    long), and by the share q of its runs that went on to double (q = (n' + 1/2) / (n + 1) of n
+    runs of which n' doubled: a series whose still stretches always end at about the same
+    length finds a far longer one rare)."""
+    # the runs before this one: the points before this one of the run counted it already
+    counts = [
+        _count(state, i) - (length < run) for i, length in enumerate(RUN_BUCKETS[: bucket + 1])
+    ]
+    shown = [i for i, n in enumerate(counts) if n > 1.0]
+    if not shown:
+        return math.inf
     seen = 1.0 - (1.0 - RUN_ALPHA) ** max(state["n"], 1)
-    return max(0.0, state["reached"][bucket] * decay - RUN_ALPHA) / seen
+    top = shown[-1]
+    at_top = -math.log10(counts[top] * RUN_ALPHA / seen)
+    if top == bucket:
+        return at_top
+    before = (
+        -math.log10(counts[top - 1] * RUN_ALPHA / seen)
+        if top > 0
+        else -math.log10(_share(state["p"]))
+    )
+    went_on = (counts[top + 1] + 0.5) / (counts[top] + 1.0)
+    slope = max(at_top - before, -math.log10(min(1.0, went_on)))
+    return at_top + (bucket - top) * slope
+
+
+def _count(state: dict, bucket: int) -> float:
+    """Runs that reached RUN_BUCKETS[bucket] in the remembered time (exponentially weighted)."""
+    decay = (1.0 - RUN_ALPHA) ** (state["n"] - state["at"][bucket])
+    return state["reached"][bucket] * decay / RUN_ALPHA

@@ -66,20 +66,44 @@ def test_a_stuck_value_stays_anomalous_for_as_long_as_it_is_stuck():
     assert all(r.is_anomaly or r.ongoing for r in run[4:])
 
 
-def test_a_series_that_sits_still_every_night_stops_alarming_once_it_has_shown_it_twice():
+def still_every_night(days, stuck_from_day=None):
+    """1-minute values, noisy by day, still from 02:00 to 04:00, and from 02:00 on the day
+    `stuck_from_day` for good (an exporter that died at night)."""
     rng = random.Random(7)
     values = []
-    for day in range(7):
+    for day in range(days):
         for minute in range(1440):
-            night = 120 <= minute < 240
-            values.append(values[-1] if night and values else round(50 + rng.gauss(0, 1), 1))
-    results = scored(values)
-    stuck_nights = [
-        any(r.is_anomaly and r.driver == "flatline:stuck" for r in results[d * 1440 : (d + 1) * 1440])
-        for d in range(7)
+            still = 120 <= minute < 240 or (
+                stuck_from_day is not None and (day, minute) >= (stuck_from_day, 120)
+            )
+            values.append(values[-1] if still and values else round(50 + rng.gauss(0, 1), 1))
+    return values
+
+
+def stuck_alarms_by_day(results):
+    return [
+        any(r.is_anomaly and r.driver == "flatline:stuck" for r in results[d : d + 1440])
+        for d in range(0, len(results), 1440)
     ]
-    assert stuck_nights[0]
-    assert not any(stuck_nights[3:])
+
+
+def test_a_series_that_sits_still_every_night_stops_alarming_once_it_has_shown_it_twice():
+    by_day = stuck_alarms_by_day(scored(still_every_night(7)))
+    assert by_day[0]
+    assert not any(by_day[3:])
+
+
+def test_a_day_still_after_nights_still_is_far_stronger_flatline_evidence_than_a_night():
+    # its still stretches always end after two hours, so the detector finds one that goes on all
+    # day rare (each doubling of the run as rare as the share of its runs that doubled); the
+    # combined score does not alarm on it yet: the nights taught the shape channel's tail
+    results = scored(still_every_night(9, stuck_from_day=7))
+    peak = [
+        max(r.detector_scores["flatline"] for r in results[d : d + 1440])
+        for d in range(0, len(results), 1440)
+    ]
+    assert max(peak[3:7]) < 0.65
+    assert peak[7] > 0.75 and peak[8] > peak[7]
 
 
 def test_small_moves_of_a_bursty_series_are_not_standing_still():
@@ -90,7 +114,9 @@ def test_small_moves_of_a_bursty_series_are_not_standing_still():
     while len(values) < 3000:
         values += [rng.uniform(0, 100_000) for _ in range(200)]
         for _ in range(40):  # each a step or more from the one before
-            values.append(42.0 + 6 * rng.choice([k for k in range(12) if 42.0 + 6 * k != values[-1]]))
+            values.append(
+                42.0 + 6 * rng.choice([k for k in range(12) if 42.0 + 6 * k != values[-1]])
+            )
     assert not any(r.driver == "flatline:stuck" and r.is_anomaly for r in scored(values))
 
 
