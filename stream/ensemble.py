@@ -19,7 +19,7 @@ from stream.metric_rules import parse_rules
 from stream.scoring import Scorer
 
 #: names the detectors, their settings and the combination; stored with every score
-MODEL_VERSION = "ensemble-v7"
+MODEL_VERSION = "ensemble-v8"
 
 
 def detectors() -> list[Detector]:

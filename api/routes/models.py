@@ -35,7 +35,7 @@ class ModelList(ApiModel):
     streaming_version: str = Field(
         description="the streaming ensemble's version: it scores every series no trained model "
         "covers",
-        examples=["ensemble-v7"],
+        examples=["ensemble-v8"],
     )
     models: list[ModelInfo] = Field(description="every trained model, newest first")
 

@@ -36,7 +36,7 @@ class ScoreRow(ApiModel):
         examples=[{"zscore": 0.91, "mad": 0.88, "iqr": 0.9, "shift": 0.2}]
     )
     driver: str | None = Field(examples=["zscore:value"])
-    model_version: str = Field(examples=["ensemble-v7"])
+    model_version: str = Field(examples=["ensemble-v8"])
     expected: float | None = None
     lower_bound: float | None = Field(None, description="lowest value scoring under the threshold")
     upper_bound: float | None = Field(None, description="highest value scoring under the threshold")

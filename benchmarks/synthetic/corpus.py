@@ -19,6 +19,11 @@ never labelled and never counted), labelled episodes of eight kinds are injected
 
 Every series is fully determined by (`seed`, its index), so the corpus is the same on every
 machine. `split` halves it by index (even: tuning, odd: check).
+
+`make_long_corpus` is the same generator at another base rate: one series per metric at one
+minute for weeks, each with the same four episodes. In the main corpus an episode comes every
+2,500 points or so; in a real EMS anomalies are far rarer, and there the false alarms of long
+normal stretches, not the episodes missed, decide an operator's precision.
 """
 
 from __future__ import annotations
@@ -107,13 +112,16 @@ def _episode_mask_free(taken: np.ndarray, start: int, end: int, gap: int) -> boo
     return not taken[max(0, start - gap) : end + gap + 1].any()
 
 
-def make_series(index: int, seed: int = 2026) -> Series:
-    """Series number `index` of the corpus."""
-    rng = np.random.default_rng([seed, index])
+def make_series(
+    index: int, seed: int = 2026, *, interval: str | None = None, points: int | None = None
+) -> Series:
+    """Series number `index` of the corpus; `interval` and `points` override the index's."""
+    rng = np.random.default_rng([seed, index] if points is None else [seed, index, points])
     metric = METRICS[index % len(METRICS)]
-    interval = tuple(INTERVALS)[(index // len(METRICS) + index) % len(INTERVALS)]
+    if interval is None:
+        interval = tuple(INTERVALS)[(index // len(METRICS) + index) % len(INTERVALS)]
     step = INTERVALS[interval]
-    n = POINTS[interval]
+    n = POINTS[interval] if points is None else points
     t = np.arange(n) * step
     stamps = [T0 + timedelta(seconds=int(s)) for s in t]
     hours = (t % 86_400) / 3600.0
@@ -216,6 +224,13 @@ def make_series(index: int, seed: int = 2026) -> Series:
 
 def make_corpus(n_series: int = 32, seed: int = 2026) -> list[Series]:
     return [make_series(i, seed) for i in range(n_series)]
+
+
+def make_long_corpus(
+    days: int = 60, n_series: int = len(METRICS), seed: int = 2026
+) -> list[Series]:
+    """`n_series` series at one minute for `days` days (the metrics in turn), four episodes each."""
+    return [make_series(i, seed, interval="1min", points=days * 1440) for i in range(n_series)]
 
 
 def split(corpus: list[Series], half: str) -> list[Series]:

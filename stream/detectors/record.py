@@ -3,10 +3,18 @@
 Every other detector judges a point against recent memory (about 330 points for the EW
 z-scores, 64 for MAD and IQR), so a burst that recurs every few days looks new each time and a
 slow drift to a level last seen a month ago does not look new at all. This one has a long memory
-and a plain question: is the measurement *beyond every value of its kind in the last
-`n_blocks x block_size` points* (8,192 by default: 28 days at 5-minute intervals)? For data with
-no trend, the chance that the newest of n points is a new high or low is 2/n, so records are rare
-by construction, on any scale, and they get rarer the longer a series behaves.
+and a plain question: is the measurement *beyond every value of its kind in its memory*? For data
+with no trend, the chance that the newest of n points is a new high or low is 2/n, so records are
+rare by construction, on any scale.
+
+The memory grows with the series: `n_blocks x block_size` points at first (8,192 by default: 28
+days at 5-minute intervals, under 6 at 1 minute), and at least half the series' life once it is
+older than twice that. A memory of fixed length makes a record every n / 2 points however long the
+series has behaved (at 1-minute data one every 3 days per series, on noise alone); one that grows
+with the series makes them rarer the longer it behaves, and each is worth more (`l_value`), while
+an extreme of long ago still leaves the memory in time. When the ring of blocks is full and holds
+under half the series' life, each pair of neighbouring blocks is merged into one of twice the size
+(highest of the highs, lowest of the lows), which frees half the ring and keeps every extreme.
 
 Five measurements are followed, each of raw values (records of a deseasonalised signal were worse
 on NAB: the seasonal profile itself drifts): the value, the level of the last 5 and of the last
@@ -20,9 +28,10 @@ the 5- and 20-point levels and of the jump 47, 38 and 50; adding the hour of day
 ensemble from 67.5 to 68.4).
 
 State is small although the memory is long: per measurement, the highest and lowest value of each
-finished block of `block_size` points, in a ring of `n_blocks` blocks, and of the block filling
-now. At the defaults that is 4 x 2 x 32 float64 = 2 KB, plus the last 20 values for the levels
-and 24 x 3 float64 (highest, lowest, count) for the hours: about 4.5 KB as JSON.
+finished block (of `block_size` points at first, doubling as the memory grows), in a ring of
+`n_blocks` blocks, and of the block filling now. At the defaults that is 4 x 2 x 32 float64 =
+2 KB, plus the last 20 values for the levels and 24 x 3 float64 (highest, lowest, count) for the
+hours: about 4.5 KB as JSON, whatever the memory's length.
 
 A series whose memory is flat (highest = lowest) has no records: the first wobble of a gauge that
 never moved is the z-score detectors' to judge, with their spread floor. The value must clear its
@@ -82,8 +91,8 @@ class RecordDetector:
     role = "long_memory"
 
     def __init__(self, *, block_size: int = 256, n_blocks: int = 32, warmup: int = 256) -> None:
-        if block_size < 1 or n_blocks < 1:
-            raise ValueError("block_size and n_blocks must be at least 1")
+        if block_size < 1 or n_blocks < 2 or n_blocks % 2:
+            raise ValueError("block_size must be at least 1, n_blocks even and at least 2")
         self.block_size, self.n_blocks, self.warmup = block_size, n_blocks, warmup
         # (features, measurements, records) of the last score_one: learn_one reuses them
         self._last: tuple[Features, list[float], list[bool]] | None = None
@@ -96,7 +105,10 @@ class RecordDetector:
         # (recomputed when a block is done, so that a point need not scan the ring);
         # cur_hi/cur_lo: the extremes of the block filling now ([] when it is empty); n: points
         # learnt; recent: the last values, oldest first; by_hour: per hour of the day (columns)
-        # the highest and lowest value and the count; counted: records have counted (`ready`).
+        # the highest and lowest value and the count; counted: records have counted (`ready`);
+        # block: the points of a block now; fill: the points of the block filling now; filled:
+        # the finished blocks in the ring (states stored before the memory grew lack the last
+        # three: `_block_fill_filled` reads them).
         shape = (_BLOCKED, self.n_blocks)
         by_hour = np.zeros((3, 24))
         by_hour[0], by_hour[1] = -np.inf, np.inf
@@ -112,7 +124,18 @@ class RecordDetector:
             "recent": [],
             "by_hour": by_hour,
             "counted": False,
+            "block": self.block_size,
+            "fill": 0,
+            "filled": 0,
         }
+
+    def _block_fill_filled(self, state: dict) -> tuple[int, int, int]:
+        """The block size, the points in the block filling now and the finished blocks in the
+        ring; for a state stored before the memory grew, what its fixed blocks imply."""
+        if "block" in state:
+            return state["block"], state["fill"], state["filled"]
+        n = state["n"]
+        return self.block_size, n % self.block_size, min(self.n_blocks, n // self.block_size)
 
     @staticmethod
     def measurements(state: dict, x: Features) -> list[float]:
@@ -186,23 +209,49 @@ class RecordDetector:
             at_hour = state["by_hour"][:, x.hour]
             at_hour[0], at_hour[1] = max(at_hour[0], x.value), min(at_hour[1], x.value)
             at_hour[2] += 1
+        block, fill, filled = self._block_fill_filled(state)
         state["n"] += 1
         state["recent"] = [*state["recent"][-(_RECENT - 1) :], x.value]
-        if state["n"] % self.block_size == 0:
+        fill += 1
+        if fill == block:
             # the block is done: it takes the place of the oldest in the ring
             slot = state["slot"]
             state["hi"][:, slot], state["lo"][:, slot] = state["cur_hi"], state["cur_lo"]
             state["slot"] = (slot + 1) % self.n_blocks
+            state["cur_hi"], state["cur_lo"] = [], []
+            fill, filled = 0, min(self.n_blocks, filled + 1)
+            if filled == self.n_blocks and state["n"] >= 2 * self.n_blocks * block:
+                block, filled = self._merge_pairs(state, block)
             state["mem_hi"] = state["hi"].max(axis=1).tolist()
             state["mem_lo"] = state["lo"].min(axis=1).tolist()
-            state["cur_hi"], state["cur_lo"] = [], []
+        state["block"], state["fill"], state["filled"] = block, fill, filled
+
+    def _merge_pairs(self, state: dict, block: int) -> tuple[int, int]:
+        """Merges each pair of neighbouring blocks of the full ring into one of twice the size,
+        oldest first, into the first half of the ring; returns the new block size and the
+        finished blocks."""
+        order = [(state["slot"] + j) % self.n_blocks for j in range(self.n_blocks)]
+        half = self.n_blocks // 2
+        for key, merge, empty in (("hi", np.maximum, -np.inf), ("lo", np.minimum, np.inf)):
+            ring = state[key][:, order]
+            state[key][:, :half] = merge(ring[:, 0::2], ring[:, 1::2])
+            state[key][:, half:] = empty
+        state["slot"] = half
+        return 2 * block, half
+
+    def memory(self, state: dict) -> int:
+        """The points the memory holds: the ring's finished blocks, at most the series' age (the
+        block filling now is left out, as before the memory grew)."""
+        block, _, filled = self._block_fill_filled(state)
+        return min(state["n"], max(filled * block, self.n_blocks * self.block_size))
 
     def l_value(self, state: dict, score: float) -> float:
         """Score as evidence, -log10 of a probability: a record among n points of a series with no
         trend happens by chance 2/n, so a full record is worth log10(n / 2), n the memory's length.
         """
-        memory = min(state["n"], self.block_size * self.n_blocks)
-        return score * math.log10(max(memory, 2) / 2)
+        if score <= 0.0:
+            return 0.0
+        return score * math.log10(max(self.memory(state), 2) / 2)
 
     def driver(self, x: Features) -> str:
         """The weightiest measurement at a record when `x` was scored ("value" if none was)."""

@@ -1243,7 +1243,7 @@ export interface components {
             /**
              * Streamingversion
              * @description the streaming ensemble's version: it scores every series no trained model covers
-             * @example ensemble-v7
+             * @example ensemble-v8
              */
             streamingVersion: string;
         };
@@ -1357,7 +1357,7 @@ export interface components {
             /**
              * Modelversion
              * @description the streaming ensemble's or the trained model's version that scored it
-             * @example ensemble-v7
+             * @example ensemble-v8
              */
             modelVersion: string;
             /**

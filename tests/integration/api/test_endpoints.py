@@ -68,7 +68,7 @@ def test_a_higher_threshold_reports_fewer_anomalies(client):
 
 def test_models_lists_the_streaming_version(client):
     body = client.get("/api/v1/models").json()
-    assert body["streamingVersion"] == "ensemble-v7"
+    assert body["streamingVersion"] == "ensemble-v8"
     assert body["models"] == []
 
 

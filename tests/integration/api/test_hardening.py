@@ -106,7 +106,7 @@ def test_a_model_whose_snapshot_is_missing_falls_back_to_the_streaming_ensemble(
         detect = client.post("/api/v1/anomaly/detect", json={"assetId": ASSET, "timeRange": 3600})
         assert detect.status_code == 200, detect.text
         found = detect.json()["anomalies"]
-        assert found and all(a["modelVersion"] == "ensemble-v7" for a in found)
+        assert found and all(a["modelVersion"] == "ensemble-v8" for a in found)
         health = client.get("/api/v1/health").json()["details"]
     trained = health["models"]["anomaly_detection"]
     assert trained["loaded"] is False and trained["version"] == "ad-gone"

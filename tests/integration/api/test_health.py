@@ -73,7 +73,7 @@ def test_degraded_without_ems_core_and_models_reported(settings):
     assert details["emsCore"]["status"] == "down"
     assert any("EMS Core unreachable" in r for r in details["reasons"])
     models = details["models"]
-    assert models["streaming"] == {"loaded": True, "version": "ensemble-v7", "detail": None}
+    assert models["streaming"] == {"loaded": True, "version": "ensemble-v8", "detail": None}
     assert models["anomaly_detection"] == {"loaded": False, "version": None, "detail": None}
     # no trained model, yet the streaming ensemble detects: the seed's flag says detection works
     assert body["models"] == {"anomaly_detection": True}

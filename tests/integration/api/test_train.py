@@ -103,7 +103,7 @@ def test_a_running_worker_adopts_a_new_model_and_scores_record_its_version(train
             ).fetchall()
         )
     assert rows["cpu_usage"] == (version, True)
-    assert rows["disk_usage"] == ("ensemble-v7", False)
+    assert rows["disk_usage"] == ("ensemble-v8", False)
 
 
 def test_train_then_detect_finds_an_injected_anomaly_with_the_trained_model(trainable):

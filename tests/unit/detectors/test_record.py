@@ -1,6 +1,8 @@
 """The record detector: beyond everything the series showed in its long memory, or not."""
 
+import copy
 import json
+import math
 import random
 
 import pytest
@@ -126,4 +128,41 @@ def test_the_state_is_small_and_survives_being_stored():
     _, direct = feed(d, tail, state)
     _, replayed = feed(d, tail, restored)
     assert replayed == direct
+    assert direct[-1] >= MEASURES["value"]
+
+
+def test_the_memory_grows_with_the_series_so_an_extreme_is_remembered_for_half_its_life():
+    d = RecordDetector(block_size=10, n_blocks=4, warmup=20)  # 40 points of memory at first
+    burst = [70.0] * 5
+    state, _ = feed(d, noise(600) + burst + noise(400, seed=2))
+    assert 500 <= d.memory(state) <= 2 * state["n"] / 3 + 10  # at least the last half
+    _, again = feed(d, burst, state)
+    assert again[0] < MEASURES["value"]  # 400 points after the burst: still remembered
+    assert d.l_value(state, 1.0) > math.log10(40 / 2) + 1  # and a record is worth more
+    _, _ = feed(d, noise(2000, seed=3), state)
+    _, later = feed(d, burst, state)
+    assert later[0] >= MEASURES["value"]  # 2,400 points later, in a 3,000-point life: forgotten
+
+
+def test_records_on_noise_get_rarer_the_longer_a_series_behaves():
+    d = RecordDetector(block_size=16, n_blocks=8, warmup=128)  # 128 points of memory at first
+    _, scores = feed(d, noise(20_000, seed=5))
+    early = sum(s >= MEASURES["value"] for s in scores[128:2_000])
+    late = sum(s >= MEASURES["value"] for s in scores[-10_000:])
+    # a fixed memory of 128 points would make records at the same rate all along (about 2 / 128
+    # a point less the 5% margin's share); a growing one makes them rarer
+    assert late < early / 2
+
+
+def test_a_state_stored_before_the_memory_grew_keeps_scoring_as_its_blocks_imply():
+    d = RecordDetector(block_size=10, n_blocks=4, warmup=20)
+    history = noise(95)
+    fresh, _ = feed(d, history)
+    old = copy.deepcopy(fresh)
+    for key in ("block", "fill", "filled"):
+        del old[key]  # as stored by ensemble-v7
+    tail = noise(400, seed=7) + [80.0]
+    _, direct = feed(d, tail, fresh)
+    _, upgraded = feed(d, tail, old)
+    assert upgraded == direct
     assert direct[-1] >= MEASURES["value"]
