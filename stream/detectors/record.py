@@ -240,8 +240,9 @@ class RecordDetector:
         return 2 * block, half
 
     def memory(self, state: dict) -> int:
-        """The points the memory holds: the ring's finished blocks, at most the series' age (the
-        block filling now is left out, as before the memory grew)."""
+        """The points the memory is worth: those of the ring's finished blocks, or the ring's
+        first capacity (`n_blocks x block_size`) if more, as before the memory grew, and never
+        more than the series' age."""
         block, _, filled = self._block_fill_filled(state)
         return min(state["n"], max(filled * block, self.n_blocks * self.block_size))
 
