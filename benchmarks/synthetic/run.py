@@ -84,9 +84,9 @@ def main() -> None:
     n_episodes = sum(len(s.episodes) for s in corpus)
     kind = "corpus" if args.days is None else f"long corpus ({args.days} days at 1 min)"
     print(f"{kind} ({args.half}): {len(corpus)} series, {n_points} points, {n_episodes} episodes")
+    processes = 1 if args.days is None else 2
     for name, detector in (("ems", ems_detector), ("rolling z (baseline)", rolling_z_detector)):
         started = time.perf_counter()
-        processes = 1 if args.days is None else 2
         scores = score_all(corpus, detector, processes)
         rate = n_points / (time.perf_counter() - started)
         at_service = evaluate(corpus, scores, SERVICE_THRESHOLD)

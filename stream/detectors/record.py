@@ -106,9 +106,8 @@ class RecordDetector:
         # cur_hi/cur_lo: the extremes of the block filling now ([] when it is empty); n: points
         # learnt; recent: the last values, oldest first; by_hour: per hour of the day (columns)
         # the highest and lowest value and the count; counted: records have counted (`ready`);
-        # block: the points of a block now; fill: the points of the block filling now; filled:
-        # the finished blocks in the ring (states stored before the memory grew lack the last
-        # three: `_block_fill_filled` reads them).
+        # block: the points of a block now; fill: the points of the block filling now (states
+        # stored before the memory grew lack both: `_block_fill` reads them).
         shape = (_BLOCKED, self.n_blocks)
         by_hour = np.zeros((3, 24))
         by_hour[0], by_hour[1] = -np.inf, np.inf
@@ -126,16 +125,19 @@ class RecordDetector:
             "counted": False,
             "block": self.block_size,
             "fill": 0,
-            "filled": 0,
         }
 
-    def _block_fill_filled(self, state: dict) -> tuple[int, int, int]:
-        """The block size, the points in the block filling now and the finished blocks in the
-        ring; for a state stored before the memory grew, what its fixed blocks imply."""
+    def _block_fill(self, state: dict) -> tuple[int, int]:
+        """The block size and the points in the block filling now; for a state stored before the
+        memory grew, what its fixed blocks imply."""
         if "block" in state:
-            return state["block"], state["fill"], state["filled"]
-        n = state["n"]
-        return self.block_size, n % self.block_size, min(self.n_blocks, n // self.block_size)
+            return state["block"], state["fill"]
+        return self.block_size, state["n"] % self.block_size
+
+    @staticmethod
+    def _filled(state: dict) -> int:
+        """The finished blocks in the ring (an empty slot's highest value is -inf)."""
+        return int(np.isfinite(state["hi"][0]).sum())
 
     @staticmethod
     def measurements(state: dict, x: Features) -> list[float]:
@@ -209,7 +211,7 @@ class RecordDetector:
             at_hour = state["by_hour"][:, x.hour]
             at_hour[0], at_hour[1] = max(at_hour[0], x.value), min(at_hour[1], x.value)
             at_hour[2] += 1
-        block, fill, filled = self._block_fill_filled(state)
+        block, fill = self._block_fill(state)
         state["n"] += 1
         state["recent"] = [*state["recent"][-(_RECENT - 1) :], x.value]
         fill += 1
@@ -219,17 +221,17 @@ class RecordDetector:
             state["hi"][:, slot], state["lo"][:, slot] = state["cur_hi"], state["cur_lo"]
             state["slot"] = (slot + 1) % self.n_blocks
             state["cur_hi"], state["cur_lo"] = [], []
-            fill, filled = 0, min(self.n_blocks, filled + 1)
-            if filled == self.n_blocks and state["n"] >= 2 * self.n_blocks * block:
-                block, filled = self._merge_pairs(state, block)
+            fill = 0
+            full = self._filled(state) == self.n_blocks
+            if full and state["n"] >= 2 * self.n_blocks * block:
+                block = self._merge_pairs(state, block)
             state["mem_hi"] = state["hi"].max(axis=1).tolist()
             state["mem_lo"] = state["lo"].min(axis=1).tolist()
-        state["block"], state["fill"], state["filled"] = block, fill, filled
+        state["block"], state["fill"] = block, fill
 
-    def _merge_pairs(self, state: dict, block: int) -> tuple[int, int]:
+    def _merge_pairs(self, state: dict, block: int) -> int:
         """Merges each pair of neighbouring blocks of the full ring into one of twice the size,
-        oldest first, into the first half of the ring; returns the new block size and the
-        finished blocks."""
+        oldest first, into the first half of the ring; returns the new block size."""
         order = [(state["slot"] + j) % self.n_blocks for j in range(self.n_blocks)]
         half = self.n_blocks // 2
         for key, merge, empty in (("hi", np.maximum, -np.inf), ("lo", np.minimum, np.inf)):
@@ -237,14 +239,14 @@ class RecordDetector:
             state[key][:, :half] = merge(ring[:, 0::2], ring[:, 1::2])
             state[key][:, half:] = empty
         state["slot"] = half
-        return 2 * block, half
+        return 2 * block
 
     def memory(self, state: dict) -> int:
         """The points the memory is worth: those of the ring's finished blocks, or the ring's
         first capacity (`n_blocks x block_size`) if more, as before the memory grew, and never
         more than the series' age."""
-        block, _, filled = self._block_fill_filled(state)
-        return min(state["n"], max(filled * block, self.n_blocks * self.block_size))
+        block, _ = self._block_fill(state)
+        return min(state["n"], max(self._filled(state) * block, self.n_blocks * self.block_size))
 
     def l_value(self, state: dict, score: float) -> float:
         """Score as evidence, -log10 of a probability: a record among n points of a series with no

@@ -159,7 +159,7 @@ def test_a_state_stored_before_the_memory_grew_keeps_scoring_as_its_blocks_imply
     history = noise(95)
     fresh, _ = feed(d, history)
     old = copy.deepcopy(fresh)
-    for key in ("block", "fill", "filled"):
+    for key in ("block", "fill"):
         del old[key]  # as stored by ensemble-v7
     tail = noise(400, seed=7) + [80.0]
     _, direct = feed(d, tail, fresh)
