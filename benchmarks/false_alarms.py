@@ -1,18 +1,19 @@
 """False alarms on normal data and found spikes, beside the threshold and the baseline.
 
-    .venv/bin/python -m benchmarks.false_alarms [--noise-points 20000] [--demo-minutes 6000]
+    .venv/bin/python -m benchmarks.false_alarms [--noise-points 20000] [--seeds 3]
+        [--demo-minutes 6000]
 
 Series the scorer meets besides NAB's:
 
-- pure noise, one point a minute, three seeds each: Gaussian, and Student-t with 4 degrees of
-  freedom (heavy tails: z = 5 comes about once in 500 points, not once in 2 million). Every
+- pure noise, one point a minute, `--seeds` seeds each (3): Gaussian, and Student-t with 4 degrees
+  of freedom (heavy tails: z = 5 comes about once in 500 points, not once in 2 million). Every
   anomaly is a false alarm, counted after the first 500 points at several thresholds, for the
   service, the service without its per-series tail calibration, and the rolling z-score baseline
   (`benchmarks.baseline`). By construction 0.7 is a one-in-16,000 event per channel of evidence,
-  about 0.6 per 10,000 points. The rate at 0.7 is also printed by the series' age (`AGES`): a
-  series learns its own tail from its most extreme 1% of points, so heavy-tailed noise alarms
-  more often while the series is young, which is where NAB's series (40 of its 58 have 4,032
-  points or fewer) and any newly added asset spend their first days;
+  about 0.6 per 10,000 points. The rate at 0.7 is also printed by the series' age (`AGES`): a series
+  learns its own tail from its most extreme 1% of points, so heavy-tailed noise alarms more often
+  while the series is young, which is where NAB's series (40 of its 58 have 4,032 points or fewer)
+  and any newly added asset spend their first days;
 - benign shapes an EMS meets that are not noise around a level (`benign_shapes`): sparse and
   low counts, quantised values, a random walk, hourly steps, a daily sine, a sawtooth (memory
   that grows and is collected), log-normal latency, a flat value with rare small blips; every
@@ -119,6 +120,7 @@ def demo_counts(minutes: int) -> tuple[int, int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--noise-points", type=int, default=20000)
+    parser.add_argument("--seeds", type=int, default=3, help="noise series of each kind")
     parser.add_argument("--demo-minutes", type=int, default=6000)
     parser.add_argument("--shape-points", type=int, default=12000)
     args = parser.parse_args()
@@ -130,14 +132,16 @@ def main() -> None:
     }
     counted = args.noise_points - SKIP
     for kind in ("gaussian", "student-t(4)"):
-        print(f"{kind} noise, {args.noise_points} points a seed, seeds 1-3, after {SKIP}:")
-        series = [noise(kind, args.noise_points, seed) for seed in (1, 2, 3)]
+        print(
+            f"{kind} noise, {args.noise_points} points a seed, seeds 1-{args.seeds}, after {SKIP}:"
+        )
+        series = [noise(kind, args.noise_points, seed) for seed in range(1, args.seeds + 1)]
         for name, detector in detectors.items():
             whole = [detector(values) for values in series]
             runs = [run[SKIP:] for run in whole]
             for t in THRESHOLDS:
                 counts = [sum(s >= t for s in run) for run in runs]
-                rate = 10_000 * sum(counts) / (3 * counted)
+                rate = 10_000 * sum(counts) / (len(series) * counted)
                 print(
                     f"  {name:26s} threshold {t:.2f}: {', '.join(map(str, counts)):>14s}"
                     f"  ({rate:.1f} per 10,000 points)"
