@@ -1,0 +1,136 @@
+"""The compiled engine's cost a point, beside the Python path it reproduces and River's HST.
+
+    .venv/bin/python -m benchmarks.engine [--series 2000] [--points 200] [--reference-points 4000]
+
+Scores `--series` series of one point a minute (a daily curve, heavy-tailed noise, quantised),
+interleaved as a feed sends them (one point of every series, then the next), in batches of 500
+through `stream.engine.core.Engine`. In the same run, on `--reference-points` points of the same
+data: the Python path of the same steps (`stream.engine.reference`), River's
+`HalfSpaceTrees(n_trees=10, height=8)` (the reference issue #12 names), and the whole Python
+ensemble the worker runs today (`Scorer`). Prints microseconds a point and the ratios, the row
+size of a series, and the time of the first batch (compiling, or loading the compiled code from
+its cache), with the command and the machine. The engine does not have every detector yet
+(`stream.engine`): its figure is for the steps it has.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+
+from benchmarks.machine import header
+from stream.config import Settings
+from stream.engine.core import DETECTORS, Engine
+from stream.engine.reference import score_series
+from stream.ensemble import build_scorer
+from stream.features import SeriesState
+
+BATCH = 500
+#: River HST points learnt before it is timed (its first window of 250 is slower)
+RIVER_WARM = 500
+MONDAY = 1_767_571_200.0  # 2026-01-05 00:00 UTC
+
+
+def feed(series: int, points: int, seed: int = 7) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(keys, values, epochs) of `series` series x `points` minutes, interleaved."""
+    rng = np.random.default_rng(seed)
+    minutes = np.arange(points)
+    epochs = MONDAY + 60.0 * np.repeat(minutes, series)
+    hours = (epochs % 86_400) / 3600
+    level = np.tile(rng.uniform(10, 1000, series), points)
+    values = level * (1 + 0.3 * np.sin(2 * np.pi * hours / 24)) + level * 0.02 * rng.standard_t(
+        4, series * points
+    )
+    keys = [f"asset-{s}/cpu" for s in range(series)] * points
+    return keys, np.round(values, 2), epochs
+
+
+def per_point(seconds: float, points: int) -> float:
+    return seconds / points * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--series", type=int, default=2000)
+    parser.add_argument("--points", type=int, default=200, help="points a series")
+    parser.add_argument("--reference-points", type=int, default=4000, help="at least 1,000")
+    args = parser.parse_args()
+    print(header("benchmarks.engine"))
+    settings = Settings(_env_file=None)
+    keys, values, epochs = feed(args.series, args.points)
+    n = len(values)
+    print(f"series: {args.series}, points: {n:,}, batch: {BATCH}")
+
+    engine = Engine(settings.window_size)
+    started = time.perf_counter()
+    engine.score_batch(keys[:BATCH], values[:BATCH], epochs[:BATCH])
+    first = time.perf_counter() - started
+    started = time.perf_counter()
+    for i in range(BATCH, n, BATCH):
+        engine.score_batch(keys[i : i + BATCH], values[i : i + BATCH], epochs[i : i + BATCH])
+    engine_us = per_point(time.perf_counter() - started, n - BATCH)
+    print(
+        f"engine ({', '.join(DETECTORS)}, with seasonality): {engine_us:.2f} us a point "
+        f"({1e6 / engine_us:,.0f} points/s); first batch {first:.1f} s (compile or cache load)"
+    )
+    print(f"row of a series: {engine.store.dtype.itemsize:,} B")
+
+    # whole series (each its own points, in order) until the references have enough points
+    per_series = [
+        (values[s :: args.series], epochs[s :: args.series])
+        for s in range(min(args.series, -(-args.reference_points // args.points)))
+    ]
+    m = sum(len(v) for v, _ in per_series)
+
+    started = time.perf_counter()
+    for v, e in per_series:
+        score_series(v.tolist(), e.tolist(), settings.window_size)
+    python_us = per_point(time.perf_counter() - started, m)
+
+    from river.anomaly import HalfSpaceTrees as RiverHST
+
+    # one model over every reference point, with as many features as the service's own HST reads
+    # (level, change, volatility), each series scaled to [0, 1] as HST expects; the first window
+    # (slower: River fills its first reference window) learnt before the clock starts
+    river = RiverHST(n_trees=10, height=8, window_size=250, seed=42)
+    xs = []
+    for v, _ in per_series:
+        u = (v - v.min()) / (np.ptp(v) or 1.0)
+        change = np.diff(u, prepend=u[0])
+        xs += [
+            {"level": float(a), "change": float(b), "volatility": float(abs(b))}
+            for a, b in zip(u, change, strict=True)
+        ]
+    for x in xs[:RIVER_WARM]:
+        river.score_one(x)
+        river.learn_one(x)
+    started = time.perf_counter()
+    for x in xs[RIVER_WARM:]:
+        river.score_one(x)
+        river.learn_one(x)
+    river_us = per_point(time.perf_counter() - started, len(xs) - RIVER_WARM)
+
+    started = time.perf_counter()
+    for v, e in per_series:
+        scorer, state = build_scorer(settings), SeriesState()
+        for u, ts in zip(v.tolist(), e.tolist(), strict=True):
+            scorer.score_and_learn(state, u, datetime.fromtimestamp(ts, tz=UTC))
+    ensemble_us = per_point(time.perf_counter() - started, m)
+
+    print(f"in the same run, {m:,} points of {len(per_series)} of the series, one at a time:")
+    print(
+        f"  the Python path of the same steps: {python_us:.1f} us a point "
+        f"(the engine {python_us / engine_us:.0f}x faster)"
+    )
+    print(
+        f"  River HST, 10 trees of height 8: {river_us:.1f} us a point "
+        f"(the engine {river_us / engine_us:.0f}x faster)"
+    )
+    print(f"  the whole Python ensemble (what the worker runs today): {ensemble_us:.1f} us a point")
+
+
+if __name__ == "__main__":
+    main()

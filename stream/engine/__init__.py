@@ -1,0 +1,65 @@
+"""The compiled scoring engine (issue #12): series states as rows of one array, scored in batches.
+
+The Python scorer (`stream.scoring`) keeps each series' state as a tree of dicts and lists and
+walks nine detectors point by point, about 350 us a point. The engine keeps every series of a
+worker as one row of a numpy structured array (`store.SeriesStore`), a row being fixed-size
+fields and rings, and scores a batch in one loop compiled by numba (no compiler needed on a
+user's machine), a few microseconds a point. A row is one contiguous block of bytes, so a
+checkpoint of a series is a copy of its row.
+
+Each component is one module that declares its fields (`FIELDS`: name, dtype, shape) and its
+compiled steps, and reproduces one module of the Python path, which stays the reference the tests
+hold the engine to (`reference`):
+
+| engine module | reproduces |
+|---|---|
+| `season` | `stream.seasonality` (daily and weekly profiles, the component) |
+| `window` | `stream.features` (the window, the history of signals, the robust centre and spread) |
+| `ewz` | `stream.detectors.zscore` (zscore, shift, volatility) |
+| `robust` | `stream.detectors.robust` (mad, iqr) |
+
+Not yet here, and so the engine does not yet score for the worker, `ems-ml replay` or the API:
+the flatline, isolation-tree, pattern and record detectors, the tail calibration and the
+combination (`stream.scoring`), the forecaster and the capacity line. Until they are, the
+service runs the Python scorer and the engine is exercised by its tests and
+`benchmarks.engine` only.
+
+The compiled code is cached on disk, so a worker does not compile at every start. numba checks a
+cached function against its own file only, not the files of what it calls nor the constants it
+took from the Python modules, so an edit there would leave stale code in use: the cache lives in
+a directory named by a digest of every file the compiled steps are built from (`SOURCES`), under
+`$NUMBA_CACHE_DIR` or `~/.cache/ems-ml/numba`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numba
+
+_HERE = Path(__file__).parent
+_STREAM = _HERE.parent
+#: the files whose code or constants the compiled steps hold: the engine and the Python modules
+#: it takes its constants from
+SOURCES = (
+    *sorted(_HERE.glob("*.py")),
+    _STREAM / "seasonality.py",
+    _STREAM / "features.py",
+    _STREAM / "detectors" / "calibration.py",
+    _STREAM / "detectors" / "zscore.py",
+    _STREAM / "detectors" / "robust.py",
+)
+
+
+def cache_dir() -> Path:
+    """Where the compiled steps of this exact code are cached."""
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in SOURCES)).hexdigest()[:16]
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(xdg, "ems-ml", "numba")
+    return Path(base) / digest
+
+
+# read when each compiled function is declared, so before the modules below are imported
+numba.config.CACHE_DIR = str(cache_dir())

@@ -1,0 +1,74 @@
+"""A batch of points scored in one compiled loop over the rows of their series.
+
+`Engine.score_batch(keys, values, epochs)` takes a batch as arrays (the series key, the value and
+the epoch seconds of each point, in arrival order: a series' points in time order) and returns
+each point's signal (the value less its seasonal component) and its score by each of `DETECTORS`,
+as the Python path computes them (`reference`), learning every point into its series' row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numba import njit
+
+from stream.engine import ewz, robust, season, window
+from stream.engine.store import SeriesStore, row_dtype
+
+#: the columns of the scores `score_batch` returns
+DETECTORS = ("zscore", "mad", "iqr", "shift", "volatility")
+_COMPONENTS = (season, ewz, robust)
+
+
+@njit(cache=True)
+def _score_rows(rows, slots, values, epochs, signals, scores) -> None:
+    own = np.empty(3)
+    scratch = np.empty(max(ewz.SHIFT_SPAN, ewz.VOLATILITY_SPAN))
+    for i in range(len(slots)):
+        r = rows[slots[i]]
+        value, epoch = values[i], epochs[i]
+        signal = value - season.component(r, epoch)
+        n = r.hist_n
+        ordered = r.hist_sorted
+        resolution = 0.0 if np.isnan(r.resolution) else r.resolution
+        if n > 0:
+            center, spread = window.center_spread(ordered, n, resolution)
+        else:
+            center, spread = value, 1.0
+        long_spread = np.sqrt(r.long_var)
+        out = scores[i]
+        robust.score(ordered, n, signal, center, spread, long_spread, resolution, own)
+        out[1], out[2] = own[0], own[1]
+        ewz.score_and_learn(r, signal, own, scratch)
+        out[0], out[3], out[4] = own[0], own[1], own[2]
+        season.learn(r, epoch, value)
+        window.push(r, value, signal)
+        signals[i] = signal
+
+
+class Engine:
+    """The compiled scorer of every series of one worker (`window_size`: the setting)."""
+
+    def __init__(self, window_size: int, capacity: int = 1024) -> None:
+        fields = window.fields(window_size)
+        initial = dict(window.INITIAL)
+        for component in _COMPONENTS:
+            fields += component.FIELDS
+            initial.update(component.INITIAL)
+        self.store = SeriesStore(row_dtype(fields), initial, capacity)
+
+    def score_batch(
+        self, keys: Sequence[str], values: np.ndarray, epochs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(signals, scores[point, detector]) of the batch; every point learnt. Raises
+        ValueError where the three inputs differ in length."""
+        values = np.ascontiguousarray(values, dtype=np.float64)
+        epochs = np.ascontiguousarray(epochs, dtype=np.float64)
+        if not len(keys) == len(values) == len(epochs):
+            raise ValueError("keys, values and epochs must have one entry a point")
+        slots = self.store.slots(keys)
+        signals = np.empty(len(values))
+        scores = np.empty((len(values), len(DETECTORS)))
+        _score_rows(self.store.buffer, slots, values, epochs, signals, scores)
+        return signals, scores

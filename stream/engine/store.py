@@ -1,0 +1,79 @@
+"""Every series of a worker as one row of a numpy structured array, found by its key.
+
+The row's fields are the union of the components' `FIELDS` (`row_dtype`); a new series gets a
+zeroed row with each field at its component's start value (`INITIAL`). The array doubles when it
+is full, so a batch of new series costs amortised O(1) a series.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+#: a field: (name, numpy dtype, shape of one series' value; () for a scalar)
+Field = tuple[str, str, tuple[int, ...]]
+
+
+def row_dtype(fields: Iterable[Field]) -> np.dtype:
+    """The structured dtype of one series' row; raises ValueError on a name declared twice."""
+    seen: set[str] = set()
+    spec = []
+    for name, dtype, shape in fields:
+        if name in seen:
+            raise ValueError(f"field {name!r} is declared twice")
+        seen.add(name)
+        spec.append((name, dtype, shape) if shape else (name, dtype))
+    return np.dtype(spec, align=True)
+
+
+class SeriesStore:
+    """Rows of `dtype`, one a series key; `initial`: the start value of fields that do not start
+    at zero (e.g. NaN for "not seen yet").
+
+    >>> store = SeriesStore(row_dtype([("n", "i8", ()), ("last", "f8", ())]), {"last": np.nan})
+    >>> store.slots(["a", "b", "a"]).tolist(), len(store), float(store.rows["last"][1])
+    ([0, 1, 0], 2, nan)
+    """
+
+    def __init__(self, dtype: np.dtype, initial: dict[str, float] | None = None, capacity=1024):
+        self.dtype = dtype
+        self.initial = dict(initial or {})
+        self._rows = np.zeros(max(1, capacity), dtype=dtype)
+        self._slot: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._slot)
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The rows in use, slot order (a view: the compiled steps write into it)."""
+        return self._rows[: len(self._slot)]
+
+    @property
+    def buffer(self) -> np.ndarray:
+        """Every allocated row, in use or not (what a compiled step is handed)."""
+        return self._rows
+
+    def slots(self, keys: Sequence[str]) -> np.ndarray:
+        """The slot of each key, a new row for a key not seen before."""
+        out = np.empty(len(keys), dtype=np.int64)
+        slot_of = self._slot
+        for i, key in enumerate(keys):
+            slot = slot_of.get(key)
+            if slot is None:
+                slot = self._add(key)
+            out[i] = slot
+        return out
+
+    def _add(self, key: str) -> int:
+        slot = len(self._slot)
+        if slot == len(self._rows):
+            grown = np.zeros(2 * len(self._rows), dtype=self.dtype)
+            grown[:slot] = self._rows
+            self._rows = grown
+        row = self._rows[slot]
+        for name, value in self.initial.items():
+            row[name] = value
+        self._slot[key] = slot
+        return slot

@@ -1,0 +1,156 @@
+"""The window and the history of a series, compiled: `stream.features` on a series' row.
+
+The last `window_size - 1` values (`win`) and the last `HISTORY_SIZE` signals (`hist`), oldest
+first, with how many each holds, and the same signals kept sorted (`hist_sorted`: what the
+robust detectors read, kept in order by one insertion and one removal a point instead of a sort);
+the series' resolution (NaN until two values differ) and the long-run EW statistics of its
+signals. `center_spread` is `features.robust_center_spread`, without sorting the deviations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from stream import features as py
+
+HISTORY = py.HISTORY_SIZE
+_LONG_RUN_ALPHA = py.LONG_RUN_ALPHA
+_MAD_TO_SIGMA = py._MAD_TO_SIGMA
+
+
+def fields(window_size: int) -> list:
+    """The fields of a series' window for `window_size` (2 to 256) points."""
+    return [
+        ("count", "i8", ()),
+        ("win", "f8", (window_size - 1,)),
+        ("win_n", "i8", ()),
+        ("hist", "f8", (HISTORY,)),
+        ("hist_n", "i8", ()),
+        ("hist_sorted", "f8", (HISTORY,)),
+        ("resolution", "f8", ()),
+        ("long_n", "i8", ()),
+        ("long_mean", "f8", ()),
+        ("long_var", "f8", ()),
+    ]
+
+
+INITIAL = {"resolution": np.nan}
+
+
+@njit(cache=True)
+def ew_update(n: int, mean: float, var: float, m: float, alpha: float):
+    """`features.ew_update` on (n, mean, var): the new triple."""
+    if n == 0:
+        return 1, m, 0.0
+    a = max(alpha, 1.0 / (n + 1))
+    delta = m - mean
+    mean += a * delta
+    return n + 1, mean, (1 - a) * (var + a * delta * delta)
+
+
+@njit(cache=True)
+def spread_floor(center: float, spread: float) -> float:
+    return max(spread, abs(center) * 1e-3, 1e-9)
+
+
+@njit(cache=True)
+def quantile(ordered, n: int, q: float) -> float:
+    """`features.quantile` of the first `n` of sorted `ordered`."""
+    pos = q * (n - 1)
+    lo = int(pos)
+    hi = min(lo + 1, n - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+@njit(cache=True)
+def _deviation(ordered, n: int, median: float, rank: int) -> float:
+    """The `rank`-th smallest |ordered[k] - median| (0-based): the deviations below the median
+    and those above are each sorted already, so a merge of the two finds it."""
+    below = 0
+    while below < n and ordered[below] < median:
+        below += 1
+    lo, hi = below - 1, below  # walking down from the median and up from it
+    value = 0.0
+    for _ in range(rank + 1):
+        if hi >= n or (lo >= 0 and median - ordered[lo] <= ordered[hi] - median):
+            value = median - ordered[lo]
+            lo -= 1
+        else:
+            value = ordered[hi] - median
+            hi += 1
+    return value
+
+
+@njit(cache=True)
+def center_spread(ordered, n: int, resolution: float):
+    """`features.robust_center_spread` of the first `n` (at least 1) of sorted `ordered`."""
+    median = quantile(ordered, n, 0.5)
+    pos = 0.5 * (n - 1)
+    rank = int(pos)
+    low = _deviation(ordered, n, median, rank)
+    high = _deviation(ordered, n, median, min(rank + 1, n - 1))
+    mad = low + (high - low) * (pos - rank)
+    gap = np.inf
+    for k in range(1, n):
+        step = ordered[k] - ordered[k - 1]
+        if step > 0 and step < gap:
+            gap = step
+    if gap < np.inf:
+        resolution = max(resolution, gap)
+    return median, spread_floor(median, max(mad * _MAD_TO_SIGMA, resolution))
+
+
+@njit(cache=True)
+def _append(ring, held: int, value: float) -> int:
+    """Append to an oldest-first ring of fixed size; the new count."""
+    size = len(ring)
+    if size == 0:
+        return 0
+    if held < size:
+        ring[held] = value
+        return held + 1
+    for k in range(size - 1):
+        ring[k] = ring[k + 1]
+    ring[size - 1] = value
+    return held
+
+
+@njit(cache=True)
+def _insert_sorted(ordered, held: int, value: float) -> None:
+    """Insert `value` into the first `held` of sorted `ordered` (room for one more)."""
+    k = held
+    while k > 0 and ordered[k - 1] > value:
+        ordered[k] = ordered[k - 1]
+        k -= 1
+    ordered[k] = value
+
+
+@njit(cache=True)
+def _remove_sorted(ordered, held: int, value: float) -> None:
+    """Remove one `value` from the first `held` of sorted `ordered`."""
+    k = np.searchsorted(ordered[:held], value)
+    for j in range(k, held - 1):
+        ordered[j] = ordered[j + 1]
+
+
+@njit(cache=True)
+def push(r, value: float, signal: float) -> None:
+    """`SeriesState.push`: the value into the window, the signal into the history and the
+    long-run statistics, and the resolution from the step the value made."""
+    if r.win_n > 0:
+        last = r.win[r.win_n - 1]
+        if value != last:
+            step = abs(value - last)
+            r.resolution = step if np.isnan(r.resolution) else min(r.resolution, step)
+    r.win_n = _append(r.win, r.win_n, value)
+    r.long_n, r.long_mean, r.long_var = ew_update(
+        r.long_n, r.long_mean, r.long_var, signal, _LONG_RUN_ALPHA
+    )
+    held = r.hist_n
+    if held == HISTORY:
+        _remove_sorted(r.hist_sorted, held, r.hist[0])
+        held -= 1
+    _insert_sorted(r.hist_sorted, held, signal)
+    r.hist_n = _append(r.hist, r.hist_n, signal)
+    r.count += 1
