@@ -17,9 +17,10 @@ hold the engine to (`reference`):
 | `window` | `stream.features` (the window, the history of signals, the robust centre and spread) |
 | `ewz` | `stream.detectors.zscore` (zscore, shift, volatility) |
 | `robust` | `stream.detectors.robust` (mad, iqr) |
+| `flatline` | `stream.detectors.flatline` (stuck values) |
 
 Not yet here, and so the engine does not yet score for the worker, `ems-ml replay` or the API:
-the flatline, isolation-tree, pattern and record detectors, the tail calibration and the
+the isolation-tree, pattern and record detectors, the tail calibration and the
 combination (`stream.scoring`), the forecaster and the capacity line. Until they are, the
 service runs the Python scorer and the engine is exercised by its tests and
 `benchmarks.engine` only.
@@ -50,6 +51,7 @@ SOURCES = (
     _STREAM / "detectors" / "calibration.py",
     _STREAM / "detectors" / "zscore.py",
     _STREAM / "detectors" / "robust.py",
+    _STREAM / "detectors" / "flatline.py",
 )
 
 

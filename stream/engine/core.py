@@ -13,12 +13,12 @@ from collections.abc import Sequence
 import numpy as np
 from numba import njit
 
-from stream.engine import ewz, robust, season, window
+from stream.engine import ewz, flatline, robust, season, window
 from stream.engine.store import SeriesStore, row_dtype
 
 #: the columns of the scores `score_batch` returns
-DETECTORS = ("zscore", "mad", "iqr", "shift", "volatility")
-_COMPONENTS = (season, ewz, robust)
+DETECTORS = ("zscore", "mad", "iqr", "shift", "volatility", "flatline")
+_COMPONENTS = (season, ewz, robust, flatline)
 
 
 @njit(cache=True)
@@ -42,6 +42,8 @@ def _score_rows(rows, slots, values, epochs, signals, scores) -> None:
         out[1], out[2] = own[0], own[1]
         ewz.score_and_learn(r, signal, own, scratch)
         out[0], out[3], out[4] = own[0], own[1], own[2]
+        lag1 = r.win[r.win_n - 1] if r.win_n > 0 else value
+        out[5] = flatline.score_and_learn(r, flatline.still(value, lag1, spread, n > 0, resolution))
         season.learn(r, epoch, value)
         window.push(r, value, signal)
         signals[i] = signal

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from stream import seasonality
+from stream.detectors.flatline import FlatlineDetector
 from stream.detectors.robust import IQRDetector, MADDetector
 from stream.detectors.zscore import LevelShiftDetector, VolatilityDetector, ZScoreDetector
 from stream.engine.core import DETECTORS
@@ -29,6 +30,7 @@ def score_series(
             IQRDetector(),
             LevelShiftDetector(),
             VolatilityDetector(),
+            FlatlineDetector(),
         )
     }
     ordered = [detectors[name] for name in DETECTORS]
