@@ -18,9 +18,10 @@ hold the engine to (`reference`):
 | `ewz` | `stream.detectors.zscore` (zscore, shift, volatility) |
 | `robust` | `stream.detectors.robust` (mad, iqr) |
 | `flatline` | `stream.detectors.flatline` (stuck values) |
+| `hst` | `stream.detectors.hst` (half-space trees) |
 
 Not yet here, and so the engine does not yet score for the worker, `ems-ml replay` or the API:
-the isolation-tree, pattern and record detectors, the tail calibration and the
+the pattern and record detectors, the tail calibration and the
 combination (`stream.scoring`), the forecaster and the capacity line. Until they are, the
 service runs the Python scorer and the engine is exercised by its tests and
 `benchmarks.engine` only.
@@ -52,6 +53,7 @@ SOURCES = (
     _STREAM / "detectors" / "zscore.py",
     _STREAM / "detectors" / "robust.py",
     _STREAM / "detectors" / "flatline.py",
+    _STREAM / "detectors" / "hst.py",
 )
 
 

@@ -13,18 +13,19 @@ from collections.abc import Sequence
 import numpy as np
 from numba import njit
 
-from stream.engine import ewz, flatline, robust, season, window
+from stream.engine import ewz, flatline, hst, robust, season, window
 from stream.engine.store import SeriesStore, row_dtype
 
 #: the columns of the scores `score_batch` returns
-DETECTORS = ("zscore", "mad", "iqr", "shift", "volatility", "flatline")
-_COMPONENTS = (season, ewz, robust, flatline)
+DETECTORS = ("zscore", "mad", "iqr", "shift", "volatility", "flatline", "hst")
+_COMPONENTS = (season, ewz, robust, flatline, hst)
 
 
 @njit(cache=True)
 def _score_rows(rows, slots, values, epochs, signals, scores) -> None:
     own = np.empty(3)
-    scratch = np.empty(max(ewz.SHIFT_SPAN, ewz.VOLATILITY_SPAN))
+    scratch = np.empty(max(ewz.SHIFT_SPAN, ewz.VOLATILITY_SPAN, rows[0].win.shape[0] + 1))
+    paths = np.empty((hst._N_TREES, hst._HEIGHT + 1), dtype=np.int64)
     for i in range(len(slots)):
         r = rows[slots[i]]
         value, epoch = values[i], epochs[i]
@@ -44,6 +45,10 @@ def _score_rows(rows, slots, values, epochs, signals, scores) -> None:
         out[0], out[3], out[4] = own[0], own[1], own[2]
         lag1 = r.win[r.win_n - 1] if r.win_n > 0 else value
         out[5] = flatline.score_and_learn(r, flatline.still(value, lag1, spread, n > 0, resolution))
+        std = window.window_std(r, value, scratch)
+        out[6] = hst.score_and_learn(
+            r, (signal - center) / spread, (value - lag1) / spread, std / spread, paths
+        )
         season.learn(r, epoch, value)
         window.push(r, value, signal)
         signals[i] = signal

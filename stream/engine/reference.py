@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from stream import seasonality
 from stream.detectors.flatline import FlatlineDetector
+from stream.detectors.hst import HalfSpaceTrees
 from stream.detectors.robust import IQRDetector, MADDetector
 from stream.detectors.zscore import LevelShiftDetector, VolatilityDetector, ZScoreDetector
 from stream.engine.core import DETECTORS
@@ -31,6 +32,7 @@ def score_series(
             LevelShiftDetector(),
             VolatilityDetector(),
             FlatlineDetector(),
+            HalfSpaceTrees(),
         )
     }
     ordered = [detectors[name] for name in DETECTORS]

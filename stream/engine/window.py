@@ -9,6 +9,8 @@ signals. `center_spread` is `features.robust_center_spread`, without sorting the
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -154,3 +156,61 @@ def push(r, value: float, signal: float) -> None:
     _insert_sorted(r.hist_sorted, held, signal)
     r.hist_n = _append(r.hist, r.hist_n, signal)
     r.count += 1
+
+
+@njit(cache=True)
+def fsum(values, n: int) -> float:
+    """`math.fsum` of the first `n` of `values`: the exactly rounded sum (Shewchuk's partials,
+    the half-way correction as CPython applies it), so the window's mean and spread are the
+    Python path's to the bit."""
+    partials = np.empty(n + 1)
+    held = 0
+    for k in range(n):
+        x = values[k]
+        i = 0
+        for j in range(held):
+            y = partials[j]
+            if abs(x) < abs(y):
+                x, y = y, x
+            hi = x + y
+            lo = y - (hi - x)
+            if lo != 0.0:
+                partials[i] = lo
+                i += 1
+            x = hi
+        held = i
+        if x != 0.0:
+            partials[held] = x
+            held += 1
+    if held == 0:
+        return 0.0
+    m = held - 1
+    hi = partials[m]
+    lo = 0.0
+    while m > 0:
+        x = hi
+        m -= 1
+        y = partials[m]
+        hi = x + y
+        lo = y - (hi - x)
+        if lo != 0.0:
+            break
+    if m > 0 and ((lo < 0.0 and partials[m - 1] < 0.0) or (lo > 0.0 and partials[m - 1] > 0.0)):
+        y = lo * 2.0
+        x = hi + y
+        if y == x - hi:
+            hi = x
+    return hi
+
+
+@njit(cache=True)
+def window_std(r, value: float, scratch) -> float:
+    """The population standard deviation of the window with `value` as its newest point
+    (`Features.std`); `scratch`: room for the window."""
+    n = r.win_n + 1
+    scratch[: n - 1] = r.win[: r.win_n]
+    scratch[n - 1] = value
+    mean = fsum(scratch, n) / n
+    for k in range(n):
+        scratch[k] = (scratch[k] - mean) ** 2
+    return math.sqrt(fsum(scratch, n) / n)

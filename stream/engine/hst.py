@@ -1,0 +1,87 @@
+"""Half-space trees, compiled: `stream.detectors.hst` on a series' row.
+
+The trees' structure is the Python detector's (built once from its seed, shared by every
+series); a series' row holds its reference and latest masses (uint8, trees x nodes), the points
+in the latest window, whether a reference exists, and the EW statistics of its raw scores.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from stream.detectors import hst as py
+from stream.engine.scale import z_to_score
+
+_DETECTOR = py.HalfSpaceTrees()
+_N_TREES, _HEIGHT = _DETECTOR.n_trees, _DETECTOR.height
+_N_NODES = _DETECTOR.n_nodes
+_WINDOW = _DETECTOR.window_size
+_FEATURE = _DETECTOR.feature.copy()
+_SPLIT = _DETECTOR.split.copy()
+_SIZE_LIMIT = _DETECTOR._size_limit
+_MAX_SCORE = float(_DETECTOR._max_score)
+
+FIELDS = [
+    ("hst_r", "u1", (_N_TREES, _N_NODES)),
+    ("hst_l", "u1", (_N_TREES, _N_NODES)),
+    ("hst_k", "i8", ()),
+    ("hst_ready", "u1", ()),
+    ("hst_n", "i8", ()),
+    ("hst_mean", "f8", ()),
+    ("hst_var", "f8", ()),
+]
+INITIAL: dict = {}
+
+
+@njit(cache=True)
+def squash(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z)) / 2.0))
+
+
+@njit(cache=True)
+def score_and_learn(r, level: float, change: float, volatility: float, paths) -> float:
+    """The calibrated score of the point with these features (`HalfSpaceTrees.vector` before
+    squashing), then learn it; `paths`: room for trees x (height + 1) nodes."""
+    u0, u1, u2 = squash(level), squash(change), squash(2.0 * (volatility - 1.0))
+    for tree in range(_N_TREES):
+        node = 0
+        paths[tree, 0] = 0
+        for depth in range(_HEIGHT):
+            f = _FEATURE[tree, node]
+            u = u0 if f == 0 else (u1 if f == 1 else u2)
+            node = 2 * node + (2 if u >= _SPLIT[tree, node] else 1)
+            paths[tree, depth + 1] = node
+    raw = 0.0
+    if r.hst_ready:
+        total = 0.0
+        for tree in range(_N_TREES):
+            weight = 1.0
+            for depth in range(_HEIGHT + 1):
+                mass = float(r.hst_r[tree, paths[tree, depth]])
+                total += mass * weight
+                if mass < _SIZE_LIMIT:  # River stops at the first node lighter than the limit
+                    break
+                weight *= 2.0
+        raw = 1.0 - total / _MAX_SCORE
+    score = 0.0
+    if r.hst_n >= 10:
+        std = max(math.sqrt(r.hst_var), 1e-6)
+        score = z_to_score(max(0.0, (raw - r.hst_mean) / std))
+    if r.hst_ready:
+        a = max(0.01, 1.0 / (r.hst_n + 1))
+        delta = raw - r.hst_mean
+        r.hst_mean += a * delta
+        r.hst_var = (1 - a) * (r.hst_var + a * delta * delta)
+        r.hst_n += 1
+    for tree in range(_N_TREES):
+        for depth in range(_HEIGHT + 1):
+            r.hst_l[tree, paths[tree, depth]] += 1
+    r.hst_k += 1
+    if r.hst_k == _WINDOW:
+        r.hst_r[:, :] = r.hst_l
+        r.hst_l[:, :] = 0
+        r.hst_k = 0
+        r.hst_ready = 1
+    return score
