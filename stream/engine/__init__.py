@@ -19,9 +19,10 @@ hold the engine to (`reference`):
 | `robust` | `stream.detectors.robust` (mad, iqr) |
 | `flatline` | `stream.detectors.flatline` (stuck values) |
 | `hst` | `stream.detectors.hst` (half-space trees) |
+| `pattern` | `stream.detectors.pattern` (never-seen shapes) |
 
 Not yet here, and so the engine does not yet score for the worker, `ems-ml replay` or the API:
-the pattern and record detectors, the tail calibration and the
+the record detector, the tail calibration and the
 combination (`stream.scoring`), the forecaster and the capacity line. Until they are, the
 service runs the Python scorer and the engine is exercised by its tests and
 `benchmarks.engine` only.
@@ -54,6 +55,7 @@ SOURCES = (
     _STREAM / "detectors" / "robust.py",
     _STREAM / "detectors" / "flatline.py",
     _STREAM / "detectors" / "hst.py",
+    _STREAM / "detectors" / "pattern.py",
 )
 
 

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 import numpy as np
 from numba import njit
 
-from stream.engine import ewz, flatline, hst, robust, season, window
+from stream.engine import ewz, flatline, hst, pattern, robust, season, window
 from stream.engine.store import SeriesStore, row_dtype
 
 #: the columns of the scores `score_batch` returns
-DETECTORS = ("zscore", "mad", "iqr", "shift", "volatility", "flatline", "hst")
-_COMPONENTS = (season, ewz, robust, flatline, hst)
+DETECTORS = ("zscore", "mad", "iqr", "shift", "volatility", "flatline", "hst", "pattern")
+_COMPONENTS = (season, ewz, robust, flatline, hst, pattern)
 
 
 @njit(cache=True)
@@ -26,6 +26,8 @@ def _score_rows(rows, slots, values, epochs, signals, scores) -> None:
     own = np.empty(3)
     scratch = np.empty(max(ewz.SHIFT_SPAN, ewz.VOLATILITY_SPAN, rows[0].win.shape[0] + 1))
     paths = np.empty((hst._N_TREES, hst._HEIGHT + 1), dtype=np.int64)
+    subsequence = np.empty(pattern.LENGTH, dtype=np.uint8)
+    distances = np.empty(pattern.MEMORY)
     for i in range(len(slots)):
         r = rows[slots[i]]
         value, epoch = values[i], epochs[i]
@@ -49,6 +51,7 @@ def _score_rows(rows, slots, values, epochs, signals, scores) -> None:
         out[6] = hst.score_and_learn(
             r, (signal - center) / spread, (value - lag1) / spread, std / spread, paths
         )
+        out[7] = pattern.score_and_learn(r, signal, center, spread, subsequence, distances)
         season.learn(r, epoch, value)
         window.push(r, value, signal)
         signals[i] = signal

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from stream import seasonality
 from stream.detectors.flatline import FlatlineDetector
 from stream.detectors.hst import HalfSpaceTrees
+from stream.detectors.pattern import PatternDetector
 from stream.detectors.robust import IQRDetector, MADDetector
 from stream.detectors.zscore import LevelShiftDetector, VolatilityDetector, ZScoreDetector
 from stream.engine.core import DETECTORS
@@ -33,6 +34,7 @@ def score_series(
             VolatilityDetector(),
             FlatlineDetector(),
             HalfSpaceTrees(),
+            PatternDetector(),
         )
     }
     ordered = [detectors[name] for name in DETECTORS]

@@ -1,0 +1,90 @@
+"""The pattern detector, compiled: `stream.detectors.pattern` on a series' row.
+
+A series' row holds its remembered subsequences (uint8, `memory` x `length`), how many it holds
+and has stored, and the EW statistics of its log nonconformity. The mean of the `k` nearest
+distances is summed in ascending order, the order `np.partition` leaves them in for k <= 3
+(numpy selects so few by repeated minimum), so the sum is the Python path's to the bit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from stream.detectors import pattern as py
+from stream.engine.scale import z_to_score
+
+_DETECTOR = py.PatternDetector()
+LENGTH, MEMORY, K = _DETECTOR.length, _DETECTOR.memory, _DETECTOR.k
+if K > 3:
+    raise ImportError(
+        "the compiled pattern detector sums its nearest distances as numpy does for k <= 3"
+    )
+_CLIP = py._CLIP
+_QUANT = py._QUANT
+_SCATTER_MOD = py._SCATTER % MEMORY
+
+FIELDS = [
+    ("pattern_mem", "u1", (MEMORY, LENGTH)),
+    ("pattern_held", "i8", ()),
+    ("pattern_n", "i8", ()),
+    ("pattern_cn", "i8", ()),
+    ("pattern_mean", "f8", ()),
+    ("pattern_var", "f8", ()),
+]
+INITIAL: dict = {}
+
+
+@njit(cache=True)
+def _nearest_mean(r, v, distances) -> float:
+    held = r.pattern_held
+    for row in range(held):
+        total = 0
+        for j in range(LENGTH):
+            total += abs(np.int64(r.pattern_mem[row, j]) - np.int64(v[j]))
+        distances[row] = total / LENGTH / _QUANT
+    # the K smallest, ascending, by repeated minimum (as numpy's partition selects them)
+    total = 0.0
+    for i in range(K):
+        best = i
+        for row in range(i + 1, held):
+            if distances[row] < distances[best]:
+                best = row
+        distances[i], distances[best] = distances[best], distances[i]
+        total += distances[i]
+    return total / K
+
+
+@njit(cache=True)
+def score_and_learn(r, signal: float, center: float, spread: float, v, distances) -> float:
+    """The calibrated score of the subsequence ending with `signal`, then learn it; `v`: room
+    for `LENGTH` bytes, `distances` for `MEMORY` numbers."""
+    if r.hist_n < LENGTH - 1:
+        return 0.0
+    start = r.hist_n - (LENGTH - 1)
+    for j in range(LENGTH):
+        s = r.hist[start + j] if j < LENGTH - 1 else signal
+        units = min(max((s - center) / spread, -_CLIP), _CLIP)
+        v[j] = np.uint8(np.rint((units + _CLIP) * _QUANT))
+    has_distance = r.pattern_held >= 2 * K
+    score = 0.0
+    if has_distance:
+        d = _nearest_mean(r, v, distances)
+        if r.pattern_cn >= 20:
+            z = (math.log(d + 0.05) - r.pattern_mean) / max(math.sqrt(r.pattern_var), 0.05)
+            score = z_to_score(max(0.0, z))
+        a = max(0.01, 1.0 / (r.pattern_cn + 1))
+        delta = math.log(d + 0.05) - r.pattern_mean
+        r.pattern_mean += a * delta
+        r.pattern_var = (1 - a) * (r.pattern_var + a * delta * delta)
+        r.pattern_cn += 1
+    if r.pattern_held < MEMORY:
+        slot = r.pattern_held
+        r.pattern_held += 1
+    else:
+        slot = ((r.pattern_n % MEMORY) * _SCATTER_MOD) % MEMORY
+    r.pattern_mem[slot, :] = v
+    r.pattern_n += 1
+    return score
