@@ -20,9 +20,10 @@ hold the engine to (`reference`):
 | `flatline` | `stream.detectors.flatline` (stuck values) |
 | `hst` | `stream.detectors.hst` (half-space trees) |
 | `pattern` | `stream.detectors.pattern` (never-seen shapes) |
+| `record` | `stream.detectors.record` (beyond the long memory) |
 
 Not yet here, and so the engine does not yet score for the worker, `ems-ml replay` or the API:
-the record detector, the tail calibration and the
+the tail calibration and the
 combination (`stream.scoring`), the forecaster and the capacity line. Until they are, the
 service runs the Python scorer and the engine is exercised by its tests and
 `benchmarks.engine` only.
@@ -56,6 +57,7 @@ SOURCES = (
     _STREAM / "detectors" / "flatline.py",
     _STREAM / "detectors" / "hst.py",
     _STREAM / "detectors" / "pattern.py",
+    _STREAM / "detectors" / "record.py",
 )
 
 

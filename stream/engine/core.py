@@ -2,32 +2,46 @@
 
 `Engine.score_batch(keys, values, epochs)` takes a batch as arrays (the series key, the value and
 the epoch seconds of each point, in arrival order: a series' points in time order) and returns
-each point's signal (the value less its seasonal component) and its score by each of `DETECTORS`,
-as the Python path computes them (`reference`), learning every point into its series' row.
+each point's signal (the value less its seasonal component), its score by each of `DETECTORS` and
+the record detector's evidence (`Scored`), as the Python path computes them (`reference`),
+learning every point into its series' row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
-from stream.engine import ewz, flatline, hst, pattern, robust, season, window
+from stream.engine import ewz, flatline, hst, pattern, record, robust, season, window
 from stream.engine.store import SeriesStore, row_dtype
 
 #: the columns of the scores `score_batch` returns
-DETECTORS = ("zscore", "mad", "iqr", "shift", "volatility", "flatline", "hst", "pattern")
-_COMPONENTS = (season, ewz, robust, flatline, hst, pattern)
+DETECTORS = (
+    "zscore",
+    "mad",
+    "iqr",
+    "shift",
+    "volatility",
+    "flatline",
+    "hst",
+    "pattern",
+    "record",
+)
+_COMPONENTS = (season, ewz, robust, flatline, hst, pattern, record)
 
 
 @njit(cache=True)
-def _score_rows(rows, slots, values, epochs, signals, scores) -> None:
+def _score_rows(rows, slots, values, epochs, signals, scores, record_l) -> None:
     own = np.empty(3)
     scratch = np.empty(max(ewz.SHIFT_SPAN, ewz.VOLATILITY_SPAN, rows[0].win.shape[0] + 1))
     paths = np.empty((hst._N_TREES, hst._HEIGHT + 1), dtype=np.int64)
     subsequence = np.empty(pattern.LENGTH, dtype=np.uint8)
     distances = np.empty(pattern.MEMORY)
+    measured = np.empty(4)
+    recent = np.empty(20)
     for i in range(len(slots)):
         r = rows[slots[i]]
         value, epoch = values[i], epochs[i]
@@ -52,9 +66,23 @@ def _score_rows(rows, slots, values, epochs, signals, scores) -> None:
             r, (signal - center) / spread, (value - lag1) / spread, std / spread, paths
         )
         out[7] = pattern.score_and_learn(r, signal, center, spread, subsequence, distances)
+        hour = (int(np.floor(epoch)) % 86_400) // 3600
+        out[8], record_l[i] = record.score_and_learn(r, value, lag1, hour, measured, recent)
         season.learn(r, epoch, value)
         window.push(r, value, signal)
         signals[i] = signal
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """What a batch's points scored, one entry (row) a point."""
+
+    #: the value less its seasonal component
+    signals: np.ndarray
+    #: the score of each of `DETECTORS` (columns), in [0, 1)
+    scores: np.ndarray
+    #: the record detector's score as evidence (`RecordDetector.l_value`)
+    record_l: np.ndarray
 
 
 class Engine:
@@ -68,11 +96,9 @@ class Engine:
             initial.update(component.INITIAL)
         self.store = SeriesStore(row_dtype(fields), initial, capacity)
 
-    def score_batch(
-        self, keys: Sequence[str], values: np.ndarray, epochs: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(signals, scores[point, detector]) of the batch; every point learnt. Raises
-        ValueError where the three inputs differ in length."""
+    def score_batch(self, keys: Sequence[str], values: np.ndarray, epochs: np.ndarray) -> Scored:
+        """The batch's scores; every point learnt. Raises ValueError where the three inputs
+        differ in length."""
         values = np.ascontiguousarray(values, dtype=np.float64)
         epochs = np.ascontiguousarray(epochs, dtype=np.float64)
         if not len(keys) == len(values) == len(epochs):
@@ -80,5 +106,6 @@ class Engine:
         slots = self.store.slots(keys)
         signals = np.empty(len(values))
         scores = np.empty((len(values), len(DETECTORS)))
-        _score_rows(self.store.buffer, slots, values, epochs, signals, scores)
-        return signals, scores
+        record_l = np.empty(len(values))
+        _score_rows(self.store.buffer, slots, values, epochs, signals, scores, record_l)
+        return Scored(signals, scores, record_l)

@@ -14,6 +14,7 @@ from stream import seasonality
 from stream.detectors.flatline import FlatlineDetector
 from stream.detectors.hst import HalfSpaceTrees
 from stream.detectors.pattern import PatternDetector
+from stream.detectors.record import RecordDetector
 from stream.detectors.robust import IQRDetector, MADDetector
 from stream.detectors.zscore import LevelShiftDetector, VolatilityDetector, ZScoreDetector
 from stream.engine.core import DETECTORS
@@ -22,8 +23,9 @@ from stream.features import SeriesState, window_features
 
 def score_series(
     values: Sequence[float], epochs: Sequence[float], window_size: int
-) -> tuple[list[float], list[list[float]]]:
-    """(signals, scores by `DETECTORS`) of one series from its first point."""
+) -> tuple[list[float], list[list[float]], list[float]]:
+    """(signals, scores by `DETECTORS`, the record detector's evidence) of one series from its
+    first point."""
     detectors = {
         d.name: d
         for d in (
@@ -35,12 +37,13 @@ def score_series(
             FlatlineDetector(),
             HalfSpaceTrees(),
             PatternDetector(),
+            RecordDetector(),
         )
     }
     ordered = [detectors[name] for name in DETECTORS]
     state = SeriesState(season=seasonality.new_state())
     own = {d.name: d.new_state() for d in ordered}
-    signals, scores = [], []
+    signals, scores, record_l = [], [], []
     for value, epoch in zip(values, epochs, strict=True):
         ts = datetime.fromtimestamp(epoch, tz=UTC)
         signal = value - seasonality.seasonal_component(state.season, ts)
@@ -56,9 +59,11 @@ def score_series(
         row = []
         for d in ordered:
             row.append(d.score_one(own[d.name], x))
+            if d.role == "long_memory":
+                record_l.append(d.l_value(own[d.name], row[-1]))
             d.learn_one(own[d.name], x)
         seasonality.learn(state.season, ts, value)
         state.push(value, window_size, signal)
         signals.append(signal)
         scores.append(row)
-    return signals, scores
+    return signals, scores, record_l

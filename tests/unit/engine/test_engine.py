@@ -19,6 +19,7 @@ def _series(kind: str, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
         "counts": (10, 4000),
         "weekly": (3600, 1500),
         "gauge": (3600, 1200),
+        "long": (60, 20_000),
     }[kind]
     t = MONDAY + np.arange(n) * float(step)
     hours, weekday = (t % 86_400) / 3600, ((t // 86_400) + 3) % 7
@@ -30,6 +31,8 @@ def _series(kind: str, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
         v = rng.poisson(0.3, n).astype(float)
     elif kind == "weekly":  # business hours on weekdays only: the daily profile, then the weekly
         v = 10 + 20 * (weekday < 5) * ((hours >= 9) & (hours < 17)) + rng.normal(0, 1, n)
+    elif kind == "long":  # old enough for the record memory's blocks to merge (at 16,384)
+        v = 100 + rng.normal(0, 1, n)
     else:  # a quantised gauge with a spike and a stuck stretch
         v = np.round(rng.normal(100, 5, n), 1)
         v[600] += 80
@@ -37,15 +40,21 @@ def _series(kind: str, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     return t, v
 
 
-@pytest.mark.parametrize("kind", ["daily", "office", "counts", "weekly", "gauge"])
+@pytest.mark.parametrize("kind", ["daily", "office", "counts", "weekly", "gauge", "long"])
 def test_the_engine_scores_a_series_exactly_as_the_python_path(kind):
     epochs, values = _series(kind)
     engine = Engine(window_size=5)
-    signals, scores = engine.score_batch([kind] * len(values), values, epochs)
-    want_signals, want_scores = score_series(list(values), list(epochs), window_size=5)
-    assert signals.tolist() == want_signals
-    assert scores.tolist() == want_scores
-    assert scores.shape == (len(values), len(DETECTORS))
+    got = engine.score_batch([kind] * len(values), values, epochs)
+    want_signals, want_scores, want_record_l = score_series(
+        list(values), list(epochs), window_size=5
+    )
+    assert got.signals.tolist() == want_signals
+    assert got.scores.tolist() == want_scores
+    assert got.record_l.tolist() == want_record_l
+    assert got.scores.shape == (len(values), len(DETECTORS))
+    if kind == "long":  # the blocks merged once: twice the first size, half the ring after it
+        row = engine.store.rows[0]
+        assert row["record_block"] == 512 and row["record_slot"] > 16
 
 
 def test_the_seasonal_paths_are_exercised():
@@ -70,17 +79,17 @@ def test_interleaved_series_in_uneven_batches_score_as_each_alone():
     parts, start = [], 0
     for size in (1, 7, 500, len(keys)):
         sl = slice(start, start + size)
-        parts.append(engine.score_batch(keys[sl], values[sl], epochs[sl])[1])
+        parts.append(engine.score_batch(keys[sl], values[sl], epochs[sl]).scores)
         start += size
     scores = np.concatenate(parts)
     for j, kind in enumerate(kinds):
         alone = Engine(window_size=5).score_batch([kind] * n, data[kind][1][:n], data[kind][0][:n])
-        assert scores[j :: len(kinds)].tolist() == alone[1].tolist()
+        assert scores[j :: len(kinds)].tolist() == alone.scores.tolist()
 
 
 def test_the_window_size_is_the_settings():
     epochs, values = _series("gauge")
-    got = Engine(window_size=12).score_batch(["g"] * len(values), values, epochs)[1]
+    got = Engine(window_size=12).score_batch(["g"] * len(values), values, epochs).scores
     assert got.tolist() == score_series(list(values), list(epochs), window_size=12)[1]
 
 
