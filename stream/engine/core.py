@@ -39,9 +39,10 @@ def _score_rows(rows, slots, values, epochs, signals, scores, record_l) -> None:
     scratch = np.empty(max(ewz.SHIFT_SPAN, ewz.VOLATILITY_SPAN, rows[0].win.shape[0] + 1))
     paths = np.empty((hst._N_TREES, hst._HEIGHT + 1), dtype=np.int64)
     subsequence = np.empty(pattern.LENGTH, dtype=np.uint8)
-    distances = np.empty(pattern.MEMORY)
-    measured = np.empty(4)
-    recent = np.empty(20)
+    pattern_work = np.empty(2 * pattern.MEMORY * pattern.LENGTH, dtype=np.uint8)
+    measured = np.empty(record._M)
+    recent = np.empty(record._RECENT)
+    partials = np.empty(max(rows[0].win.shape[0], record._RECENT) + 2)
     for i in range(len(slots)):
         r = rows[slots[i]]
         value, epoch = values[i], epochs[i]
@@ -61,13 +62,15 @@ def _score_rows(rows, slots, values, epochs, signals, scores, record_l) -> None:
         out[0], out[3], out[4] = own[0], own[1], own[2]
         lag1 = r.win[r.win_n - 1] if r.win_n > 0 else value
         out[5] = flatline.score_and_learn(r, flatline.still(value, lag1, spread, n > 0, resolution))
-        std = window.window_std(r, value, scratch)
+        std = window.window_std(r, value, scratch, partials)
         out[6] = hst.score_and_learn(
             r, (signal - center) / spread, (value - lag1) / spread, std / spread, paths
         )
-        out[7] = pattern.score_and_learn(r, signal, center, spread, subsequence, distances)
+        out[7] = pattern.score_and_learn(r, signal, center, spread, subsequence, pattern_work)
         hour = (int(np.floor(epoch)) % 86_400) // 3600
-        out[8], record_l[i] = record.score_and_learn(r, value, lag1, hour, measured, recent)
+        out[8], record_l[i] = record.score_and_learn(
+            r, value, lag1, hour, measured, recent, partials
+        )
         season.learn(r, epoch, value)
         window.push(r, value, signal)
         signals[i] = signal

@@ -103,9 +103,10 @@ def _merge_pairs(r) -> None:
 
 
 @njit(cache=True)
-def score_and_learn(r, value: float, lag1: float, hour: int, m, scratch):
+def score_and_learn(r, value: float, lag1: float, hour: int, m, scratch, partials):
     """(score, evidence L of the score: `RecordDetector.l_value`) of the point, then learn it;
-    `m`: room for the four blocked measurements, `scratch` for `_RECENT` numbers."""
+    `m`: room for the four blocked measurements, `scratch` and
+    `partials` for `_RECENT` numbers and one more."""
     held = min(r.record_recent_n, _RECENT - 1)
     start = r.record_recent_n - held
     for k in range(held):
@@ -114,12 +115,13 @@ def score_and_learn(r, value: float, lag1: float, hour: int, m, scratch):
     count = held + 1
     last5 = min(5, count)
     m[0] = value
-    m[1] = fsum(scratch[count - last5 : count], last5) / last5
+    m[1] = fsum(scratch[count - last5 : count], last5, partials) / last5
     m[2] = value - lag1
-    m[3] = fsum(scratch, count) / count
+    m[3] = fsum(scratch, count, partials) / count
     ready = _ready(r)
-    # the weights of the measurements at a record, summed exactly in their order (math.fsum)
-    at_record = np.zeros(_M + 1)
+    # the weights of the measurements at a record, summed exactly in their order (math.fsum),
+    # gathered in `scratch` once the measurements are read
+    at_record = scratch
     chosen = 0
     if ready:
         for i in range(_M):
@@ -141,7 +143,7 @@ def score_and_learn(r, value: float, lag1: float, hour: int, m, scratch):
             if seen >= _HOUR_MIN and hi > lo and (value > hi or value < lo):
                 at_record[chosen] = _WEIGHTS[_M]
                 chosen += 1
-    score = fsum(at_record, chosen)
+    score = fsum(at_record, chosen, partials)
     evidence = 0.0
     if score > 0.0:
         evidence = score * math.log10(max(_memory(r), 2) / 2)
@@ -153,8 +155,8 @@ def score_and_learn(r, value: float, lag1: float, hour: int, m, scratch):
             r.record_cur_hi[i] = max(r.record_cur_hi[i], m[i])
             r.record_cur_lo[i] = min(r.record_cur_lo[i], m[i])
     else:
-        r.record_cur_hi[:] = m
-        r.record_cur_lo[:] = m
+        r.record_cur_hi[:] = m[:_M]
+        r.record_cur_lo[:] = m[:_M]
         r.record_has_cur = 1
     if hour >= 0:
         r.record_by_hour[0, hour] = max(r.record_by_hour[0, hour], value)
@@ -165,7 +167,8 @@ def score_and_learn(r, value: float, lag1: float, hour: int, m, scratch):
         r.record_recent[r.record_recent_n] = value
         r.record_recent_n += 1
     else:
-        r.record_recent[:-1] = r.record_recent[1:].copy()
+        for k in range(_RECENT - 1):
+            r.record_recent[k] = r.record_recent[k + 1]
         r.record_recent[_RECENT - 1] = value
     r.record_fill += 1
     if r.record_fill == r.record_block:

@@ -159,11 +159,10 @@ def push(r, value: float, signal: float) -> None:
 
 
 @njit(cache=True)
-def fsum(values, n: int) -> float:
+def fsum(values, n: int, partials) -> float:
     """`math.fsum` of the first `n` of `values`: the exactly rounded sum (Shewchuk's partials,
     the half-way correction as CPython applies it), so the window's mean and spread are the
-    Python path's to the bit."""
-    partials = np.empty(n + 1)
+    Python path's to the bit; `partials`: room for `n` + 1 numbers."""
     held = 0
     for k in range(n):
         x = values[k]
@@ -204,13 +203,13 @@ def fsum(values, n: int) -> float:
 
 
 @njit(cache=True)
-def window_std(r, value: float, scratch) -> float:
+def window_std(r, value: float, scratch, partials) -> float:
     """The population standard deviation of the window with `value` as its newest point
-    (`Features.std`); `scratch`: room for the window."""
+    (`Features.std`); `scratch` and `partials`: room for the window and one more."""
     n = r.win_n + 1
     scratch[: n - 1] = r.win[: r.win_n]
     scratch[n - 1] = value
-    mean = fsum(scratch, n) / n
+    mean = fsum(scratch, n, partials) / n
     for k in range(n):
         scratch[k] = (scratch[k] - mean) ** 2
-    return math.sqrt(fsum(scratch, n) / n)
+    return math.sqrt(fsum(scratch, n, partials) / n)
