@@ -2,9 +2,11 @@
 
 `Engine.score_batch(keys, values, epochs)` takes a batch as arrays (the series key, the value and
 the epoch seconds of each point, in arrival order: a series' points in time order) and returns
-each point's signal (the value less its seasonal component), its score by each of `DETECTORS` and
-the record detector's evidence (`Scored`), as the Python path computes them (`reference`),
-learning every point into its series' row.
+what `Scorer.score_and_learn` says of each point (`Scored`): its signal, the score of each of
+`DETECTORS`, and the verdict of the combination (`combine`: the score, anomaly or not, ongoing,
+the expected value and band, the direction, what drove it), learning every point into its
+series' row. A metric's rule (`stream.metric_rules`) reaches the compiled loop as a direction and
+a least deviation a point.
 """
 
 from __future__ import annotations
@@ -15,8 +17,22 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from stream.engine import ewz, flatline, hst, pattern, record, robust, season, window
+from stream import scoring as scoring_py
+from stream.detectors.calibration import score_to_l
+from stream.engine import (
+    combine,
+    ewz,
+    flatline,
+    hst,
+    pattern,
+    record,
+    robust,
+    season,
+    tails,
+    window,
+)
 from stream.engine.store import SeriesStore, row_dtype
+from stream.metric_rules import MetricRules
 
 #: the columns of the scores `score_batch` returns
 DETECTORS = (
@@ -30,11 +46,11 @@ DETECTORS = (
     "pattern",
     "record",
 )
-_COMPONENTS = (season, ewz, robust, flatline, hst, pattern, record)
+_COMPONENTS = (season, ewz, robust, flatline, hst, pattern, record, tails, combine)
 
 
 @njit(cache=True)
-def _score_rows(rows, slots, values, epochs, signals, scores, record_l) -> None:
+def _score_rows(rows, slots, values, epochs, rules, params, signals, scores, verdicts) -> None:
     own = np.empty(3)
     scratch = np.empty(max(ewz.SHIFT_SPAN, ewz.VOLATILITY_SPAN, rows[0].win.shape[0] + 1))
     paths = np.empty((hst._N_TREES, hst._HEIGHT + 1), dtype=np.int64)
@@ -43,10 +59,12 @@ def _score_rows(rows, slots, values, epochs, signals, scores, record_l) -> None:
     measured = np.empty(record._M)
     recent = np.empty(record._RECENT)
     partials = np.empty(max(rows[0].win.shape[0], record._RECENT) + 2)
+    expectation = np.empty(3)
     for i in range(len(slots)):
         r = rows[slots[i]]
         value, epoch = values[i], epochs[i]
-        signal = value - season.component(r, epoch)
+        component = season.component(r, epoch)
+        signal = value - component
         n = r.hist_n
         ordered = r.hist_sorted
         resolution = 0.0 if np.isnan(r.resolution) else r.resolution
@@ -58,20 +76,38 @@ def _score_rows(rows, slots, values, epochs, signals, scores, record_l) -> None:
         out = scores[i]
         robust.score(ordered, n, signal, center, spread, long_spread, resolution, own)
         out[1], out[2] = own[0], own[1]
+        # what the EW z-score expects, before it learns this point
+        expectation[0] = 1.0 if r.zscore_n >= 2 else 0.0
+        expectation[1] = r.zscore_mean
+        expectation[2] = window.spread_floor(r.zscore_mean, np.sqrt(r.zscore_var))
         ewz.score_and_learn(r, signal, own, scratch)
         out[0], out[3], out[4] = own[0], own[1], own[2]
         lag1 = r.win[r.win_n - 1] if r.win_n > 0 else value
         out[5] = flatline.score_and_learn(r, flatline.still(value, lag1, spread, n > 0, resolution))
-        std = window.window_std(r, value, scratch, partials)
-        out[6] = hst.score_and_learn(
-            r, (signal - center) / spread, (value - lag1) / spread, std / spread, paths
-        )
+        level, change = (signal - center) / spread, (value - lag1) / spread
+        volatility = window.window_std(r, value, scratch, partials) / spread
+        out[6] = hst.score_and_learn(r, level, change, volatility, paths)
         out[7] = pattern.score_and_learn(r, signal, center, spread, subsequence, pattern_work)
         hour = (int(np.floor(epoch)) % 86_400) // 3600
-        out[8], record_l[i] = record.score_and_learn(
+        out[8], record_l, record_flags = record.score_and_learn(
             r, value, lag1, hour, measured, recent, partials
         )
         season.learn(r, epoch, value)
+        count = r.count
+        combine.combine(
+            r,
+            out,
+            record_l,
+            record_flags,
+            hst.feature(level, change, volatility),
+            value,
+            component,
+            expectation,
+            rules[i],
+            count,
+            params,
+            verdicts[i],
+        )
         window.push(r, value, signal)
         signals[i] = signal
 
@@ -84,31 +120,84 @@ class Scored:
     signals: np.ndarray
     #: the score of each of `DETECTORS` (columns), in [0, 1)
     scores: np.ndarray
-    #: the record detector's score as evidence (`RecordDetector.l_value`)
-    record_l: np.ndarray
+    #: the combination's verdict, columns named in `combine` (SCORE, IS_ANOMALY, ...)
+    verdicts: np.ndarray
+
+    def driver(self, i: int) -> str:
+        """What drove point `i`'s score, as `PointScore.driver` says it."""
+        detector = int(self.verdicts[i, combine.DRIVER])
+        return f"{DETECTORS[detector]}:{combine.FEATURES[int(self.verdicts[i, combine.FEATURE])]}"
 
 
 class Engine:
-    """The compiled scorer of every series of one worker (`window_size`: the setting)."""
+    """The compiled scorer of every series of one worker, with the scorer's settings
+    (`threshold`, `window_size`, `warmup_points`; the combination's constants are
+    `stream.scoring`'s)."""
 
-    def __init__(self, window_size: int, capacity: int = 1024) -> None:
+    def __init__(
+        self,
+        *,
+        threshold: float,
+        window_size: int,
+        warmup_points: int,
+        rules: MetricRules | None = None,
+        capacity: int = 1024,
+    ) -> None:
         fields = window.fields(window_size)
         initial = dict(window.INITIAL)
         for component in _COMPONENTS:
             fields += component.FIELDS
             initial.update(component.INITIAL)
         self.store = SeriesStore(row_dtype(fields), initial, capacity)
+        self.threshold = threshold
+        self.rules = rules
+        self._rule_rows: dict[str, tuple[float, float]] = {}
+        self._params = np.array(
+            [
+                score_to_l(threshold),
+                threshold,
+                warmup_points,
+                0.5 ** (1.0 / scoring_py.PEAK_HALF_LIFE),
+                scoring_py.ESCALATION,
+            ]
+        )
 
-    def score_batch(self, keys: Sequence[str], values: np.ndarray, epochs: np.ndarray) -> Scored:
-        """The batch's scores; every point learnt. Raises ValueError where the three inputs
-        differ in length."""
+    def _rule_row(self, metric: str) -> tuple[float, float]:
+        row = self._rule_rows.get(metric)
+        if row is None:
+            rule = self.rules.for_metric(metric) if self.rules is not None else None
+            if rule is None:
+                row = (0.0, 0.0)
+            else:
+                row = ({"up": 1.0, "down": -1.0}.get(rule.direction, 0.0), rule.min_deviation)
+            self._rule_rows[metric] = row
+        return row
+
+    def score_batch(
+        self,
+        keys: Sequence[str],
+        values: np.ndarray,
+        epochs: np.ndarray,
+        metrics: Sequence[str | None] | None = None,
+    ) -> Scored:
+        """The batch's scores; every point learnt. `metrics`: each point's metric name, for its
+        rule (none: every deviation may alarm). Raises ValueError where the inputs differ in
+        length."""
         values = np.ascontiguousarray(values, dtype=np.float64)
         epochs = np.ascontiguousarray(epochs, dtype=np.float64)
-        if not len(keys) == len(values) == len(epochs):
-            raise ValueError("keys, values and epochs must have one entry a point")
+        if metrics is None:
+            metrics = [None] * len(values)
+        if not len(keys) == len(values) == len(epochs) == len(metrics):
+            raise ValueError("keys, values, epochs and metrics must have one entry a point")
+        rules = np.array(
+            [(0.0, 0.0) if m is None else self._rule_row(m) for m in metrics], dtype=np.float64
+        ).reshape(len(values), 2)
         slots = self.store.slots(keys)
-        signals = np.empty(len(values))
-        scores = np.empty((len(values), len(DETECTORS)))
-        record_l = np.empty(len(values))
-        _score_rows(self.store.buffer, slots, values, epochs, signals, scores, record_l)
-        return Scored(signals, scores, record_l)
+        n = len(values)
+        signals = np.empty(n)
+        scores = np.empty((n, len(DETECTORS)))
+        verdicts = np.empty((n, combine.VERDICT_COLUMNS))
+        _score_rows(
+            self.store.buffer, slots, values, epochs, rules, self._params, signals, scores, verdicts
+        )
+        return Scored(signals, scores, verdicts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 from stream.detectors import hst as py
@@ -85,3 +86,17 @@ def score_and_learn(r, level: float, change: float, volatility: float, paths) ->
         r.hst_k = 0
         r.hst_ready = 1
     return score
+
+
+@njit(cache=True)
+def feature(level: float, change: float, volatility: float) -> int:
+    """`HalfSpaceTrees.driver`: the input farthest from usual, as a code of
+    `combine.FEATURES` (level 1, change 5, volatility 2)."""
+    far = np.array(
+        [
+            abs(squash(level) - 0.5),
+            abs(squash(change) - 0.5),
+            abs(squash(2.0 * (volatility - 1.0)) - 0.5),
+        ]
+    )
+    return (1, 5, 2)[np.argmax(far)]

@@ -104,7 +104,8 @@ def _merge_pairs(r) -> None:
 
 @njit(cache=True)
 def score_and_learn(r, value: float, lag1: float, hour: int, m, scratch, partials):
-    """(score, evidence L of the score: `RecordDetector.l_value`) of the point, then learn it;
+    """(score, evidence L of the score: `RecordDetector.l_value`, the measurements at a record
+    as bits in the order of `record._NAMES`) of the point, then learn it;
     `m`: room for the four blocked measurements, `scratch` and
     `partials` for `_RECENT` numbers and one more."""
     held = min(r.record_recent_n, _RECENT - 1)
@@ -123,6 +124,7 @@ def score_and_learn(r, value: float, lag1: float, hour: int, m, scratch, partial
     # gathered in `scratch` once the measurements are read
     at_record = scratch
     chosen = 0
+    flags = 0
     if ready:
         for i in range(_M):
             hi, lo = -np.inf, np.inf
@@ -134,6 +136,7 @@ def score_and_learn(r, value: float, lag1: float, hour: int, m, scratch, partial
             if hi > lo and (m[i] > hi + margin or m[i] < lo - margin):
                 at_record[chosen] = _WEIGHTS[i]
                 chosen += 1
+                flags |= 1 << i
         if hour >= 0:
             hi, lo, seen = (
                 r.record_by_hour[0, hour],
@@ -143,6 +146,7 @@ def score_and_learn(r, value: float, lag1: float, hour: int, m, scratch, partial
             if seen >= _HOUR_MIN and hi > lo and (value > hi or value < lo):
                 at_record[chosen] = _WEIGHTS[_M]
                 chosen += 1
+                flags |= 1 << _M
     score = fsum(at_record, chosen, partials)
     evidence = 0.0
     if score > 0.0:
@@ -184,4 +188,4 @@ def score_and_learn(r, value: float, lag1: float, hour: int, m, scratch, partial
             r.record_mem_hi[i] = r.record_hi[i].max()
             r.record_mem_lo[i] = r.record_lo[i].min()
         r.record_has_mem = 1
-    return score, evidence
+    return score, evidence, flags

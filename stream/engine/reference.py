@@ -1,8 +1,9 @@
 """The Python path the engine reproduces, built from the service's own modules.
 
-`score_series` runs, point by point, exactly the steps of `Scorer.score_and_learn` that the
-engine has so far (the seasonal component, the features, the `core.DETECTORS`, then learning),
-so a test or a benchmark can hold the engine to it without the parts it does not have yet.
+`score_series` runs, point by point, the first half of `Scorer.score_and_learn` (the seasonal
+component, the features, each of `core.DETECTORS`, then learning), so a test or a benchmark can
+hold each detector of the engine to its Python original; the combination is held to the
+`Scorer` itself.
 """
 
 from __future__ import annotations
@@ -23,9 +24,8 @@ from stream.features import SeriesState, window_features
 
 def score_series(
     values: Sequence[float], epochs: Sequence[float], window_size: int
-) -> tuple[list[float], list[list[float]], list[float]]:
-    """(signals, scores by `DETECTORS`, the record detector's evidence) of one series from its
-    first point."""
+) -> tuple[list[float], list[list[float]]]:
+    """(signals, scores by `DETECTORS`) of one series from its first point."""
     detectors = {
         d.name: d
         for d in (
@@ -43,7 +43,7 @@ def score_series(
     ordered = [detectors[name] for name in DETECTORS]
     state = SeriesState(season=seasonality.new_state())
     own = {d.name: d.new_state() for d in ordered}
-    signals, scores, record_l = [], [], []
+    signals, scores = [], []
     for value, epoch in zip(values, epochs, strict=True):
         ts = datetime.fromtimestamp(epoch, tz=UTC)
         signal = value - seasonality.seasonal_component(state.season, ts)
@@ -59,11 +59,9 @@ def score_series(
         row = []
         for d in ordered:
             row.append(d.score_one(own[d.name], x))
-            if d.role == "long_memory":
-                record_l.append(d.l_value(own[d.name], row[-1]))
             d.learn_one(own[d.name], x)
         seasonality.learn(state.season, ts, value)
         state.push(value, window_size, signal)
         signals.append(signal)
         scores.append(row)
-    return signals, scores, record_l
+    return signals, scores

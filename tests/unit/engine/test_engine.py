@@ -1,13 +1,21 @@
 """The compiled engine scores exactly as the Python path it reproduces, series by series."""
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pytest
 
+from stream.config import Settings
+from stream.engine.combine import DIRECTION, EXPECTED, IS_ANOMALY, LOWER, ONGOING, SCORE, UPPER
 from stream.engine.core import DETECTORS, Engine
 from stream.engine.reference import score_series
 from stream.engine.store import SeriesStore, row_dtype
+from stream.ensemble import build_scorer
+from stream.features import SeriesState
+from stream.metric_rules import parse_rules
 
 MONDAY = 1_767_571_200.0  # 2026-01-05 00:00 UTC
+_SETTINGS = {"threshold": 0.7, "warmup_points": 30}
 
 
 def _series(kind: str, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -43,14 +51,11 @@ def _series(kind: str, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("kind", ["daily", "office", "counts", "weekly", "gauge", "long"])
 def test_the_engine_scores_a_series_exactly_as_the_python_path(kind):
     epochs, values = _series(kind)
-    engine = Engine(window_size=5)
+    engine = Engine(window_size=5, **_SETTINGS)
     got = engine.score_batch([kind] * len(values), values, epochs)
-    want_signals, want_scores, want_record_l = score_series(
-        list(values), list(epochs), window_size=5
-    )
+    want_signals, want_scores = score_series(list(values), list(epochs), window_size=5)
     assert got.signals.tolist() == want_signals
     assert got.scores.tolist() == want_scores
-    assert got.record_l.tolist() == want_record_l
     assert got.scores.shape == (len(values), len(DETECTORS))
     if kind == "long":  # the blocks merged once: twice the first size, half the ring after it
         row = engine.store.rows[0]
@@ -59,7 +64,7 @@ def test_the_engine_scores_a_series_exactly_as_the_python_path(kind):
 
 def test_the_seasonal_paths_are_exercised():
     # without a profile in use the equality above would not cover the component
-    engine = Engine(window_size=5)
+    engine = Engine(window_size=5, **_SETTINGS)
     for kind in ("daily", "weekly"):
         epochs, values = _series(kind)
         engine.score_batch([kind] * len(values), values, epochs)
@@ -75,7 +80,7 @@ def test_interleaved_series_in_uneven_batches_score_as_each_alone():
     keys = [k for i in range(n) for k in kinds]
     values = np.array([data[k][1][i] for i in range(n) for k in kinds])
     epochs = np.array([data[k][0][i] for i in range(n) for k in kinds])
-    engine = Engine(window_size=5, capacity=1)  # grows twice on the way
+    engine = Engine(window_size=5, capacity=1, **_SETTINGS)  # grows twice on the way
     parts, start = [], 0
     for size in (1, 7, 500, len(keys)):
         sl = slice(start, start + size)
@@ -83,19 +88,25 @@ def test_interleaved_series_in_uneven_batches_score_as_each_alone():
         start += size
     scores = np.concatenate(parts)
     for j, kind in enumerate(kinds):
-        alone = Engine(window_size=5).score_batch([kind] * n, data[kind][1][:n], data[kind][0][:n])
+        alone = Engine(window_size=5, **_SETTINGS).score_batch(
+            [kind] * n, data[kind][1][:n], data[kind][0][:n]
+        )
         assert scores[j :: len(kinds)].tolist() == alone.scores.tolist()
 
 
 def test_the_window_size_is_the_settings():
     epochs, values = _series("gauge")
-    got = Engine(window_size=12).score_batch(["g"] * len(values), values, epochs).scores
+    got = (
+        Engine(window_size=12, **_SETTINGS).score_batch(["g"] * len(values), values, epochs).scores
+    )
     assert got.tolist() == score_series(list(values), list(epochs), window_size=12)[1]
 
 
 def test_a_batch_whose_arrays_differ_in_length_is_refused():
     with pytest.raises(ValueError, match="one entry a point"):
-        Engine(window_size=5).score_batch(["a", "b"], np.array([1.0]), np.array([0.0, 1.0]))
+        Engine(window_size=5, **_SETTINGS).score_batch(
+            ["a", "b"], np.array([1.0]), np.array([0.0, 1.0])
+        )
 
 
 def test_a_field_declared_twice_is_refused():
@@ -110,3 +121,60 @@ def test_a_new_row_starts_at_its_fields_initial_values_after_the_store_grows():
     assert slots.tolist() == [0, 1, 2]
     assert store.rows["n"].tolist() == [7, 0, 0]
     assert np.isnan(store.rows["last"][1:]).all()
+
+
+def _scorer_verdicts(values, epochs, settings):
+    scorer, state = build_scorer(settings), SeriesState()
+    return [
+        scorer.score_and_learn(state, float(v), datetime.fromtimestamp(float(e), tz=UTC))
+        for v, e in zip(values, epochs, strict=True)
+    ]
+
+
+@pytest.mark.parametrize("kind", ["daily", "office", "counts", "weekly", "gauge", "long"])
+def test_the_engine_gives_every_point_the_scorers_verdict(kind):
+    epochs, values = _series(kind)
+    settings = Settings(_env_file=None)
+    engine = Engine(
+        threshold=settings.anomaly_threshold,
+        window_size=settings.window_size,
+        warmup_points=settings.warmup_points,
+    )
+    got = engine.score_batch([kind] * len(values), values, epochs)
+    want = _scorer_verdicts(values, epochs, settings)
+    v = got.verdicts
+    assert v[:, SCORE].tolist() == [p.score for p in want]
+    assert v[:, IS_ANOMALY].astype(bool).tolist() == [p.is_anomaly for p in want]
+    assert v[:, ONGOING].astype(bool).tolist() == [p.ongoing for p in want]
+    assert [got.driver(i) for i in range(len(want))] == [p.driver for p in want]
+    none = float("nan")
+    for column, name in ((EXPECTED, "expected"), (LOWER, "lower"), (UPPER, "upper")):
+        expected = [none if getattr(p, name) is None else getattr(p, name) for p in want]
+        assert np.array_equal(v[:, column], expected, equal_nan=True)
+    directions = {None: 0.0, "above": 1.0, "below": -1.0}
+    assert v[:, DIRECTION].tolist() == [directions[p.direction] for p in want]
+    assert any(p.is_anomaly for p in want) or kind in ("office", "weekly", "long")
+
+
+def test_a_metric_rule_lets_only_what_the_scorer_lets_alarm():
+    epochs, values = _series("gauge")  # a spike up at 600, a stuck stretch
+    values = values.copy()
+    values[700] -= 80  # and a dip
+    rules = '[{"pattern": "cpu_*", "direction": "up", "min_deviation": 30}]'
+    settings = Settings(_env_file=None, metric_rules=rules)
+    engine = Engine(
+        threshold=settings.anomaly_threshold,
+        window_size=settings.window_size,
+        warmup_points=settings.warmup_points,
+        rules=parse_rules(rules),
+    )
+    for metric in ("cpu_usage", "memory_usage"):
+        got = engine.score_batch([metric] * len(values), values, epochs, [metric] * len(values))
+        scorer, state = build_scorer(settings), SeriesState()
+        want = [
+            scorer.score_and_learn(state, float(v), datetime.fromtimestamp(e, tz=UTC), metric)
+            for v, e in zip(values, epochs, strict=True)
+        ]
+        flagged = got.verdicts[:, IS_ANOMALY].astype(bool)
+        assert flagged.tolist() == [p.is_anomaly for p in want]
+        assert flagged[600] and flagged[700] == (metric == "memory_usage")
