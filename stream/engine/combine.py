@@ -85,6 +85,8 @@ def _median3(a: float, b: float, c: float) -> float:
 #: the columns of a point's verdict (`combine`'s `out`)
 SCORE, TOTAL, IS_ANOMALY, ONGOING, EXPECTED, LOWER, UPPER, DIRECTION, DRIVER, FEATURE = range(10)
 VERDICT_COLUMNS = 10
+#: the scratch numbers `combine` needs
+WORK = 9 + 5 + _PERSIST
 _RECORD = 8  # the record detector's column in `core.DETECTORS`
 #: each detector's own feature (`driver`), by column of `core.DETECTORS`; -1: the trees say
 _OWN_FEATURE = np.array([0, 0, 0, 1, 2, 3, -1, 0, 0])
@@ -97,6 +99,7 @@ _RECORD_FEATURE = np.array([0, 7, 6, 8, 9])  # value, level5, jump, level20, hou
 @njit(cache=True)
 def combine(
     r,
+    work,
     s,
     record_l,
     record_flags,
@@ -113,7 +116,8 @@ def combine(
     evidence and peak. `s`: the detectors' scores (`core.DETECTORS` order); `expectation`:
     (has, mean, std) of the point detector that states one; `rule`: (direction: 1 up, -1 down,
     0 both; the least deviation that may alarm); `count`: points the series saw before;
-    `params`: (alarm L, threshold, warm-up points, peak decay a point, escalation)."""
+    `params`: (alarm L, threshold, warm-up points, peak decay a point, escalation); `work`:
+    room for `WORK` numbers."""
     alarm_l, threshold, warmup, decay, escalation = (
         params[0],
         params[1],
@@ -121,10 +125,9 @@ def combine(
         params[3],
         params[4],
     )
-    Ls = np.empty(9)
+    Ls, evidence, ordered = work[:9], work[9:14], work[14 : 14 + _PERSIST]
     for k in range(9):
         Ls[k] = score_to_l(s[k])
-    evidence = np.empty(5)
     evidence[_POINT] = 1.0 * _median3(Ls[0], Ls[1], Ls[2])
     evidence[_LEVEL] = 1.0 * max(Ls[3], Ls[4])
     evidence[_SHAPE] = 1.0 * Ls[5]
@@ -139,7 +142,8 @@ def combine(
     r.evidence_n = held + 1
     channels = 4
     if r.evidence_n == _PERSIST:
-        ordered = np.sort(r.evidence.copy())
+        ordered[:] = r.evidence
+        ordered.sort()
         median = (ordered[_PERSIST // 2 - 1] + ordered[_PERSIST // 2]) / 2
         evidence[_PERSISTENCE] = max(0.0, 3 * median - _LOG10_20)
         channels = 5

@@ -60,6 +60,7 @@ def _score_rows(rows, slots, values, epochs, rules, params, signals, scores, ver
     recent = np.empty(record._RECENT)
     partials = np.empty(max(rows[0].win.shape[0], record._RECENT) + 2)
     expectation = np.empty(3)
+    work = np.empty(combine.WORK)
     for i in range(len(slots)):
         r = rows[slots[i]]
         value, epoch = values[i], epochs[i]
@@ -96,6 +97,7 @@ def _score_rows(rows, slots, values, epochs, rules, params, signals, scores, ver
         count = r.count
         combine.combine(
             r,
+            work,
             out,
             record_l,
             record_flags,

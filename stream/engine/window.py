@@ -66,22 +66,25 @@ def quantile(ordered, n: int, q: float) -> float:
 
 
 @njit(cache=True)
-def _deviation(ordered, n: int, median: float, rank: int) -> float:
-    """The `rank`-th smallest |ordered[k] - median| (0-based): the deviations below the median
-    and those above are each sorted already, so a merge of the two finds it."""
-    below = 0
-    while below < n and ordered[below] < median:
-        below += 1
-    lo, hi = below - 1, below  # walking down from the median and up from it
-    value = 0.0
-    for _ in range(rank + 1):
+def _deviations_at(ordered, n: int, median: float, rank: int):
+    """The `rank`-th and the next smallest |ordered[k] - median| (0-based; the next clipped to
+    the last): the deviations below the median and those above are each sorted already, so one
+    merge outward from the median finds both."""
+    lo = np.searchsorted(ordered[:n], median) - 1  # the last value below the median
+    hi = lo + 1
+    at_rank, after = 0.0, 0.0
+    for step in range(min(rank + 2, n)):
         if hi >= n or (lo >= 0 and median - ordered[lo] <= ordered[hi] - median):
             value = median - ordered[lo]
             lo -= 1
         else:
             value = ordered[hi] - median
             hi += 1
-    return value
+        if step == rank:
+            at_rank = after = value
+        elif step == rank + 1:
+            after = value
+    return at_rank, after
 
 
 @njit(cache=True)
@@ -90,8 +93,7 @@ def center_spread(ordered, n: int, resolution: float):
     median = quantile(ordered, n, 0.5)
     pos = 0.5 * (n - 1)
     rank = int(pos)
-    low = _deviation(ordered, n, median, rank)
-    high = _deviation(ordered, n, median, min(rank + 1, n - 1))
+    low, high = _deviations_at(ordered, n, median, rank)
     mad = low + (high - low) * (pos - rank)
     gap = np.inf
     for k in range(1, n):
