@@ -76,10 +76,10 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from stream.ensemble import build_scorer
+    from stream.ensemble import build_engine
     from stream.replay import iter_report_lines, replay
 
-    report = replay(args.input, args.output, build_scorer(settings), progress=not args.quiet)
+    report = replay(args.input, args.output, build_engine(settings), progress=not args.quiet)
     for line in iter_report_lines(report, args.output):
         print(line, file=sys.stderr)
     return 0 if report.scored or not report.rejected else 1

@@ -1,11 +1,15 @@
 """The detector ensemble: which detectors score a point, and the version that names the set.
 
 The one home of the ensemble: the worker, `ems-ml replay`, the API's detect and train, and the
-benchmarks all build their scorer here. A new detector is one module under `detectors/`, with its
-role, plus one line in `detectors()`.
+benchmarks all build their scorer here, the Python one (`build_scorer`) or the compiled engine
+that gives the same verdicts (`build_engine`; `ems-ml replay` runs it). A new detector is one
+module under `detectors/`, with its role, plus one line in `detectors()` (and, until the worker
+runs the engine, its compiled twin under `engine/`).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from stream.config import Settings
 from stream.detectors.base import Detector
@@ -17,6 +21,9 @@ from stream.detectors.robust import IQRDetector, MADDetector
 from stream.detectors.zscore import LevelShiftDetector, VolatilityDetector, ZScoreDetector
 from stream.metric_rules import parse_rules
 from stream.scoring import Scorer
+
+if TYPE_CHECKING:
+    from stream.engine.core import Engine
 
 #: names the detectors, their settings and the combination; stored with every score
 MODEL_VERSION = "ensemble-v8"
@@ -49,4 +56,22 @@ def build_scorer(settings: Settings, **combination) -> Scorer:
         rules=parse_rules(settings.metric_rules),
         trend_half_life_hours=settings.capacity_trend_hours,
         **combination,
+    )
+
+
+def build_engine(settings: Settings) -> Engine:
+    """The compiled engine with the service's settings: the verdicts of `build_scorer`'s scorer
+    (`tests/unit/engine`), for every series of a run at once. Imported here, not at the top:
+    numba loads only in a process that uses the engine."""
+    from stream.engine.core import DETECTORS as ENGINE_DETECTORS
+    from stream.engine.core import Engine
+
+    names = tuple(d.name for d in detectors())
+    if names != ENGINE_DETECTORS:  # a detector added to one and not the other
+        raise RuntimeError(f"the engine scores {ENGINE_DETECTORS}, the ensemble is {names}")
+    return Engine(
+        threshold=settings.anomaly_threshold,
+        window_size=settings.window_size,
+        warmup_points=settings.warmup_points,
+        rules=parse_rules(settings.metric_rules),
     )

@@ -70,6 +70,14 @@ def _millis(ts: datetime) -> int:
     return int(ts.timestamp() * 1000)
 
 
+def out_of_order(point: MetricPoint, last_ms: int) -> str:
+    """Why `point` is refused: it is not after its series' last point, at `last_ms`."""
+    return (
+        f"out of order: {point.series_key} at {point.timestamp.isoformat()} is not after the "
+        f"series' last point ({last_ms} ms)"
+    )
+
+
 def apply_point(state: SeriesState, point: MetricPoint, scorer: Scorer) -> PointScore | str:
     """Score `point` into its series' state: the one step the worker and `ems-ml replay` share.
 
@@ -78,10 +86,7 @@ def apply_point(state: SeriesState, point: MetricPoint, scorer: Scorer) -> Point
     """
     ts_ms = _millis(point.timestamp)
     if state.last_ts_ms is not None and ts_ms <= state.last_ts_ms:
-        return (
-            f"out of order: {point.series_key} at {point.timestamp.isoformat()} is not after the "
-            f"series' last point ({state.last_ts_ms} ms)"
-        )
+        return out_of_order(point, state.last_ts_ms)
     verdict = scorer.score_and_learn(state, point.value, point.timestamp, point.metric)
     state.last_ts_ms = ts_ms
     return verdict

@@ -2,9 +2,11 @@
 
 Input rows are `asset_id,metric,timestamp,value` (a header line names the columns; `timestamp`
 is ISO 8601 or epoch milliseconds). Every row is validated by the same wire schema as a Kafka
-message and scored by the same step (`pipeline.apply_point`) with the same scorer, so replaying a
-stream gives the scores streaming it through Kafka gives. The file is read whole and scored in time
-order (rows with equal timestamps keep their file order), one series or thousands at once.
+message and scored by the compiled engine (`stream.engine`), which gives the verdicts of the
+worker's scorer to the bit (`tests/unit/engine`), so replaying a stream gives the scores
+streaming it through Kafka gives. The file is read whole and scored in time order (rows with
+equal timestamps keep their file order), one series or thousands at once, in chunks of `CHUNK`
+points. A point not after its series' last one is refused, as the worker refuses it.
 
 Output: the input columns plus `score` in [0, 1], `is_anomaly` (0/1), `driver`, one column per
 detector score, then `expected`, `lower`, `upper` and `direction` (`BAND_COLUMNS`). Rows that
@@ -18,19 +20,27 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 from pydantic import ValidationError
 from tqdm import tqdm
 
 from stream.events import MetricPoint
 from stream.features import SeriesState
-from stream.pipeline import apply_point
+from stream.pipeline import apply_point, out_of_order
 from stream.scoring import PointScore, Scorer
+
+if TYPE_CHECKING:
+    from stream.engine.core import Engine
 
 INPUT_COLUMNS = ("asset_id", "metric", "timestamp", "value")
 #: the expected value, the band and the direction, after the detectors' columns (empty while a
 #: series is too young to say)
 BAND_COLUMNS = ("expected", "lower", "upper", "direction")
+#: points scored by the engine in one call
+CHUNK = 50_000
+_DIRECTIONS = {1.0: "above", -1.0: "below"}
 
 
 @dataclass
@@ -100,45 +110,60 @@ def score_points(
         yield point, apply_point(state, point, scorer)
 
 
+def _cell(number: float) -> str:
+    return "" if number != number else repr(number)  # NaN: none
+
+
 def replay(
-    input_path: Path, output_path: Path, scorer: Scorer, *, progress: bool = True
+    input_path: Path, output_path: Path, engine: Engine, *, progress: bool = True
 ) -> ReplayReport:
+    # imported here: numba loads only in a process that replays (the API imports this module)
+    from stream.engine import combine
+    from stream.engine.core import DETECTORS
+
     report = ReplayReport()
     points = read_points(input_path, report)
-    detector_names = [d.name for d in scorer.detectors]
-    lines = [line for line, _ in points]
-    verdicts = score_points((point for _, point in points), scorer)
     with open(output_path, "w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(
-            [*INPUT_COLUMNS, "score", "is_anomaly", "driver", *detector_names, *BAND_COLUMNS]
+            [*INPUT_COLUMNS, "score", "is_anomaly", "driver", *DETECTORS, *BAND_COLUMNS]
         )
-        progress_bar = tqdm(
-            verdicts, total=len(points), disable=not progress, unit="pt", file=sys.stderr
-        )
-        for line, (point, verdict) in zip(lines, progress_bar, strict=True):
-            if isinstance(verdict, str):
-                report.rejected.append((line, verdict))
-                continue
-            report.scored += 1
-            report.anomalies += verdict.is_anomaly
-            writer.writerow(
-                [
-                    point.asset_id,
-                    point.metric,
-                    point.timestamp.isoformat().replace("+00:00", "Z"),
-                    repr(point.value),
-                    repr(verdict.score),
-                    int(verdict.is_anomaly),
-                    verdict.driver,
-                    *(verdict.detector_scores[name] for name in detector_names),
-                    *(
-                        "" if v is None else repr(v)
-                        for v in (verdict.expected, verdict.lower, verdict.upper)
-                    ),
-                    verdict.direction or "",
-                ]
+        progress_bar = tqdm(total=len(points), disable=not progress, unit="pt", file=sys.stderr)
+        for start in range(0, len(points), CHUNK):
+            chunk = points[start : start + CHUNK]
+            scored = engine.score_batch(
+                [p.series_key for _, p in chunk],
+                np.array([p.value for _, p in chunk]),
+                np.array([p.timestamp.timestamp() for _, p in chunk]),
+                [p.metric for _, p in chunk],
             )
+            verdicts, scores = scored.verdicts.tolist(), scored.scores.tolist()
+            for i, (line, point) in enumerate(chunk):
+                v = verdicts[i]
+                if v[combine.REFUSED] == v[combine.REFUSED]:  # refused: not NaN
+                    report.rejected.append((line, out_of_order(point, int(v[combine.REFUSED]))))
+                    continue
+                report.scored += 1
+                report.anomalies += v[combine.IS_ANOMALY] > 0
+                writer.writerow(
+                    [
+                        point.asset_id,
+                        point.metric,
+                        point.timestamp.isoformat().replace("+00:00", "Z"),
+                        repr(point.value),
+                        repr(v[combine.SCORE]),
+                        int(v[combine.IS_ANOMALY]),
+                        scored.driver(i),
+                        # rounded as `PointScore.detector_scores` is
+                        *(round(s, 6) for s in scores[i]),
+                        _cell(v[combine.EXPECTED]),
+                        _cell(v[combine.LOWER]),
+                        _cell(v[combine.UPPER]),
+                        _DIRECTIONS.get(v[combine.DIRECTION], ""),
+                    ]
+                )
+            progress_bar.update(len(chunk))
+        progress_bar.close()
     report.rejected.sort()
     return report
 

@@ -82,9 +82,12 @@ def _median3(a: float, b: float, c: float) -> float:
     return max(a, b)
 
 
-#: the columns of a point's verdict (`combine`'s `out`)
-SCORE, TOTAL, IS_ANOMALY, ONGOING, EXPECTED, LOWER, UPPER, DIRECTION, DRIVER, FEATURE = range(10)
-VERDICT_COLUMNS = 10
+#: the columns of a point's verdict (`combine`'s `out`); REFUSED: NaN for a point scored, the
+#: series' last time (epoch ms) for one refused as out of order (`core`)
+SCORE, TOTAL, IS_ANOMALY, ONGOING, EXPECTED, LOWER, UPPER, DIRECTION, DRIVER, FEATURE, REFUSED = (
+    range(11)
+)
+VERDICT_COLUMNS = 11
 #: the scratch numbers `combine` needs
 WORK = 9 + 5 + _PERSIST
 _RECORD = 8  # the record detector's column in `core.DETECTORS`
@@ -224,3 +227,4 @@ def combine(
     out[ONGOING] = 1.0 if allowed and not is_anomaly and total >= alarm_l else 0.0
     out[EXPECTED], out[LOWER], out[UPPER], out[DIRECTION] = expected, lower, upper, direction
     out[DRIVER], out[FEATURE] = detector, feature
+    out[REFUSED] = np.nan

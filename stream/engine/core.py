@@ -50,7 +50,9 @@ _COMPONENTS = (season, ewz, robust, flatline, hst, pattern, record, tails, combi
 
 
 @njit(cache=True)
-def _score_rows(rows, slots, values, epochs, rules, params, signals, scores, verdicts) -> None:
+def _score_rows(
+    rows, slots, values, epochs, millis, rules, params, signals, scores, verdicts
+) -> None:
     own = np.empty(3)
     scratch = np.empty(max(ewz.SHIFT_SPAN, ewz.VOLATILITY_SPAN, rows[0].win.shape[0] + 1))
     paths = np.empty((hst._N_TREES, hst._HEIGHT + 1), dtype=np.int64)
@@ -64,6 +66,14 @@ def _score_rows(rows, slots, values, epochs, rules, params, signals, scores, ver
     for i in range(len(slots)):
         r = rows[slots[i]]
         value, epoch = values[i], epochs[i]
+        if r.count > 0 and millis[i] <= r.last_ms:
+            # a series is scored in time order: a point not after its last one is refused
+            signals[i] = np.nan
+            scores[i, :] = np.nan
+            verdicts[i, :] = np.nan
+            verdicts[i, combine.REFUSED] = r.last_ms
+            continue
+        r.last_ms = millis[i]
         component = season.component(r, epoch)
         signal = value - component
         n = r.hist_n
@@ -145,7 +155,7 @@ class Engine:
         rules: MetricRules | None = None,
         capacity: int = 1024,
     ) -> None:
-        fields = window.fields(window_size)
+        fields = [("last_ms", "i8", ()), *window.fields(window_size)]
         initial = dict(window.INITIAL)
         for component in _COMPONENTS:
             fields += component.FIELDS
@@ -182,9 +192,10 @@ class Engine:
         epochs: np.ndarray,
         metrics: Sequence[str | None] | None = None,
     ) -> Scored:
-        """The batch's scores; every point learnt. `metrics`: each point's metric name, for its
-        rule (none: every deviation may alarm). Raises ValueError where the inputs differ in
-        length."""
+        """The batch's scores; every point learnt but one not after its series' last point
+        (to the millisecond, as `pipeline.apply_point` compares), which is refused: its verdict
+        NaN but for `combine.REFUSED`. `metrics`: each point's metric name, for its rule (none:
+        every deviation may alarm). Raises ValueError where the inputs differ in length."""
         values = np.ascontiguousarray(values, dtype=np.float64)
         epochs = np.ascontiguousarray(epochs, dtype=np.float64)
         if metrics is None:
@@ -196,10 +207,21 @@ class Engine:
         ).reshape(len(values), 2)
         slots = self.store.slots(keys)
         n = len(values)
+        # `pipeline._millis`: int() of the milliseconds truncates, as astype does
+        millis = (epochs * 1000).astype(np.int64)
         signals = np.empty(n)
         scores = np.empty((n, len(DETECTORS)))
         verdicts = np.empty((n, combine.VERDICT_COLUMNS))
         _score_rows(
-            self.store.buffer, slots, values, epochs, rules, self._params, signals, scores, verdicts
+            self.store.buffer,
+            slots,
+            values,
+            epochs,
+            millis,
+            rules,
+            self._params,
+            signals,
+            scores,
+            verdicts,
         )
         return Scored(signals, scores, verdicts)

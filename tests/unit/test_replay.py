@@ -7,7 +7,7 @@ import sys
 
 from stream.config import Settings
 from stream.demo_feed import synthetic_points
-from stream.ensemble import build_scorer
+from stream.ensemble import build_engine, build_scorer
 from stream.features import SeriesState
 from stream.pipeline import RawMessage, process_batch
 from stream.replay import replay
@@ -33,7 +33,7 @@ def test_replay_gives_the_scores_of_the_worker_pipeline(tmp_path):
     write_csv(tmp_path / "in.csv", rows)
     settings = Settings(_env_file=None)
     report = replay(
-        tmp_path / "in.csv", tmp_path / "out.csv", build_scorer(settings), progress=False
+        tmp_path / "in.csv", tmp_path / "out.csv", build_engine(settings), progress=False
     )
 
     messages = [
@@ -51,7 +51,11 @@ def test_replay_gives_the_scores_of_the_worker_pipeline(tmp_path):
         assert float(row["score"]) == verdict.score
         assert int(row["is_anomaly"]) == verdict.is_anomaly
         assert row["driver"] == verdict.driver
-        assert float(row["hst"]) == verdict.detector_scores["hst"]
+        assert all(float(row[d]) == s for d, s in verdict.detector_scores.items())
+        for name in ("expected", "lower", "upper"):
+            want_band = getattr(verdict, name)
+            assert row[name] == ("" if want_band is None else repr(want_band))
+        assert row["direction"] == (verdict.direction or "")
     assert report.anomalies == sum(int(r["is_anomaly"]) for r in out) > 0
 
 
