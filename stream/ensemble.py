@@ -74,4 +74,5 @@ def build_engine(settings: Settings) -> Engine:
         window_size=settings.window_size,
         warmup_points=settings.warmup_points,
         rules=parse_rules(settings.metric_rules),
+        trend_half_life_hours=settings.capacity_trend_hours,
     )

@@ -21,12 +21,12 @@ hold the engine to (`reference`):
 | `hst` | `stream.detectors.hst` (half-space trees) |
 | `pattern` | `stream.detectors.pattern` (never-seen shapes) |
 | `record` | `stream.detectors.record` (beyond the long memory) |
+| `tails`, `combine` | `stream.tail_calibration`, `stream.scoring` (the verdict) |
+| `forecast`, `capacity` | `stream.forecast.learn`, `stream.capacity.learn` |
 
-Not yet here, and so the engine does not yet score for the worker, `ems-ml replay` or the API:
-the tail calibration and the
-combination (`stream.scoring`), the forecaster and the capacity line. Until they are, the
-service runs the Python scorer and the engine is exercised by its tests and
-`benchmarks.engine` only.
+`ems-ml replay` scores with the engine. The worker, `POST /anomaly/detect` and `/anomaly/train`
+still run the Python scorer: they read and store series states as `SeriesState` (the worker's
+table, the trained models), which the engine cannot take in or give back yet.
 
 The compiled code is cached on disk, so a worker does not compile at every start. numba checks a
 cached function against its own file only, not the files of what it calls nor the constants it
@@ -58,6 +58,10 @@ SOURCES = (
     _STREAM / "detectors" / "hst.py",
     _STREAM / "detectors" / "pattern.py",
     _STREAM / "detectors" / "record.py",
+    _STREAM / "tail_calibration.py",
+    _STREAM / "scoring.py",
+    _STREAM / "forecast.py",
+    _STREAM / "capacity.py",
 )
 
 

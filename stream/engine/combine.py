@@ -119,7 +119,7 @@ def combine(
     evidence and peak. `s`: the detectors' scores (`core.DETECTORS` order); `expectation`:
     (has, mean, std) of the point detector that states one; `rule`: (direction: 1 up, -1 down,
     0 both; the least deviation that may alarm); `count`: points the series saw before;
-    `params`: (alarm L, threshold, warm-up points, peak decay a point, escalation); `work`:
+    `params`: (alarm L, threshold, warm-up points, peak decay a point, escalation, ...); `work`:
     room for `WORK` numbers."""
     alarm_l, threshold, warmup, decay, escalation = (
         params[0],

@@ -20,9 +20,11 @@ from numba import njit
 from stream import scoring as scoring_py
 from stream.detectors.calibration import score_to_l
 from stream.engine import (
+    capacity,
     combine,
     ewz,
     flatline,
+    forecast,
     hst,
     pattern,
     record,
@@ -46,7 +48,19 @@ DETECTORS = (
     "pattern",
     "record",
 )
-_COMPONENTS = (season, ewz, robust, flatline, hst, pattern, record, tails, combine)
+_COMPONENTS = (
+    season,
+    ewz,
+    robust,
+    flatline,
+    hst,
+    pattern,
+    record,
+    tails,
+    combine,
+    forecast,
+    capacity,
+)
 
 
 @njit(cache=True)
@@ -63,6 +77,8 @@ def _score_rows(
     partials = np.empty(max(rows[0].win.shape[0], record._RECENT) + 2)
     expectation = np.empty(3)
     work = np.empty(combine.WORK)
+    ahead = np.empty(len(forecast._ALPHAS))
+    threshold, warmup, half_life = params[1], params[2], params[5]
     for i in range(len(slots)):
         r = rows[slots[i]]
         value, epoch = values[i], epochs[i]
@@ -103,6 +119,9 @@ def _score_rows(
         out[8], record_l, record_flags = record.score_and_learn(
             r, value, lag1, hour, measured, recent, partials
         )
+        # the forecaster learns from the component the detectors used, before the profile learns
+        profile = forecast.PROFILE_PHASING if r.season_mix < 1.0 else r.season_active
+        forecast.learn(r, value, component, profile, ahead)
         season.learn(r, epoch, value)
         count = r.count
         combine.combine(
@@ -121,6 +140,9 @@ def _score_rows(
             verdicts[i],
         )
         window.push(r, value, signal)
+        # an anomalous point does not tilt the capacity line (`Scorer`)
+        if not (count >= warmup and verdicts[i, combine.SCORE] >= threshold):
+            capacity.learn(r, epoch, signal, half_life)
         signals[i] = signal
 
 
@@ -143,8 +165,8 @@ class Scored:
 
 class Engine:
     """The compiled scorer of every series of one worker, with the scorer's settings
-    (`threshold`, `window_size`, `warmup_points`; the combination's constants are
-    `stream.scoring`'s)."""
+    (`threshold`, `window_size`, `warmup_points`, the metric `rules`, the capacity line's
+    `trend_half_life_hours`; the combination's constants are `stream.scoring`'s)."""
 
     def __init__(
         self,
@@ -153,6 +175,7 @@ class Engine:
         window_size: int,
         warmup_points: int,
         rules: MetricRules | None = None,
+        trend_half_life_hours: float = scoring_py.TREND_HALF_LIFE_HOURS,
         capacity: int = 1024,
     ) -> None:
         fields = [("last_ms", "i8", ()), *window.fields(window_size)]
@@ -171,6 +194,7 @@ class Engine:
                 warmup_points,
                 0.5 ** (1.0 / scoring_py.PEAK_HALF_LIFE),
                 scoring_py.ESCALATION,
+                trend_half_life_hours,
             ]
         )
 

@@ -178,3 +178,26 @@ def test_a_metric_rule_lets_only_what_the_scorer_lets_alarm():
         flagged = got.verdicts[:, IS_ANOMALY].astype(bool)
         assert flagged.tolist() == [p.is_anomaly for p in want]
         assert flagged[600] and flagged[700] == (metric == "memory_usage")
+
+
+@pytest.mark.parametrize("kind", ["daily", "weekly", "gauge"])
+def test_the_forecaster_and_the_capacity_line_learn_as_the_scorers(kind):
+    epochs, values = _series(kind)
+    settings = Settings(_env_file=None)
+    engine = Engine(
+        threshold=settings.anomaly_threshold,
+        window_size=settings.window_size,
+        warmup_points=settings.warmup_points,
+        trend_half_life_hours=settings.capacity_trend_hours,
+    )
+    engine.score_batch([kind] * len(values), values, epochs)
+    scorer, state = build_scorer(settings), SeriesState()
+    for v, e in zip(values, epochs, strict=True):
+        scorer.score_and_learn(state, float(v), datetime.fromtimestamp(float(e), tz=UTC))
+    row = engine.store.rows[0]
+    f = state.forecast
+    assert row["forecast_n"] == f["n"] and row["forecast_wake"] == f["wake"]
+    for name in ("level", "trend", "checks", "mse", "mae", "next", "due", "base"):
+        assert row[f"forecast_{name}"].tolist() == f[name], name
+    for name in ("last", "first", "s0", "st", "stt", "sy", "sty", "syy", "q0", "qt", "qtt"):
+        assert row[f"trend_{name}"] == state.trend[name], name
