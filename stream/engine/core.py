@@ -22,6 +22,7 @@ from stream.detectors.calibration import score_to_l
 from stream.engine import (
     capacity,
     combine,
+    convert,
     ewz,
     flatline,
     forecast,
@@ -34,6 +35,7 @@ from stream.engine import (
     window,
 )
 from stream.engine.store import SeriesStore, row_dtype
+from stream.features import SeriesState
 from stream.metric_rules import MetricRules
 
 #: the columns of the scores `score_batch` returns
@@ -178,8 +180,14 @@ class Engine:
         trend_half_life_hours: float = scoring_py.TREND_HALF_LIFE_HOURS,
         capacity: int = 1024,
     ) -> None:
-        fields = [("last_ms", "i8", ()), *window.fields(window_size)]
-        initial = dict(window.INITIAL)
+        # the last point's time, and the Kafka message last applied (-1: none; `SeriesState`)
+        fields = [
+            ("last_ms", "i8", ()),
+            ("partition", "i8", ()),
+            ("offset", "i8", ()),
+            *window.fields(window_size),
+        ]
+        initial = {"partition": -1, "offset": -1, **window.INITIAL}
         for component in _COMPONENTS:
             fields += component.FIELDS
             initial.update(component.INITIAL)
@@ -197,6 +205,20 @@ class Engine:
                 trend_half_life_hours,
             ]
         )
+
+    def load(self, key: str, state: SeriesState) -> None:
+        """Hold `state` (as the Python scorer or `dump` left it) as the series `key`'s row,
+        replacing any row the key had."""
+        slot = self.store.reset(key)
+        convert.load(state, self.store.buffer[slot])
+
+    def dump(self, key: str, model_version: str | None = None) -> SeriesState:
+        """The series `key`'s state as the Python scorer would hold it; raises KeyError for a
+        key the engine has not seen."""
+        slot = self.store.slot(key)
+        if slot is None:
+            raise KeyError(key)
+        return convert.dump(self.store.buffer[slot], model_version)
 
     def _rule_row(self, metric: str) -> tuple[float, float]:
         row = self._rule_rows.get(metric)

@@ -66,6 +66,21 @@ class SeriesStore:
             out[i] = slot
         return out
 
+    def slot(self, key: str) -> int | None:
+        """The slot of `key`, None for a key not seen."""
+        return self._slot.get(key)
+
+    def reset(self, key: str) -> int:
+        """The slot of `key` with its row back at the initial values (a new one if unseen)."""
+        slot = self._slot.get(key)
+        if slot is None:
+            return self._add(key)
+        row = self._rows[slot]
+        self._rows[slot] = np.zeros((), dtype=self.dtype)
+        for name, value in self.initial.items():
+            row[name] = value
+        return slot
+
     def _add(self, key: str) -> int:
         slot = len(self._slot)
         if slot == len(self._rows):
