@@ -10,5 +10,7 @@ COPY ems_ml ./ems_ml
 RUN pip install .
 RUN useradd --system --create-home ems && mkdir -p /app/.cache /models && chown ems /app/.cache /models
 USER ems
+# the scoring engine compiled into the image's cache, so no container compiles it at start
+RUN python -m stream.engine
 EXPOSE 8000 9464
 CMD ["ems-ml", "worker"]

@@ -4,12 +4,14 @@
 
 run:  ## the whole service with a live demo feed, until Ctrl-C
 	bash deploy/bootstrap.sh
+	.venv/bin/python -m stream.engine
 	.venv/bin/ems-ml run
 
 test:  ## every test, against a real local Kafka and PostgreSQL
 	bash deploy/bootstrap.sh
 	bash deploy/test_tools.sh
 	.venv/bin/ruff check .
+	.venv/bin/python -m stream.engine
 	.venv/bin/ems-ml stack up
 	.venv/bin/pytest
 

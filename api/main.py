@@ -71,6 +71,17 @@ async def _refresh_health_metrics(pool: AsyncConnectionPool) -> None:
         await asyncio.sleep(metrics.HEALTH_REFRESH_SECONDS)
 
 
+def _warm_engine(window_size: int) -> None:
+    """Compile the scoring engine (or load it from its cache) so that the first detect or train
+    request does not wait for it (half a minute on a machine that never compiled it)."""
+    try:
+        from stream.engine.core import warm
+
+        log.info("scoring engine ready in %.1f s", warm(window_size))
+    except Exception:  # the request that needs it will say what is wrong
+        log.exception("could not compile the scoring engine")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -91,10 +102,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await _ensure_schema(pool)
         app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
         refresher = asyncio.create_task(_refresh_health_metrics(pool))
+        # in a thread: the API answers meanwhile (a detect request waits for the compile)
+        warming = asyncio.create_task(asyncio.to_thread(_warm_engine, settings.window_size))
         try:
             yield
         finally:
             refresher.cancel()
+            warming.cancel()
             await app.state.http.aclose()
             await pool.close()
 

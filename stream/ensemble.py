@@ -61,18 +61,36 @@ def build_scorer(settings: Settings, **combination) -> Scorer:
 
 def build_engine(settings: Settings) -> Engine:
     """The compiled engine with the service's settings: the verdicts of `build_scorer`'s scorer
-    (`tests/unit/engine`), for every series of a run at once. Imported here, not at the top:
-    numba loads only in a process that uses the engine."""
+    (`tests/unit/engine`), for every series of a run at once."""
+    return engine_for(build_scorer(settings))
+
+
+def engine_for(scorer: Scorer) -> Engine:
+    """The compiled engine that gives `scorer`'s verdicts: its threshold, window, warm-up, metric
+    rules and trend half-life. Raises ValueError for a scorer the engine cannot reproduce (other
+    detectors, or a combination a benchmark changed). Imported here, not at the top: numba
+    loads only in a process that uses the engine."""
+    from stream import scoring
     from stream.engine.core import DETECTORS as ENGINE_DETECTORS
     from stream.engine.core import Engine
 
-    names = tuple(d.name for d in detectors())
+    names = tuple(d.name for d in scorer.detectors)
     if names != ENGINE_DETECTORS:  # a detector added to one and not the other
-        raise RuntimeError(f"the engine scores {ENGINE_DETECTORS}, the ensemble is {names}")
+        raise ValueError(f"the engine scores {ENGINE_DETECTORS}, the scorer {names}")
+    compiled = {
+        "role_weights": scoring.ROLE_WEIGHTS,
+        "persistence_points": scoring.PERSISTENCE_POINTS,
+        "escalation": scoring.ESCALATION,
+        "peak_decay": 0.5 ** (1.0 / scoring.PEAK_HALF_LIFE),
+        "calibrate_tails": True,
+    }
+    changed = [k for k, v in compiled.items() if getattr(scorer, k) != v]
+    if changed:
+        raise ValueError(f"the engine is compiled with the default {', '.join(changed)}")
     return Engine(
-        threshold=settings.anomaly_threshold,
-        window_size=settings.window_size,
-        warmup_points=settings.warmup_points,
-        rules=parse_rules(settings.metric_rules),
-        trend_half_life_hours=settings.capacity_trend_hours,
+        threshold=scorer.threshold,
+        window_size=scorer.window_size,
+        warmup_points=scorer.warmup_points,
+        rules=scorer.rules,
+        trend_half_life_hours=scorer.trend_half_life_hours,
     )

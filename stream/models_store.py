@@ -1,7 +1,7 @@
 """Trained models: built from history, saved as versioned snapshots, listed, loaded by workers.
 
 A model of type `anomaly_detection` is the warmed-up state of every series it was trained on: the
-history of each series replayed through the streaming scorer (`replay.score_points`), so a worker
+history of each series replayed through the streaming scorer (its compiled engine), so a worker
 that adopts it scores that series from then on as if it had streamed all of that history, with
 seasonal profiles and detector windows already learnt. A snapshot is one gzip'd JSON-lines file
 under `MODELS_DIR/<type>/<version>.jsonl.gz` (a header line, then one line per series), described by
@@ -25,9 +25,6 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from stream.errors import EmsMlError
-from stream.events import MetricPoint
-from stream.features import SeriesState
-from stream.replay import score_points
 from stream.scoring import Scorer
 
 MODEL_TYPE = "anomaly_detection"
@@ -79,29 +76,32 @@ def train(
     contamination: float,
     version: str | None = None,
 ) -> TrainedModel:
-    """Replay each series' history through `scorer`; the end states are the model.
+    """Replay each series' history through `scorer` (its compiled engine, `ensemble.engine_for`,
+    which gives its verdicts); the end states are the model.
 
     Quality figures: points and anomalies seen, the anomaly rate, score quantiles, and the
     threshold that would flag the top `contamination` share of the training points.
     """
+    from stream.engine import combine
+    from stream.ensemble import engine_for
+
     version = version or new_version()
-    points = []
-    for key, rows in series.items():
-        asset, metric = key.split("/", 1)
-        points.extend(
-            MetricPoint(asset_id=int(asset), metric=metric, timestamp=ts, value=v) for ts, v in rows
-        )
-    points.sort(key=lambda p: p.timestamp)
-    states: dict[str, SeriesState] = {}
-    scores, anomalies = [], 0
-    for _, verdict in score_points(points, scorer, states):
-        if isinstance(verdict, str):
-            continue  # a duplicate timestamp in the history: not learnt twice
-        scores.append(verdict.score)
-        anomalies += verdict.is_anomaly
-    for state in states.values():
-        state.model_version = version
-        state.partition = state.offset = None  # stream positions belong to the live state
+    rows = [(key, ts, v) for key, points in series.items() for ts, v in points]
+    rows.sort(key=lambda row: row[1])  # stable: equal times keep their series' order
+    engine = engine_for(scorer)
+    verdicts = engine.score_batch(
+        [key for key, _, _ in rows],
+        np.array([v for _, _, v in rows], dtype=np.float64),
+        np.array([ts.timestamp() for _, ts, _ in rows]),
+        [key.split("/", 1)[1] for key, _, _ in rows],
+    ).verdicts
+    # a duplicate timestamp in the history is refused: not learnt twice
+    learnt = verdicts[verdicts[:, combine.REFUSED] != verdicts[:, combine.REFUSED]]
+    scores = learnt[:, combine.SCORE].tolist()
+    anomalies = int((learnt[:, combine.IS_ANOMALY] > 0).sum())
+    points = rows
+    # stream positions (partition, offset) belong to the live state: a dump has none
+    states = {key: engine.dump(key, model_version=version) for key in series}
     q = np.quantile(scores, [0.5, 0.95, 0.99, 1 - contamination]) if scores else [0.0] * 4
     return TrainedModel(
         version=version,

@@ -6,8 +6,9 @@ import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
+import numpy as np
 from fastapi import APIRouter
 from pydantic import ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -16,10 +17,12 @@ from api import queries
 from api.deps import PoolDep, SettingsDep
 from api.responses import MAX_SECONDS, UNKNOWN_ASSET, ApiModel, require_known_asset, unprocessable
 from stream import models_store
-from stream.ensemble import build_scorer
-from stream.events import METRIC_NAME_PATTERN, MetricPoint
+from stream.ensemble import MODEL_VERSION, build_engine
+from stream.events import METRIC_NAME_PATTERN
 from stream.features import SeriesState
-from stream.replay import score_points
+
+if TYPE_CHECKING:
+    from stream.engine.core import Engine
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["anomaly"])
@@ -90,34 +93,55 @@ def starting_states(model_states: dict[str, dict], report_from: datetime) -> dic
 
 
 def detect_in(
-    rows, scorer, report_from: datetime, states: dict[str, SeriesState]
+    rows, engine: Engine, report_from: datetime, states: dict[str, SeriesState]
 ) -> tuple[int, list[DetectedAnomaly]]:
-    """Score time-ordered `rows` from `states`; count and return the anomalies from
-    `report_from` on. Points a model state has already learnt are skipped (out of order)."""
-    points = (MetricPoint(asset_id=a, metric=m, timestamp=ts, value=v) for a, m, ts, v in rows)
-    scored, found = 0, []
-    for point, verdict in score_points(points, scorer, states):
-        if isinstance(verdict, str) or point.timestamp < report_from:
-            continue
-        scored += 1
-        if verdict.is_anomaly:
-            found.append(
-                DetectedAnomaly(
-                    asset_id=point.asset_id,
-                    metric=point.metric,
-                    timestamp=point.timestamp,
-                    value=point.value,
-                    score=verdict.score,
-                    detector_scores=verdict.detector_scores,
-                    driver=verdict.driver,
-                    model_version=verdict.model_version,
-                    expected=verdict.expected,
-                    lower=verdict.lower,
-                    upper=verdict.upper,
-                    direction=verdict.direction,
-                )
+    """Score time-ordered `rows` (asset id, metric, time, value) from `states` with the compiled
+    engine; count and return the anomalies from `report_from` on. Points a model state has
+    already learnt are refused as out of order, and not counted."""
+    from stream.engine import combine
+    from stream.engine.core import DETECTORS
+
+    for key, state in states.items():
+        engine.load(key, state)
+    keys = [f"{a}/{m}" for a, m, _, _ in rows]
+    scored_batch = engine.score_batch(
+        keys,
+        np.array([float(v) for _, _, _, v in rows]),
+        np.array([ts.timestamp() for _, _, ts, _ in rows]),
+        [m for _, m, _, _ in rows],
+    )
+    verdicts, scores = scored_batch.verdicts, scored_batch.scores
+    counted = (verdicts[:, combine.REFUSED] != verdicts[:, combine.REFUSED]) & np.array(
+        [ts >= report_from for _, _, ts, _ in rows], dtype=bool
+    )
+    found = []
+    for i in np.flatnonzero(counted & (verdicts[:, combine.IS_ANOMALY] > 0)).tolist():
+        asset_id, metric, ts, value = rows[i]
+        v = verdicts[i].tolist()
+        state = states.get(keys[i])
+        found.append(
+            DetectedAnomaly(
+                asset_id=asset_id,
+                metric=metric,
+                timestamp=ts,
+                value=value,
+                score=v[combine.SCORE],
+                detector_scores={
+                    name: round(s, 6) for name, s in zip(DETECTORS, scores[i].tolist(), strict=True)
+                },
+                driver=scored_batch.driver(i),
+                model_version=(state.model_version if state else None) or MODEL_VERSION,
+                expected=_or_none(v[combine.EXPECTED]),
+                lower=_or_none(v[combine.LOWER]),
+                upper=_or_none(v[combine.UPPER]),
+                direction={1.0: "above", -1.0: "below"}.get(v[combine.DIRECTION]),
             )
-    return scored, found
+        )
+    return int(counted.sum()), found
+
+
+def _or_none(number: float) -> float | None:
+    return None if number != number else number
 
 
 @router.post("/anomaly/detect", response_model=DetectResponse, responses=UNKNOWN_ASSET)
@@ -145,7 +169,7 @@ async def detect(request: DetectRequest, settings: SettingsDep, pool: PoolDep) -
         raise unprocessable(
             "timeRange", f"more than {MAX_DETECT_POINTS} stored points; narrow it or pick an asset"
         )
-    scorer = build_scorer(settings.model_copy(update={"anomaly_threshold": request.threshold}))
+    engine = build_engine(settings.model_copy(update={"anomaly_threshold": request.threshold}))
 
     def run():  # CPU-bound: off the event loop, so other requests are served meanwhile
         states = {}
@@ -161,7 +185,7 @@ async def detect(request: DetectRequest, settings: SettingsDep, pool: PoolDep) -
                 )
             else:
                 states = starting_states(model_states, report_from)
-        return detect_in(rows, scorer, report_from, states)
+        return detect_in(rows, engine, report_from, states)
 
     scored, found = await run_in_threadpool(run)
     return DetectResponse(

@@ -11,6 +11,7 @@ a least deviation a point.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -271,3 +272,14 @@ class Engine:
             verdicts,
         )
         return Scored(signals, scores, verdicts)
+
+
+def warm(window_size: int) -> float:
+    """Compile the loop for rows of `window_size`, or load it from the cache; the seconds it
+    took. A process calls it before its first batch is waited for (the API at start-up), so no
+    request waits the half a minute a first compile takes."""
+    started = time.perf_counter()
+    Engine(threshold=0.7, window_size=window_size, warmup_points=2).score_batch(
+        ["warm"], np.array([0.0]), np.array([0.0])
+    )
+    return time.perf_counter() - started
