@@ -109,6 +109,20 @@ PEAK_HALF_LIFE = 30
 TREND_HALF_LIFE_HOURS = 24.0
 
 
+def point_features(state: SeriesState, value: float, signal: float, ts: datetime) -> Features:
+    """The features of `value` (its `signal` the value less its seasonal component) against what
+    the series holds before it."""
+    return window_features(
+        value,
+        state.window,
+        signal=signal,
+        history=tuple(state.history),
+        long_run=state.long_run,
+        hour=ts.hour,
+        resolution=state.resolution or 0.0,
+    )
+
+
 def persistent_l(median_l: float) -> float:
     """Evidence of at least 3 of 6 independent points beyond -log10 p = `median_l`: 20 p^3.
 
@@ -206,15 +220,7 @@ class Scorer:
             state.tail = {}
         component = seasonality.seasonal_component(state.season, ts)
         signal = value - component
-        x = window_features(
-            value,
-            state.window,
-            signal=signal,
-            history=tuple(state.history),
-            long_run=state.long_run,
-            hour=ts.hour,
-            resolution=state.resolution or 0.0,
-        )
+        x = point_features(state, value, signal, ts)
         detector_scores: dict[str, float] = {}
         by_role: dict[str, list[tuple[float, Detector]]] = {}
         record_l, record_detector = 0.0, None

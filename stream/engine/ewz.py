@@ -15,7 +15,7 @@ from numba import njit
 
 from stream.detectors import zscore as py
 from stream.engine.scale import z_to_score
-from stream.engine.window import ew_update, spread_floor
+from stream.engine.window import ew_update, insert_sorted, spread_floor
 
 ALPHA = py.DEFAULT_ALPHA
 SHIFT_SPAN = py.LevelShiftDetector().span
@@ -39,15 +39,6 @@ def _z(n: int, mean: float, var: float, m: float) -> float:
 
 
 @njit(cache=True)
-def _sorted_insert(ordered, held: int, value: float) -> None:
-    k = held
-    while k > 0 and ordered[k - 1] > value:
-        ordered[k] = ordered[k - 1]
-        k -= 1
-    ordered[k] = value
-
-
-@njit(cache=True)
 def _median(ordered, n: int) -> float:
     mid = n // 2
     return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
@@ -60,8 +51,8 @@ def _shift_measure(r, signal: float, scratch) -> float:
     held = min(SHIFT_SPAN - 1, r.hist_n)
     start = r.hist_n - held
     for k in range(held):
-        _sorted_insert(scratch, k, r.hist[start + k])
-    _sorted_insert(scratch, held, signal)
+        insert_sorted(scratch, k, r.hist[start + k])
+    insert_sorted(scratch, held, signal)
     return _median(scratch, held + 1)
 
 
@@ -71,7 +62,7 @@ def _volatility_measure(r, signal: float, scratch) -> float:
     start = r.hist_n - held
     for k in range(held):
         after = r.hist[start + k + 1] if k + 1 < held else signal
-        _sorted_insert(scratch, k, abs(after - r.hist[start + k]))
+        insert_sorted(scratch, k, abs(after - r.hist[start + k]))
     typical = _median(scratch, held) if held > 0 else 0.0
     magnitude = abs(signal) if np.isnan(r.volatility_magnitude) else r.volatility_magnitude
     return math.log(typical + _FLAT_SHARE * magnitude + 1e-9)

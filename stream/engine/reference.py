@@ -12,50 +12,25 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from stream import seasonality
-from stream.detectors.flatline import FlatlineDetector
-from stream.detectors.hst import HalfSpaceTrees
-from stream.detectors.pattern import PatternDetector
-from stream.detectors.record import RecordDetector
-from stream.detectors.robust import IQRDetector, MADDetector
-from stream.detectors.zscore import LevelShiftDetector, VolatilityDetector, ZScoreDetector
 from stream.engine.core import DETECTORS
-from stream.features import SeriesState, window_features
+from stream.ensemble import detectors
+from stream.features import SeriesState
+from stream.scoring import point_features
 
 
 def score_series(
     values: Sequence[float], epochs: Sequence[float], window_size: int
 ) -> tuple[list[float], list[list[float]]]:
     """(signals, scores by `DETECTORS`) of one series from its first point."""
-    detectors = {
-        d.name: d
-        for d in (
-            ZScoreDetector(),
-            MADDetector(),
-            IQRDetector(),
-            LevelShiftDetector(),
-            VolatilityDetector(),
-            FlatlineDetector(),
-            HalfSpaceTrees(),
-            PatternDetector(),
-            RecordDetector(),
-        )
-    }
-    ordered = [detectors[name] for name in DETECTORS]
+    by_name = {d.name: d for d in detectors()}
+    ordered = [by_name[name] for name in DETECTORS]
     state = SeriesState(season=seasonality.new_state())
     own = {d.name: d.new_state() for d in ordered}
     signals, scores = [], []
     for value, epoch in zip(values, epochs, strict=True):
         ts = datetime.fromtimestamp(epoch, tz=UTC)
         signal = value - seasonality.seasonal_component(state.season, ts)
-        x = window_features(
-            value,
-            state.window,
-            signal=signal,
-            history=tuple(state.history),
-            long_run=state.long_run,
-            hour=ts.hour,
-            resolution=state.resolution or 0.0,
-        )
+        x = point_features(state, value, signal, ts)
         row = []
         for d in ordered:
             row.append(d.score_one(own[d.name], x))

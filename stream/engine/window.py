@@ -121,7 +121,7 @@ def _append(ring, held: int, value: float) -> int:
 
 
 @njit(cache=True)
-def _insert_sorted(ordered, held: int, value: float) -> None:
+def insert_sorted(ordered, held: int, value: float) -> None:
     """Insert `value` into the first `held` of sorted `ordered` (room for one more)."""
     k = held
     while k > 0 and ordered[k - 1] > value:
@@ -155,7 +155,7 @@ def push(r, value: float, signal: float) -> None:
     if held == HISTORY:
         _remove_sorted(r.hist_sorted, held, r.hist[0])
         held -= 1
-    _insert_sorted(r.hist_sorted, held, signal)
+    insert_sorted(r.hist_sorted, held, signal)
     r.hist_n = _append(r.hist, r.hist_n, signal)
     r.count += 1
 

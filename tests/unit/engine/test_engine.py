@@ -10,9 +10,8 @@ from stream.engine.combine import DIRECTION, EXPECTED, IS_ANOMALY, LOWER, ONGOIN
 from stream.engine.core import DETECTORS, Engine
 from stream.engine.reference import score_series
 from stream.engine.store import SeriesStore, row_dtype
-from stream.ensemble import build_scorer
+from stream.ensemble import build_engine, build_scorer
 from stream.features import SeriesState
-from stream.metric_rules import parse_rules
 
 MONDAY = 1_767_571_200.0  # 2026-01-05 00:00 UTC
 _SETTINGS = {"threshold": 0.7, "warmup_points": 30}
@@ -135,11 +134,7 @@ def _scorer_verdicts(values, epochs, settings):
 def test_the_engine_gives_every_point_the_scorers_verdict(kind):
     epochs, values = _series(kind)
     settings = Settings(_env_file=None)
-    engine = Engine(
-        threshold=settings.anomaly_threshold,
-        window_size=settings.window_size,
-        warmup_points=settings.warmup_points,
-    )
+    engine = build_engine(settings)
     got = engine.score_batch([kind] * len(values), values, epochs)
     want = _scorer_verdicts(values, epochs, settings)
     v = got.verdicts
@@ -162,12 +157,7 @@ def test_a_metric_rule_lets_only_what_the_scorer_lets_alarm():
     values[700] -= 80  # and a dip
     rules = '[{"pattern": "cpu_*", "direction": "up", "min_deviation": 30}]'
     settings = Settings(_env_file=None, metric_rules=rules)
-    engine = Engine(
-        threshold=settings.anomaly_threshold,
-        window_size=settings.window_size,
-        warmup_points=settings.warmup_points,
-        rules=parse_rules(rules),
-    )
+    engine = build_engine(settings)
     for metric in ("cpu_usage", "memory_usage"):
         got = engine.score_batch([metric] * len(values), values, epochs, [metric] * len(values))
         scorer, state = build_scorer(settings), SeriesState()
@@ -184,12 +174,7 @@ def test_a_metric_rule_lets_only_what_the_scorer_lets_alarm():
 def test_the_forecaster_and_the_capacity_line_learn_as_the_scorers(kind):
     epochs, values = _series(kind)
     settings = Settings(_env_file=None)
-    engine = Engine(
-        threshold=settings.anomaly_threshold,
-        window_size=settings.window_size,
-        warmup_points=settings.warmup_points,
-        trend_half_life_hours=settings.capacity_trend_hours,
-    )
+    engine = build_engine(settings)
     engine.score_batch([kind] * len(values), values, epochs)
     scorer, state = build_scorer(settings), SeriesState()
     for v, e in zip(values, epochs, strict=True):
