@@ -15,11 +15,12 @@ from numba import njit
 
 from stream import scoring as py
 from stream.detectors import calibration as calibration_py
-from stream.engine import tails
+from stream.engine import hst, tails
 from stream.engine.scale import l_to_score, neg_log10_tail
 
 _L_HALF = calibration_py._L_HALF
 _LOG10_20 = math.log10(20)
+_SQRT2 = math.sqrt(2.0)
 _PERSIST = py.PERSISTENCE_POINTS
 _RECORD_GATE = py.RECORD_GATE_L
 _REPEAT = py.REPEAT_FACTOR
@@ -56,17 +57,23 @@ def score_to_l(score: float) -> float:
 
 @njit(cache=True)
 def l_to_z(L: float) -> float:
-    """`calibration.l_to_z` (Newton's method from the asymptotic form)."""
+    """`calibration.l_to_z` (Newton's method from the asymptotic form), each step's tail
+    computed once for both the value and the slope (the same numbers the Python path computes
+    twice)."""
     if L <= 0:
         return 0.0
     z = max(0.1, math.sqrt(2 * L * tails._LN10))
     for _ in range(30):
-        f = neg_log10_tail(z) - L
+        if z < 8.0:
+            tail = math.erfc(z / _SQRT2)
+            f = -math.log(tail) / tails._LN10 - L
+        else:
+            f = neg_log10_tail(z) - L
         if abs(f) < 1e-10:
             break
         if z < 8.0:
             density = math.sqrt(2 / math.pi) * math.exp(-z * z / 2)
-            slope = density / (math.erfc(z / math.sqrt(2.0)) * tails._LN10)
+            slope = density / (tail * tails._LN10)
         else:
             slope = (z + 1 / z) / tails._LN10
         z = max(1e-6, z - f / slope)
@@ -106,7 +113,7 @@ def combine(
     s,
     record_l,
     record_flags,
-    hst_feature,
+    hst_inputs,
     value,
     component,
     expectation,
@@ -116,7 +123,8 @@ def combine(
     out,
 ) -> None:
     """The verdict on one point into `out` (`VERDICT_COLUMNS`), learning the series' tails,
-    evidence and peak. `s`: the detectors' scores (`core.DETECTORS` order); `expectation`:
+    evidence and peak. `s`: the detectors' scores (`core.DETECTORS` order); `hst_inputs`: the
+    trees' level, change and volatility inputs (before squashing); `expectation`:
     (has, mean, std) of the point detector that states one; `rule`: (direction: 1 up, -1 down,
     0 both; the least deviation that may alarm); `count`: points the series saw before;
     `params`: (alarm L, threshold, warm-up points, peak decay a point, escalation, ...); `work`:
@@ -195,8 +203,8 @@ def combine(
             feature = 4
         elif _OWN_FEATURE[detector] >= 0:
             feature = _OWN_FEATURE[detector]
-        else:
-            feature = hst_feature
+        else:  # the trees: the input farthest from usual, read only when they drove the score
+            feature = hst.feature(hst_inputs[0], hst_inputs[1], hst_inputs[2])
 
     # the expected value and the band
     expected, lower, upper, direction = np.nan, np.nan, np.nan, 0.0

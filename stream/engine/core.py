@@ -80,6 +80,7 @@ def _score_rows(
     partials = np.empty(max(rows[0].win.shape[0], record._RECENT) + 2)
     expectation = np.empty(3)
     work = np.empty(combine.WORK)
+    hst_inputs = np.empty(3)
     ahead = np.empty(len(forecast._ALPHAS))
     threshold, warmup, half_life = params[1], params[2], params[5]
     for i in range(len(slots)):
@@ -117,6 +118,7 @@ def _score_rows(
         level, change = (signal - center) / spread, (value - lag1) / spread
         volatility = window.window_std(r, value, scratch, partials) / spread
         out[6] = hst.score_and_learn(r, level, change, volatility, paths)
+        hst_inputs[0], hst_inputs[1], hst_inputs[2] = level, change, volatility
         out[7] = pattern.score_and_learn(r, signal, center, spread, subsequence, pattern_work)
         hour = (int(np.floor(epoch)) % 86_400) // 3600
         out[8], record_l, record_flags = record.score_and_learn(
@@ -133,7 +135,7 @@ def _score_rows(
             out,
             record_l,
             record_flags,
-            hst.feature(level, change, volatility),
+            hst_inputs,
             value,
             component,
             expectation,

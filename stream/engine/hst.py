@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import njit
 
 from stream.detectors import hst as py
@@ -90,13 +89,11 @@ def score_and_learn(r, level: float, change: float, volatility: float, paths) ->
 
 @njit(cache=True)
 def feature(level: float, change: float, volatility: float) -> int:
-    """`HalfSpaceTrees.driver`: the input farthest from usual, as a code of
+    """`HalfSpaceTrees.driver`: the input farthest from usual (the first of equals), as a code of
     `combine.FEATURES` (level 1, change 5, volatility 2)."""
-    far = np.array(
-        [
-            abs(squash(level) - 0.5),
-            abs(squash(change) - 0.5),
-            abs(squash(2.0 * (volatility - 1.0)) - 0.5),
-        ]
-    )
-    return (1, 5, 2)[np.argmax(far)]
+    far_level = abs(squash(level) - 0.5)
+    far_change = abs(squash(change) - 0.5)
+    far_volatility = abs(squash(2.0 * (volatility - 1.0)) - 0.5)
+    if far_level >= far_change and far_level >= far_volatility:
+        return 1
+    return 5 if far_change >= far_volatility else 2
