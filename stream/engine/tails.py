@@ -30,6 +30,11 @@ FIELDS = [
     ("tail_quiet", "i8", (_N,)),
     ("tail_cmax", "f8", (_N,)),
     ("tail_has", "u1", (_N,)),
+    # the fit's shape and scale, a function of m and q kept until they move (about 1 point in
+    # 100), and whether it is kept; not part of the Python state
+    ("tail_xi", "f8", (_N,)),
+    ("tail_sigma", "f8", (_N,)),
+    ("tail_fitted", "u1", (_N,)),
 ]
 INITIAL = {
     "tail_u": py._PRIOR_U,
@@ -48,9 +53,12 @@ _MAX_SHAPE = py.MAX_SHAPE
 
 @njit(cache=True)
 def _shape_scale(r, c: int):
+    if r.tail_fitted[c]:
+        return r.tail_xi[c], r.tail_sigma[c]
     m = r.tail_m[c]
     xi = min(_MAX_SHAPE, max(0.0, math.log2(max(r.tail_q[c] / m - 1.0, 1.0))))
     sigma = m / _LN2 if xi < 1e-6 else m * xi / (2.0**xi - 1.0)
+    r.tail_xi[c], r.tail_sigma[c], r.tail_fitted[c] = xi, sigma, 1
     return xi, sigma
 
 
@@ -106,6 +114,7 @@ def learn(r, c: int, L: float) -> None:
         q = r.tail_q[c]
         r.tail_q[c] = max(m, q * math.exp(step * (0.75 if excess > q else -0.25)))
         r.tail_k[c] += 1
+        r.tail_fitted[c] = 0
 
 
 @njit(cache=True)
