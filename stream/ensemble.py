@@ -2,9 +2,9 @@
 
 The one home of the ensemble: the worker, `ems-ml replay`, the API's detect and train, and the
 benchmarks all build their scorer here, the Python one (`build_scorer`) or the compiled engine
-that gives the same verdicts (`build_engine`; `ems-ml replay` runs it). A new detector is one
-module under `detectors/`, with its role, plus one line in `detectors()` (and, until the worker
-runs the engine, its compiled twin under `engine/`).
+that gives the same verdicts (`build_engine`; `ems-ml replay`, detect and train run it). A new
+detector is one module under `detectors/`, with its role, plus one line in `detectors()` (and,
+while both scorers run, its compiled twin under `engine/`).
 """
 
 from __future__ import annotations

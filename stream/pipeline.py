@@ -79,7 +79,8 @@ def out_of_order(point: MetricPoint, last_ms: int) -> str:
 
 
 def apply_point(state: SeriesState, point: MetricPoint, scorer: Scorer) -> PointScore | str:
-    """Score `point` into its series' state: the one step the worker and `ems-ml replay` share.
+    """Score `point` into its series' state: the worker's step (`ems-ml replay`, detect and train
+    take the same steps on the compiled engine, `stream.engine`).
 
     Returns the verdict, or the reason the point cannot be scored: a series is scored in time
     order, so a point not after the series' last one is refused as out of order.
