@@ -107,6 +107,16 @@ _RECORD_FEATURE = np.array([0, 7, 6, 8, 9])  # value, level5, jump, level20, hou
 
 
 @njit(cache=True)
+def record_feature(flags: int) -> int:
+    """`RecordDetector.driver` from the measurements at a record (bits of `record._NAMES`), as a
+    code of `FEATURES`: the weightiest, "value" when none is."""
+    for bit in _RECORD_PREFERENCE:
+        if flags & (1 << bit):
+            return _RECORD_FEATURE[bit]
+    return 0
+
+
+@njit(cache=True)
 def combine(
     r,
     work,
@@ -183,11 +193,7 @@ def combine(
 
     # what drove it
     if bonus > L:
-        detector, feature = _RECORD, 0
-        for bit in _RECORD_PREFERENCE:
-            if record_flags & (1 << bit):
-                feature = _RECORD_FEATURE[bit]
-                break
+        detector, feature = _RECORD, record_feature(record_flags)
     else:
         role = _POINT if strongest == _PERSISTENCE else strongest
         first, last = (

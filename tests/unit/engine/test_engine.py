@@ -6,12 +6,23 @@ import numpy as np
 import pytest
 
 from stream.config import Settings
-from stream.engine.combine import DIRECTION, EXPECTED, IS_ANOMALY, LOWER, ONGOING, SCORE, UPPER
+from stream.detectors.record import RecordDetector
+from stream.engine.combine import (
+    DIRECTION,
+    EXPECTED,
+    FEATURES,
+    IS_ANOMALY,
+    LOWER,
+    ONGOING,
+    SCORE,
+    UPPER,
+    record_feature,
+)
 from stream.engine.core import DETECTORS, Engine
 from stream.engine.reference import score_series
 from stream.engine.store import SeriesStore, row_dtype
 from stream.ensemble import build_engine, build_scorer
-from stream.features import SeriesState
+from stream.features import SeriesState, window_features
 
 MONDAY = 1_767_571_200.0  # 2026-01-05 00:00 UTC
 _SETTINGS = {"threshold": 0.7, "warmup_points": 30}
@@ -253,3 +264,13 @@ def test_a_fresh_series_dumps_as_a_fresh_state_and_an_unseen_one_is_refused():
     assert engine.dump("new", model_version="m1") == SeriesState(model_version="m1")
     with pytest.raises(KeyError):
         engine.dump("never")
+
+
+def test_a_record_led_score_names_the_measurement_the_record_detector_names():
+    # every set of measurements at a record (the long series above lead by the value only)
+    detector = RecordDetector()
+    x = window_features(1.0, [0.0])
+    for flags in range(32):
+        records = [bool(flags & (1 << bit)) for bit in range(5)]
+        detector._explained = (x, records)
+        assert FEATURES[record_feature(flags)] == detector.driver(x), flags
