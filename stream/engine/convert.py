@@ -171,7 +171,8 @@ def _ew(row: np.void, name: str) -> dict:
 def load(state: SeriesState, row: np.void) -> None:
     """Fill `row` (a fresh one, at its initial values) from `state`, as stored by the Python
     scorer or `dump`. Raises ValueError on a state this engine cannot hold (a window or history
-    longer than its rings, or detectors it does not have)."""
+    longer than its rings, a record memory stored before it grew), KeyError on one that lacks a
+    detector of the ensemble."""
     row["count"] = state.count
     _ring(row, "win", state.window)
     _ring(row, "hist", state.history)
