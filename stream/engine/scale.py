@@ -31,4 +31,8 @@ def l_to_score(L: float) -> float:
 
 @njit(cache=True)
 def z_to_score(z: float) -> float:
+    # no deviation (a point inside the quartiles, a calm series for an upward-only detector)
+    # scores 0 whatever the route: skip its tail's logarithm and error function
+    if z == 0.0:
+        return 0.0
     return l_to_score(neg_log10_tail(z))

@@ -57,14 +57,14 @@ class SeriesStore:
 
     def slots(self, keys: Sequence[str]) -> np.ndarray:
         """The slot of each key, a new row for a key not seen before."""
-        out = np.empty(len(keys), dtype=np.int64)
         slot_of = self._slot
-        for i, key in enumerate(keys):
-            slot = slot_of.get(key)
-            if slot is None:
-                slot = self._add(key)
-            out[i] = slot
-        return out
+        found = [slot_of.get(key) for key in keys]
+        if None in found:  # new series: each gets one row, however often it comes in the batch
+            for i, slot in enumerate(found):
+                if slot is None:
+                    slot = slot_of.get(keys[i])
+                    found[i] = self._add(keys[i]) if slot is None else slot
+        return np.array(found, dtype=np.int64)
 
     def slot(self, key: str) -> int | None:
         """The slot of `key`, None for a key not seen."""

@@ -98,13 +98,23 @@ def _step(count: int) -> float:
     return max(_STEP, 1.0 / (10.0 + count / 5.0))
 
 
+# once a tail has seen enough points its step is the smallest, and the 99th percentile moves by
+# one of two factors: computed once, by the same expression as each point's
+_UP_AT_SMALLEST = math.exp(_STEP * (1 - _TAIL_SHARE))
+_DOWN_AT_SMALLEST = math.exp(_STEP * -_TAIL_SHARE)
+
+
 @njit(cache=True)
 def learn(r, c: int, L: float) -> None:
     """`tail_calibration.learn`."""
     u = r.tail_u[c]
     above = L > u
-    share = (1 - _TAIL_SHARE) if above else -_TAIL_SHARE
-    r.tail_u[c] = max(0.05, u * math.exp(_step(r.tail_n[c] // 20) * share))
+    step = _step(r.tail_n[c] // 20)
+    if step == _STEP:
+        factor = _UP_AT_SMALLEST if above else _DOWN_AT_SMALLEST
+    else:
+        factor = math.exp(step * ((1 - _TAIL_SHARE) if above else -_TAIL_SHARE))
+    r.tail_u[c] = max(0.05, u * factor)
     r.tail_n[c] += 1
     if above:
         excess, step = L - u, _step(r.tail_k[c])
