@@ -23,10 +23,14 @@ hold the engine to (`reference`):
 | `record` | `stream.detectors.record` (beyond the long memory) |
 | `tails`, `combine` | `stream.tail_calibration`, `stream.scoring` (the verdict) |
 | `forecast`, `capacity` | `stream.forecast.learn`, `stream.capacity.learn` |
+| `scale` | `stream.detectors.calibration` (a deviation as evidence and as a score) |
 
-`ems-ml replay` scores with the engine. The worker, `POST /anomaly/detect` and `/anomaly/train`
-still run the Python scorer: they read and store series states as `SeriesState` (the worker's
-table, the trained models), which the engine cannot take in or give back yet.
+`convert` turns a row into the Python scorer's `SeriesState` and back, field for field, so a
+stored or trained state scores on in the engine as it would in Python. `ems-ml replay`, `POST
+/anomaly/detect` and `/anomaly/train` score with the engine (`ensemble.build_engine`,
+`engine_for`). The worker still runs the Python scorer: it stores a `SeriesState` document a
+series a batch, and converting one at every batch costs about what the engine saves (README,
+Not done yet); it needs the rows themselves stored and checkpointed.
 
 The compiled code is cached on disk, so a worker does not compile at every start. numba checks a
 cached function against its own file only, not the files of what it calls nor the constants it
