@@ -7,8 +7,9 @@ interleaved as a feed sends them (one point of every series, then the next), in 
 through `stream.engine.core.Engine`. In the same run, on `--reference-points` points of the same
 data: River's `HalfSpaceTrees(n_trees=10, height=8)` (the reference issue #12 names) and the
 Python scorer the worker runs today (`Scorer`). Prints microseconds a point and the ratios, the row
-size of a series, and the time of the first batch (compiling, or loading the compiled code from
-its cache), with the command and the machine.
+size of a series, what making a series' state storable costs (a row to `SeriesState` and its
+MessagePack, against the row's own bytes), and the time of the first batch (compiling, or
+loading the compiled code from its cache), with the command and the machine.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from benchmarks.machine import header
+from stream import state_codec
 from stream.config import Settings
 from stream.engine.core import DETECTORS, Engine
 from stream.ensemble import build_scorer
@@ -28,6 +30,8 @@ from stream.features import SeriesState
 BATCH = 500
 #: River HST points learnt before it is timed (its first window of 250 is slower)
 RIVER_WARM = 500
+#: series whose state is converted for the store's timing
+CONVERTED = 500
 MONDAY = 1_767_571_200.0  # 2026-01-05 00:00 UTC
 
 
@@ -80,6 +84,24 @@ def main() -> None:
         f"({1e6 / engine_us:,.0f} points/s); first batch {first:.1f} s (compile or cache load)"
     )
     print(f"row of a series: {engine.store.dtype.itemsize:,} B")
+    keys_held = list(dict.fromkeys(keys))[:CONVERTED]
+    started = time.perf_counter()
+    states = [engine.dump(key) for key in keys_held]
+    dump_us = per_point(time.perf_counter() - started, len(states))
+    started = time.perf_counter()
+    for state in states:
+        state_codec.encode(state)
+    encode_us = per_point(time.perf_counter() - started, len(states))
+    rows = engine.store.buffer
+    started = time.perf_counter()
+    for key in keys_held:
+        rows[engine.store.slot(key)].tobytes()
+    row_us = per_point(time.perf_counter() - started, len(states))
+    print(
+        f"a series' state for the store, over {len(states)} series: a row to a SeriesState "
+        f"{dump_us:.0f} us and its MessagePack {encode_us:.0f} us, against {row_us:.1f} us for "
+        f"the row's own bytes"
+    )
 
     # whole series (each its own points, in order) until the references have enough points
     per_series = [
