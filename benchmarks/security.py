@@ -109,15 +109,15 @@ def detect(values, n: int):
     found, baseline = [], []
     for i in range(n):
         ts = T0 + timedelta(minutes=i)
-        scored, touched = [], {}
+        scored, seasons = [], {}
         for (a, metric), vs in values.items():
             point = MetricPoint(asset_id=a, metric=metric, timestamp=ts, value=vs[i])
             verdict = apply_point(states[(a, metric)], point, scorer)
             scored.append(ScoredPoint(point, verdict))
-            touched[point.series_key] = (0, states[(a, metric)])
+            seasons[point.series_key] = states[(a, metric)].season
             if verdict.is_anomaly and verdict.direction == "above":
                 baseline.append((roles[metric], a, i))
-        found += [(r.pattern, r.asset_id, i) for r in watch.assess(scored, touched)]
+        found += [(r.pattern, r.asset_id, i) for r in watch.assess(scored, seasons.get)]
     return found, baseline
 
 

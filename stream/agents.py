@@ -1,15 +1,17 @@
 """The scoring agent: take a batch, score it, make it durable, then let faust commit it.
 
 Order of a batch, which is what makes a SIGKILL at any moment lose nothing and show no duplicate:
-1. read the states of the batch's series not yet in memory from the state store (PostgreSQL);
-2. score into those states (pure code, `stream.pipeline`);
+1. restore the rows of the batch's series the engine does not hold yet from the state store
+   (PostgreSQL);
+2. score into those rows on the compiled engine (pure code, `stream.pipeline`), skipping the
+   messages a row already includes;
 3. publish anomalies and dead letters and wait for the broker's acknowledgement;
 4. write the scores (idempotent on asset/metric/ts), the new series states (each naming the last
    offset it includes) and the incidents in one PostgreSQL transaction (`stream.sinks`);
 5. publish the incidents' changes, then release the batch, so faust may commit its offsets.
-A crash before 4 commits replays the batch from the same stored states: the same scores,
+A crash before 4 commits replays the batch from the same stored rows: the same scores,
 swallowed by the primary key, and the same events again. After 4, replayed messages are already
-in the stored states and are skipped. The states and the scores never disagree: they are
+in the stored rows and are skipped. The states and the scores never disagree: they are
 committed together, and offsets only after them.
 """
 
@@ -30,13 +32,14 @@ from faust.types import EventT, StreamT
 
 from stream import metrics, models_store
 from stream.app import StreamApp
+from stream.engine import stored
+from stream.engine.core import Engine
 from stream.errors import PublishError, StorageError, StorageRefused
 from stream.events import InputLimits
 from stream.features import SeriesState
 from stream.maintenance import Windows
 from stream.pipeline import BatchResult, RawMessage, decode_batch, process_batch, series_keys
 from stream.predictions import CapacityWatch
-from stream.scoring import Scorer
 from stream.security import SecurityWatch
 from stream.sinks.ems_core import EmsCoreSender
 from stream.sinks.kafka_events import EventPublisher
@@ -170,18 +173,19 @@ class SilenceSweeper:
 
 
 class BatchHandler:
-    """Scores a batch of metric events and hands the results to the sinks.
+    """Scores a batch of metric events on the compiled engine and hands the results to the sinks.
 
-    Keeps the states of the series it scored in memory (`states`), read from the state store the
-    first time a series is seen and after a rebalance (`forget_states`), so a batch reads only
-    what it has not seen: a restart or a partition taken over starts from the stored states, not
-    from a replay of every change.
+    The engine holds the rows of the series scored since the last rebalance, each restored from
+    the state store the first time the series is seen (`forget_states` drops them all), so a
+    batch reads only what it has not seen: a restart or a partition taken over starts from the
+    stored rows, not from a replay of every change.
     """
 
     def __init__(
         self,
         *,
-        scorer: Scorer,
+        engine: Engine,
+        model_version: str,
         writer: ScoreWriter,
         publisher: EventPublisher,
         store: StateStore,
@@ -191,7 +195,9 @@ class BatchHandler:
         maintenance: Windows | None = None,
         security: SecurityWatch | None = None,
     ) -> None:
-        self._scorer = scorer
+        self._engine = engine
+        #: what a verdict names when its series did not start from a trained model
+        self._model_version = model_version
         self._watch = watch
         self._security = security
         #: the maintenance windows (`stream.maintenance`), refreshed by a timer
@@ -201,9 +207,9 @@ class BatchHandler:
         self._writer = writer
         self._publisher = publisher
         self._store = store
-        #: the durable state of each series scored since the last rebalance, by series key
-        self.states: dict[str, SeriesState] = {}
-        #: bumped by every rebalance: a batch that straddles one must not refill `states`
+        #: the trained model each series the engine holds started from (None: none)
+        self.trained: dict[str, str | None] = {}
+        #: bumped by every rebalance: a batch that straddles one must not keep its rows
         self._generation = 0
         #: Last offset processed per (topic, partition), for the consumer-lag gauge.
         self.positions: dict[tuple[str, int], int] = {}
@@ -211,24 +217,35 @@ class BatchHandler:
         self.model: ActiveModel | None = None
 
     def forget_states(self) -> None:
-        """Drop the states held in memory: after a rebalance, another worker may have moved
+        """Drop the rows the engine holds: after a rebalance, another worker may have moved
         them on, so they are read again from the store."""
         self._generation += 1
-        self.states.clear()
+        self._engine.store.clear()
+        self.trained.clear()
 
-    def _load_state(self, key: str) -> SeriesState:
-        """The series' state; warm-started from the active trained model when the model covers
-        the series and the state does not come from it yet."""
-        state = self.states[key]
+    def _adopt_model(self, keys: set[str]) -> None:
+        """Start each of `keys` the active trained model covers, and its row does not come from
+        yet, from its trained state. Stream positions stay the live row's: replays are still
+        recognised, and a stream that lags behind the training history is not refused as out
+        of order."""
         model = self.model
-        if model is None or state.model_version == model.version or key not in model.states:
-            return state
-        trained = SeriesState.from_dict(model.states[key])
-        # stream positions stay the live state's: replays are still recognised, and a stream
-        # that lags behind the training history is not refused as out of order
-        trained.partition, trained.offset = state.partition, state.offset
-        trained.last_ts_ms = state.last_ts_ms
-        return trained
+        if model is None:
+            return
+        store = self._engine.store
+        for key in keys:
+            if self.trained.get(key) == model.version or key not in model.states:
+                continue
+            slot = store.slot(key)
+            live = store.buffer[slot] if slot is not None else None
+            trained = SeriesState.from_dict(model.states[key])
+            if live is not None:
+                trained.partition = None if live["partition"] < 0 else int(live["partition"])
+                trained.offset = None if live["offset"] < 0 else int(live["offset"])
+                trained.last_ts_ms = int(live["last_ms"]) if live["count"] else None
+            else:
+                trained.partition = trained.offset = trained.last_ts_ms = None
+            self._engine.load(key, trained)
+            self.trained[key] = model.version
 
     async def handle(self, events: Sequence[EventT]) -> None:
         started = time.perf_counter()
@@ -267,17 +284,27 @@ class BatchHandler:
         self, messages: list[RawMessage]
     ) -> tuple[BatchResult, list[TopicMessage]]:
         decoded = decode_batch(messages, self._limits)
-        missing = series_keys(decoded) - self.states.keys()
+        keys = series_keys(decoded)
+        store = self._engine.store
+        missing = {key for key in keys if store.slot(key) is None}
         if missing:
-            loaded: dict[str, SeriesState] = {}
+            loaded: dict[str, bytes] = {}
 
             async def load() -> None:
-                loaded.update(await self._store.load(missing))
+                loaded.update(await self._store.load_payloads(missing))
 
             await retry_until_done(load, sink="postgres", transient=StorageError)
-            self.states.update(loaded)
+            for key, payload in loaded.items():
+                self.trained[key] = stored.restore(self._engine, key, payload)
+        self._adopt_model(keys)
         result = process_batch(
-            messages, self._load_state, self._scorer, decoded, self._watch, self._security
+            messages,
+            self._engine,
+            decoded,
+            model_version=self._model_version,
+            trained=self.trained,
+            watch=self._watch,
+            security=self._security,
         )
         if not self.maintenance.loaded:
             await self.maintenance.refresh()  # before the first batch: no window missed
@@ -300,17 +327,25 @@ class BatchHandler:
             sink="kafka",
             transient=PublishError,
         )
-        rows = [StateRow.of(key, state) for key, (_, state) in sorted(result.states.items())]
+        rows = [self._row(key) for key in sorted(result.series)]
         incidents: list[TopicMessage] = []
 
         async def write() -> None:
             incidents[:] = await self._writer.write(result.scored, rows, outlooks, muted, threats)
 
         await retry_until_done(write, sink="postgres", transient=StorageError)
-        for key, (_, state) in result.states.items():
-            self.states[key] = state  # a trained model's warm start replaces the object
         await publish_changes(incidents, publisher=self._publisher, outbox=self._outbox)
         return result, incidents
+
+    def _row(self, key: str) -> StateRow:
+        """The series `key`'s row as stored, naming the message it includes last."""
+        row = self._engine.store.buffer[self._engine.store.slot(key)]
+        return StateRow(
+            key,
+            int(row["partition"]),
+            int(row["offset"]),
+            stored.payload(self._engine, key, self.trained.get(key)),
+        )
 
     @staticmethod
     def _record(result, n_messages: int, seconds: float) -> None:

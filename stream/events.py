@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -202,13 +204,21 @@ def _decode(raw: bytes | None, limits: InputLimits | None, now: datetime | None)
         )
         return result
     try:
-        # what json.loads does with bytes, without building a decoder for every message
-        text = (
-            raw.decode(json.detect_encoding(raw), "surrogatepass")
-            if isinstance(raw, bytes)
-            else raw
-        )
-        document = _JSON.decode(text)
+        # orjson (C) reads what a producer sends, UTF-8 JSON, 4x faster; whatever it refuses
+        # (another encoding, NaN, deep nesting, huge integers, bad JSON) is read again the slow
+        # way, which accepts what it accepted before and says where the JSON is wrong
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        document = _NOT_READ
+    try:
+        if document is _NOT_READ:
+            # what json.loads does with bytes, without building a decoder for every message
+            text = (
+                raw.decode(json.detect_encoding(raw), "surrogatepass")
+                if isinstance(raw, bytes)
+                else raw
+            )
+            document = _JSON.decode(text)
     except RecursionError:
         result.errors.append("not valid JSON: nested too deeply")
         return result
@@ -231,11 +241,13 @@ def _decode(raw: bytes | None, limits: InputLimits | None, now: datetime | None)
         if not isinstance(item, dict):
             result.errors.append(f"{prefix}expected a JSON object, got {type(item).__name__}")
             continue
-        try:
-            point = MetricPoint.model_validate(item)
-        except ValidationError as e:
-            result.errors.append(prefix + _describe(e))
-            continue
+        point = _plain_point(item)
+        if point is None:
+            try:
+                point = MetricPoint.model_validate(item)
+            except ValidationError as e:
+                result.errors.append(prefix + _describe(e))
+                continue
         if limits is not None:
             refused = limits.check_time(point.timestamp, now or datetime.now(UTC))
             if refused:
@@ -244,6 +256,29 @@ def _decode(raw: bytes | None, limits: InputLimits | None, now: datetime | None)
         result.points.append(point)
         result.prefixes.append(prefix)
     return result
+
+
+_NOT_READ = object()
+_METRIC_NAME = re.compile(METRIC_NAME_PATTERN)
+
+
+def _plain_point(item: dict) -> MetricPoint | None:
+    """The point `MetricPoint.model_validate(item)` gives, built by the same field validators
+    without pydantic's machinery (a third of the time), for an item whose every field is
+    plainly valid; None for anything else, which pydantic then validates and explains. An
+    ASCII metric name only: there Python's regular expressions and pydantic's agree."""
+    try:
+        metric = item["metric"]
+        if type(metric) is not str or not metric.isascii() or not _METRIC_NAME.search(metric):
+            return None
+        return MetricPoint.model_construct(
+            asset_id=_parse_asset_id(item["asset_id"]),
+            metric=metric,
+            value=_parse_value(item["value"]),
+            timestamp=_parse_timestamp(item["timestamp"]),
+        )
+    except (KeyError, ValueError, TypeError):
+        return None
 
 
 def _reject_constant(name: str) -> float:

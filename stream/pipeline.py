@@ -1,16 +1,20 @@
 """Turns a batch of raw Kafka messages into scored points, anomalies and dead letters.
 
 This is everything the agent does except I/O, so it can be tested without a broker: the agent
-decodes the batch, loads the states of its series, calls `process_batch`, then makes the scores
-and the new states durable together.
+decodes the batch, restores the stored rows of its series into the compiled engine
+(`stream.engine`), calls `process_batch`, then makes the scores and the new rows durable
+together. `apply_point` is the same step on the Python scorer, for the tests and benchmarks that
+look inside a `SeriesState`.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from stream.events import DecodedMessage, InputLimits, MetricPoint, decode_metric_message
 from stream.features import SeriesState
@@ -18,7 +22,8 @@ from stream.predictions import CapacityWatch, PredictionRef
 from stream.scoring import PointScore, Scorer
 from stream.security import SecurityRef, SecurityWatch
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from stream.engine.core import Engine
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +55,8 @@ class DeadLetter:
 class BatchResult:
     scored: list[ScoredPoint] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    #: States of the series this batch changed, by series key, with their messages' partition.
-    states: dict[str, tuple[int, SeriesState]] = field(default_factory=dict)
+    #: the keys of the series this batch changed (their rows are in the engine)
+    series: list[str] = field(default_factory=list)
     #: Points skipped because their message was already applied before a restart.
     replayed: int = 0
     #: Points received (valid or not); a message that is not JSON counts one.
@@ -79,8 +84,9 @@ def out_of_order(point: MetricPoint, last_ms: int) -> str:
 
 
 def apply_point(state: SeriesState, point: MetricPoint, scorer: Scorer) -> PointScore | str:
-    """Score `point` into its series' state: the worker's step (`ems-ml replay`, detect and train
-    take the same steps on the compiled engine, `stream.engine`).
+    """Score `point` into its series' state on the Python scorer: the step `process_batch` takes
+    on the compiled engine for each point, kept for the tests and benchmarks that hold the
+    engine to it or look inside a `SeriesState`.
 
     Returns the verdict, or the reason the point cannot be scored: a series is scored in time
     order, so a point not after the series' last one is refused as out of order.
@@ -109,61 +115,91 @@ def series_keys(decoded: Sequence[DecodedMessage]) -> set[str]:
 
 def process_batch(
     messages: Sequence[RawMessage],
-    load_state: Callable[[str], SeriesState],
-    scorer: Scorer,
+    engine: Engine,
     decoded: Sequence[DecodedMessage] | None = None,
+    *,
+    model_version: str,
+    trained: Mapping[str, str | None] | None = None,
     watch: CapacityWatch | None = None,
     security: SecurityWatch | None = None,
 ) -> BatchResult:
     """Decode (unless `decoded`, from `decode_batch`, is given), de-duplicate and score
-    `messages` in order, into the states `load_state` returns (once per series and batch).
+    `messages` in order on the compiled `engine`, into the rows it holds of their series (a
+    series it does not hold starts afresh: the caller restores the stored ones first).
 
-    A point whose timestamp is not after the last one of its series is dead-lettered as out of
-    order: a series is scored in time order. A message whose every part fails is dead-lettered with
-    all reasons; a message with some bad parts has its good points scored and is dead-lettered too,
-    naming the bad parts. With a `watch`, each bounded series scored gets its outlook after
-    its last point (`result.outlooks`); with `security`, the security patterns in the batch
-    (`result.security`).
+    A point of a message its series' row already includes is a replay after a restart, skipped
+    (`result.replayed`). A point whose timestamp is not after the last one of its series is
+    dead-lettered as out of order: a series is scored in time order. A message whose every part
+    fails is dead-lettered with all reasons; a message with some bad parts has its good points
+    scored and is dead-lettered too, naming the bad parts. Each verdict names `model_version`,
+    or the trained model its series started from (`trained`, by series key). With a `watch`,
+    each bounded series scored gets its outlook after its last point (`result.outlooks`); with
+    `security`, the security patterns in the batch (`result.security`).
     """
+    # imported here: numba loads only in a process that scores (the API imports this module)
+    from stream.engine import combine, convert
+
     if decoded is None:
         decoded = decode_batch(messages)
+    if len(decoded) != len(messages):
+        raise ValueError("decoded must hold one entry a message")
+    trained = trained or {}
     result = BatchResult()
-    loaded: dict[str, SeriesState] = {}
-    for message, parts in zip(messages, decoded, strict=True):
+    reasons: list[list[str]] = []
+    points: list[MetricPoint] = []
+    prefixes: list[str] = []
+    owners: list[int] = []  # the index of each point's message
+    for index, parts in enumerate(decoded):
         result.consumed += max(1, len(parts.points) + len(parts.errors))
-        reasons = list(parts.errors)
-        touched: list[SeriesState] = []
-        for point, prefix in zip(parts.points, parts.prefixes, strict=True):
-            key = point.series_key
-            state = loaded.get(key)
-            if state is None:
-                state = loaded[key] = load_state(key)
-            if state.already_applied(message.partition, message.offset):
-                result.replayed += 1
-                continue
-            try:
-                verdict = apply_point(state, point, scorer)
-            except Exception as e:  # a bug must cost this point, not the partition
-                log.exception("scoring %s failed", key)
-                verdict = f"internal error: scoring failed with {e!r}"
-            if isinstance(verdict, str):
-                reasons.append(prefix + verdict)
-                continue
-            touched.append(state)
-            result.states[key] = (message.partition, state)
-            result.scored.append(ScoredPoint(point, verdict))
-        # The offset is recorded once the whole message is applied, so two points of one series in
-        # one message are not mistaken for a replay of each other.
-        for state in touched:
-            state.partition, state.offset = message.partition, message.offset
-        if reasons:
-            result.dead_letters.append(DeadLetter(message, "; ".join(reasons)))
+        reasons.append(list(parts.errors))
+        points += parts.points
+        prefixes += parts.prefixes
+        owners += [index] * len(parts.points)
+    keys = [p.series_key for p in points]
+    scored = engine.score_batch(
+        keys,
+        np.array([p.value for p in points], dtype=np.float64),
+        np.array([p.timestamp.timestamp() for p in points], dtype=np.float64),
+        [p.metric for p in points],
+        partitions=np.array([messages[i].partition for i in owners], dtype=np.int64),
+        offsets=np.array([messages[i].offset for i in owners], dtype=np.int64),
+    )
+    verdicts = scored.point_scores([trained.get(key) or model_version for key in keys])
+    replayed = scored.verdicts[:, combine.REPLAYED].tolist()
+    refused_after = scored.verdicts[:, combine.REFUSED].tolist()
+    last: dict[str, MetricPoint] = {}
+    for i, verdict in enumerate(verdicts):
+        if verdict is not None:
+            result.scored.append(ScoredPoint(points[i], verdict))
+            last[keys[i]] = points[i]
+        elif replayed[i]:
+            result.replayed += 1
+        else:
+            why = out_of_order(points[i], int(refused_after[i]))
+            reasons[owners[i]].append(prefixes[i] + why)
+    result.series = list(last)
+    for message, why in zip(messages, reasons, strict=True):
+        if why:
+            result.dead_letters.append(DeadLetter(message, "; ".join(why)))
+
+    def row(key: str) -> np.void:
+        return engine.store.buffer[engine.store.slot(key)]
+
     if watch is not None:
-        last = {s.point.series_key: s.point for s in result.scored}
         for key, point in last.items():
-            ref = watch.assess(point.asset_id, point.metric, result.states[key][1], point.timestamp)
-            if ref is not None:
-                result.outlooks.append(ref)
+            if watch.bounded(point.metric):
+                r = row(key)
+                ref = watch.assess_line(
+                    point.asset_id,
+                    point.metric,
+                    convert.trend_of(r),
+                    convert.season_of(r),
+                    point.timestamp,
+                )
+                if ref is not None:
+                    result.outlooks.append(ref)
     if security is not None:
-        result.security = security.assess(result.scored, result.states)
+        result.security = security.assess(
+            result.scored, lambda key: convert.season_of(row(key)) if key in last else None
+        )
     return result

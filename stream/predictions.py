@@ -63,12 +63,22 @@ class CapacityWatch:
     ) -> PredictionRef | None:
         """The outlook of a bounded series (None for another metric or a line too young); the
         crossing is looked for within the horizon only, which is all a decision needs."""
+        return self.assess_line(asset_id, metric, state.trend, state.season, ts)
+
+    def bounded(self, metric: str) -> bool:
+        """Whether `metric` has a capacity limit (only its series get an outlook)."""
+        return self.rules.for_metric(metric) is not None
+
+    def assess_line(
+        self, asset_id: int, metric: str, trend: dict | None, season: dict | None, ts: datetime
+    ) -> PredictionRef | None:
+        """`assess` from the series' capacity line (`trend`) and seasonal profile (`season`),
+        as `SeriesState` holds them."""
         rule = self.rules.for_metric(metric)
-        if rule is None or state.trend is None or state.season is None:
+        if rule is None or trend is None or season is None:
             return None
-        seen = capacity.outlook(
-            state.trend, state.season, ts, rule.limit, self.horizon_hours, self.horizon_hours
-        )
+        horizon = self.horizon_hours
+        seen = capacity.outlook(trend, season, ts, rule.limit, horizon, horizon)
         return None if seen is None else PredictionRef(asset_id, metric, ts, seen)
 
     def verdict(self, outlook: Outlook) -> bool | None:

@@ -61,7 +61,8 @@ class PointScore:
     score: float
     is_anomaly: bool
     detector_scores: dict[str, float]
-    features: Features
+    #: the point's window features (None from the compiled engine, which computes none)
+    features: Features | None
     model_version: str
     #: what drove the score: "<detector>:<feature>", e.g. "zscore:value", "shift:level"
     driver: str

@@ -29,7 +29,7 @@ from __future__ import annotations
 import fnmatch
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -37,7 +37,6 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
-from stream.features import SeriesState
 from stream.incidents import IncidentEvent, queue_change, upsert
 from stream.json_setting import parse_json_setting
 
@@ -118,9 +117,10 @@ class SecurityWatch:
     #: per egress series, its run of surging points
     _runs: dict[tuple[int, str], int] = field(default_factory=dict)
 
-    def assess(self, scored: Sequence, states: dict[str, tuple[int, SeriesState]]) -> list:
-        """The detections in `scored` (the batch's `ScoredPoint`s), `states` the batch's series
-        states by key (for the exfiltration's baseline and quiet hours)."""
+    def assess(self, scored: Sequence, season_of: Callable[[str], dict | None]) -> list:
+        """The detections in `scored` (the batch's `ScoredPoint`s); `season_of`: a series'
+        seasonal profiles by key, as `SeriesState.season` holds them, None for none yet (for
+        the exfiltration's quiet hours)."""
         found: list[SecurityRef] = []
         by_moment: dict[tuple[int, datetime], list] = defaultdict(list)
         for s in scored:
@@ -131,7 +131,7 @@ class SecurityWatch:
             if role == "egress":
                 if not _surging(s.verdict):
                     self._runs.pop((s.point.asset_id, s.point.metric), None)
-                elif ref := self._exfiltration(s, states.get(s.point.series_key)):
+                elif ref := self._exfiltration(s, season_of(s.point.series_key)):
                     found.append(ref)
             if role == "ingress":
                 self._fleet[s.point.asset_id] = s.point.timestamp
@@ -167,13 +167,13 @@ class SecurityWatch:
             )
         ]
 
-    def _exfiltration(self, s, entry) -> SecurityRef | None:
+    def _exfiltration(self, s, season: dict | None) -> SecurityRef | None:
         """Called for each surging egress point; counts the series' run of them."""
         key = (s.point.asset_id, s.point.metric)
         run = self._runs[key] = self._runs.get(key, 0) + 1
-        if run < SUSTAIN_POINTS or entry is None or entry[1].season is None:
+        if run < SUSTAIN_POINTS or season is None:
             return None
-        daily = entry[1].season["daily"]
+        daily = season["daily"]
         if not daily["ready"]:
             return None  # not every hour seen on two days yet: no hour is known to be quiet
         means = daily["m"]

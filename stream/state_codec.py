@@ -9,11 +9,18 @@ and numeric arrays.
 `decode` also reads the JSON states older versions stored, so an upgrade keeps every series'
 history; the first byte tells the two apart (a JSON object opens with "{", a MessagePack map
 never does).
+
+The worker, which scores on the compiled engine (`stream.engine`), stores a series' row itself:
+`encode_row` puts a header before the row's bytes (what layout they have, the engine's window,
+the trained model the series started from), opened by a byte neither MessagePack nor JSON opens
+with; `decode_row` reads it back, and says None for a document of the other two kinds.
 """
 
 from __future__ import annotations
 
 import json
+import struct
+from dataclasses import dataclass
 
 import msgpack
 import numpy as np
@@ -23,6 +30,11 @@ from stream.features import SeriesState
 #: MessagePack extension type of a numpy array: its payload is [dtype, shape, raw bytes]
 _NDARRAY = 1
 _JSON_OBJECT = ord("{")
+#: the first byte of a stored engine row: "never used" in MessagePack, and not JSON
+_ROW = 0xC1
+_ROW_FORMAT = 1
+#: after the two bytes above: the 16-byte layout, the window size, the model version's length
+_ROW_HEADER = struct.Struct("<16sIH")
 
 
 def _pack_other(obj):
@@ -62,3 +74,38 @@ def decode(payload: bytes) -> SeriesState:
     if not isinstance(fields, dict):
         raise ValueError("not a stored series state: not a map")
     return SeriesState(**fields)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRow:
+    """A series' engine row as stored (`encode_row`)."""
+
+    #: the engine's `layout` the bytes are in
+    layout: bytes
+    #: the window size of the engine that stored it
+    window_size: int
+    #: the trained model the series started from, None for none
+    model_version: str | None
+    raw: bytes
+
+
+def encode_row(raw: bytes, layout: bytes, window_size: int, model_version: str | None) -> bytes:
+    """The stored bytes of an engine row `raw` of `layout` (`Engine.row_bytes`)."""
+    version = (model_version or "").encode()
+    header = _ROW_HEADER.pack(layout, window_size, len(version))
+    return bytes((_ROW, _ROW_FORMAT)) + header + version + raw
+
+
+def decode_row(payload: bytes) -> StoredRow | None:
+    """The row `encode_row` stored; None for a state stored as a document (`decode` reads it).
+    Raises ValueError for a row of a format this version does not know, or cut short."""
+    if payload[:1] != bytes((_ROW,)):
+        return None
+    if payload[1:2] != bytes((_ROW_FORMAT,)):
+        raise ValueError(f"a stored series row of unknown format {payload[1:2].hex()}")
+    start = 2 + _ROW_HEADER.size
+    if len(payload) < start:
+        raise ValueError("a stored series row cut short in its header")
+    layout, window_size, n = _ROW_HEADER.unpack_from(payload, 2)
+    version = payload[start : start + n].decode() or None
+    return StoredRow(layout, window_size, version, payload[start + n :])

@@ -16,7 +16,8 @@ from stream.agents import BatchHandler, ModelWatcher, SilenceSweeper, register_a
 from stream.app import create_app
 from stream.capacity import parse_capacity_rules
 from stream.config import Settings, configure_logging, logging_dict_config
-from stream.ensemble import build_scorer
+from stream.engine.core import warm
+from stream.ensemble import MODEL_VERSION, build_engine
 from stream.incidents import IncidentTracker
 from stream.maintenance import Windows
 from stream.predictions import CapacityWatch, PredictionTracker
@@ -50,6 +51,8 @@ def capacity_watch(settings: Settings) -> CapacityWatch:
 def run_worker(settings: Settings) -> None:
     configure_logging(settings.log_level)
     asyncio.run(_prepare(settings))
+    # before the first batch: a first compile (half a minute) inside it would stall the consumer
+    log.info("scoring engine ready in %.1f s", warm(settings.window_size))
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port)
         log.info("Prometheus metrics on :%d/metrics", settings.worker_metrics_port)
@@ -78,7 +81,8 @@ def run_worker(settings: Settings) -> None:
     )
     outbox = TopicOutbox(pool=pool)
     handler = BatchHandler(
-        scorer=build_scorer(settings),
+        engine=build_engine(settings),
+        model_version=MODEL_VERSION,
         writer=writer,
         publisher=publisher,
         store=StateStore(pool=pool, group=settings.consumer_group),

@@ -19,7 +19,7 @@ from pydantic import Field
 from api import queries
 from api.deps import PoolDep, SettingsDep
 from api.responses import MAX_HOURS, UNKNOWN_ASSET, ApiModel, AssetIdPath, require_known_asset
-from stream import capacity, forecast, state_codec
+from stream import capacity, forecast
 from stream.capacity import parse_capacity_rules
 from stream.events import METRIC_NAME_PATTERN
 
@@ -93,7 +93,10 @@ async def get_forecast(
         )
     if payload is None:
         raise HTTPException(404, f"asset {asset_id} has no scored series {metric!r}")
-    state = state_codec.decode(payload)
+    # imported here: numba loads with the engine, at start-up in the API (`api.main`)
+    from stream.engine.stored import as_state
+
+    state = as_state(payload)
     last = datetime.fromtimestamp(state.last_ts_ms / 1000, UTC)
     interval = state.season["interval"] if state.season else 0.0
     points: list[forecast.ForecastPoint] = []

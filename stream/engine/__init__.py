@@ -26,11 +26,10 @@ hold the engine to (`reference`):
 | `scale` | `stream.detectors.calibration` (a deviation as evidence and as a score) |
 
 `convert` turns a row into the Python scorer's `SeriesState` and back, field for field, so a
-stored or trained state scores on in the engine as it would in Python. `ems-ml replay`, `POST
-/anomaly/detect` and `/anomaly/train` score with the engine (`ensemble.build_engine`,
-`engine_for`). The worker still runs the Python scorer: it stores a `SeriesState` document a
-series a batch, and converting one at every batch costs about what the engine saves (README,
-Not done yet); it needs the rows themselves stored and checkpointed.
+trained state scores on in the engine as it would in Python; `stored` turns a row into the bytes
+the worker stores and back (and reads the `SeriesState` documents older versions stored). The
+worker (`stream.pipeline.process_batch`), `ems-ml replay`, `POST /anomaly/detect` and
+`/anomaly/train` score with the engine (`ensemble.build_engine`, `engine_for`).
 
 The compiled code is cached on disk, so a worker does not compile at every start. numba checks a
 cached function against its own file only, not the files of what it calls nor the constants it

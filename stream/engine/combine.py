@@ -90,11 +90,23 @@ def _median3(a: float, b: float, c: float) -> float:
 
 
 #: the columns of a point's verdict (`combine`'s `out`); REFUSED: NaN for a point scored, the
-#: series' last time (epoch ms) for one refused as out of order (`core`)
-SCORE, TOTAL, IS_ANOMALY, ONGOING, EXPECTED, LOWER, UPPER, DIRECTION, DRIVER, FEATURE, REFUSED = (
-    range(11)
-)
-VERDICT_COLUMNS = 11
+#: series' last time (epoch ms) for one refused as out of order (`core`); REPLAYED: 1 for a point
+#: whose Kafka message the series' row already includes (not scored again), else 0
+(
+    SCORE,
+    TOTAL,
+    IS_ANOMALY,
+    ONGOING,
+    EXPECTED,
+    LOWER,
+    UPPER,
+    DIRECTION,
+    DRIVER,
+    FEATURE,
+    REFUSED,
+    REPLAYED,
+) = range(12)
+VERDICT_COLUMNS = 12
 #: the scratch numbers `combine` needs
 WORK = 9 + 5 + _PERSIST
 _RECORD = 8  # the record detector's column in `core.DETECTORS`
@@ -242,3 +254,4 @@ def combine(
     out[EXPECTED], out[LOWER], out[UPPER], out[DIRECTION] = expected, lower, upper, direction
     out[DRIVER], out[FEATURE] = detector, feature
     out[REFUSED] = np.nan
+    out[REPLAYED] = 0.0

@@ -34,10 +34,8 @@ def _nan(x: float | None) -> float:
     return math.nan if x is None else x
 
 
-def dump(row: np.void, model_version: str | None = None) -> SeriesState:
-    """The `SeriesState` the Python scorer would hold after the same points."""
-    if not row["count"]:
-        return SeriesState(model_version=model_version)
+def season_of(row: np.void) -> dict:
+    """The row's seasonal profiles, as `SeriesState.season` holds them."""
     season: dict = {}
     for p, period in enumerate(_PERIODS):
         lo, hi = _OFFSET[p], _OFFSET[p] + (24 if p == 0 else 168)
@@ -58,6 +56,21 @@ def dump(row: np.void, model_version: str | None = None) -> SeriesState:
         previous=_PROFILE_NAME[int(row["season_previous"])],
         mix=float(row["season_mix"]),
     )
+    return season
+
+
+def trend_of(row: np.void) -> dict:
+    """The row's capacity line, as `SeriesState.trend` holds it."""
+    trend = {"last": _none(row["trend_last"]), "first": _none(row["trend_first"])}
+    trend.update({key: float(row[f"trend_{key}"]) for key in _TREND})
+    return trend
+
+
+def dump(row: np.void, model_version: str | None = None) -> SeriesState:
+    """The `SeriesState` the Python scorer would hold after the same points."""
+    if not row["count"]:
+        return SeriesState(model_version=model_version)
+    season = season_of(row)
     tail = {}
     for c, channel in enumerate(tails.CHANNELS):
         if not row["tail_has"][c]:
@@ -134,8 +147,7 @@ def dump(row: np.void, model_version: str | None = None) -> SeriesState:
         "due": row["forecast_due"].tolist(),
         "base": row["forecast_base"].tolist(),
     }
-    trend = {"last": _none(row["trend_last"]), "first": _none(row["trend_first"])}
-    trend.update({key: float(row[f"trend_{key}"]) for key in _TREND})
+    trend = trend_of(row)
     return SeriesState(
         count=count,
         window=row["win"][: int(row["win_n"])].tolist(),

@@ -11,6 +11,7 @@ a least deviation a point.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from stream.engine import (
 from stream.engine.store import SeriesStore, row_dtype
 from stream.features import SeriesState
 from stream.metric_rules import MetricRules
+from stream.scoring import PointScore
 
 #: the columns of the scores `score_batch` returns
 DETECTORS = (
@@ -67,8 +69,28 @@ _COMPONENTS = (
 
 
 @njit(cache=True)
+def _applied(rows, pending, n_pending, partition, offset) -> int:
+    """Record in the rows of `pending` that they include the message at (partition, offset)."""
+    for j in range(n_pending):
+        r = rows[pending[j]]
+        r.partition, r.offset = partition, offset
+    return 0
+
+
+@njit(cache=True)
 def _score_rows(
-    rows, slots, values, epochs, millis, rules, params, signals, scores, verdicts
+    rows,
+    slots,
+    values,
+    epochs,
+    millis,
+    partitions,
+    offsets,
+    rules,
+    params,
+    signals,
+    scores,
+    verdicts,
 ) -> None:
     own = np.empty(3)
     scratch = np.empty(max(ewz.SHIFT_SPAN, ewz.VOLATILITY_SPAN, rows[0].win.shape[0] + 1))
@@ -83,15 +105,29 @@ def _score_rows(
     hst_inputs = np.empty(3)
     ahead = np.empty(len(forecast._ALPHAS))
     threshold, warmup, half_life = params[1], params[2], params[5]
+    # the rows that applied a point of the current message: they name the message once all of
+    # it is applied, so two points of one series in one message are not a replay of each other
+    pending = np.empty(len(slots), dtype=np.int64)
+    n_pending = 0
     for i in range(len(slots)):
+        if i > 0 and (partitions[i] != partitions[i - 1] or offsets[i] != offsets[i - 1]):
+            n_pending = _applied(rows, pending, n_pending, partitions[i - 1], offsets[i - 1])
         r = rows[slots[i]]
         value, epoch = values[i], epochs[i]
+        if partitions[i] >= 0 and r.partition == partitions[i] and offsets[i] <= r.offset:
+            # the row already includes this message (`SeriesState.already_applied`): a replay
+            signals[i] = np.nan
+            scores[i, :] = np.nan
+            verdicts[i, :] = np.nan
+            verdicts[i, combine.REPLAYED] = 1.0
+            continue
         if r.count > 0 and millis[i] <= r.last_ms:
             # a series is scored in time order: a point not after its last one is refused
             signals[i] = np.nan
             scores[i, :] = np.nan
             verdicts[i, :] = np.nan
             verdicts[i, combine.REFUSED] = r.last_ms
+            verdicts[i, combine.REPLAYED] = 0.0
             continue
         r.last_ms = millis[i]
         component = season.component(r, epoch)
@@ -149,6 +185,11 @@ def _score_rows(
         if not (count >= warmup and verdicts[i, combine.SCORE] >= threshold):
             capacity.learn(r, epoch, signal, half_life)
         signals[i] = signal
+        if partitions[i] >= 0:
+            pending[n_pending] = slots[i]
+            n_pending += 1
+    if len(slots) > 0:
+        _applied(rows, pending, n_pending, partitions[-1], offsets[-1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +207,49 @@ class Scored:
         """What drove point `i`'s score, as `PointScore.driver` says it."""
         detector = int(self.verdicts[i, combine.DRIVER])
         return f"{DETECTORS[detector]}:{combine.FEATURES[int(self.verdicts[i, combine.FEATURE])]}"
+
+    def point_scores(self, model_versions: Sequence[str]) -> list[PointScore | None]:
+        """Each point's verdict as `Scorer.score_and_learn` returns it (None for a point refused
+        or replayed); `model_versions`: the model each point's series scored with. A
+        `PointScore` of the engine has no `features` (it computes none)."""
+        verdicts, scores = self.verdicts.tolist(), self.scores.tolist()
+        drivers: dict[tuple[float, float], str] = {}
+        out: list[PointScore | None] = []
+        for i, v in enumerate(verdicts):
+            if v[combine.SCORE] != v[combine.SCORE]:  # NaN: refused or replayed
+                out.append(None)
+                continue
+            code = (v[combine.DRIVER], v[combine.FEATURE])
+            driver = drivers.get(code)
+            if driver is None:
+                driver = drivers[code] = self.driver(i)
+            out.append(
+                PointScore(
+                    score=v[combine.SCORE],
+                    is_anomaly=v[combine.IS_ANOMALY] > 0,
+                    ongoing=v[combine.ONGOING] > 0,
+                    # rounded as `Scorer` rounds them (most are 0, which rounding keeps)
+                    detector_scores={
+                        name: round(x, 6) if x else x
+                        for name, x in zip(DETECTORS, scores[i], strict=True)
+                    },
+                    features=None,
+                    model_version=model_versions[i],
+                    driver=driver,
+                    expected=_or_none(v[combine.EXPECTED]),
+                    lower=_or_none(v[combine.LOWER]),
+                    upper=_or_none(v[combine.UPPER]),
+                    direction=_DIRECTIONS.get(v[combine.DIRECTION]),
+                )
+            )
+        return out
+
+
+_DIRECTIONS = {1.0: "above", -1.0: "below"}
+
+
+def _or_none(number: float) -> float | None:
+    return None if number != number else number
 
 
 class Engine:
@@ -195,6 +279,10 @@ class Engine:
             fields += component.FIELDS
             initial.update(component.INITIAL)
         self.store = SeriesStore(row_dtype(fields), initial, capacity)
+        self.window_size = window_size
+        #: names the rows' byte layout: a stored row is read back as bytes only into an engine
+        #: of the same layout (`restore_row`)
+        self.layout = hashlib.sha256(repr(self.store.dtype.descr).encode()).digest()[:16]
         self.threshold = threshold
         self.rules = rules
         self._rule_rows: dict[str, tuple[float, float]] = {}
@@ -223,6 +311,24 @@ class Engine:
             raise KeyError(key)
         return convert.dump(self.store.buffer[slot], model_version)
 
+    def row_bytes(self, key: str) -> bytes:
+        """The series `key`'s row as bytes (a copy; `restore_row` takes it back); raises
+        KeyError for a key the engine has not seen."""
+        slot = self.store.slot(key)
+        if slot is None:
+            raise KeyError(key)
+        return self.store.buffer[slot : slot + 1].tobytes()
+
+    def restore_row(self, key: str, raw: bytes) -> None:
+        """Hold `raw` (`row_bytes` of an engine of this `layout`) as the series `key`'s row.
+        Raises ValueError for bytes of another size."""
+        if len(raw) != self.store.dtype.itemsize:
+            raise ValueError(
+                f"a row of {len(raw)} bytes, this engine's rows have {self.store.dtype.itemsize}"
+            )
+        slot = self.store.reset(key)
+        self.store.buffer[slot : slot + 1] = np.frombuffer(raw, dtype=self.store.dtype)
+
     def _rule_row(self, metric: str) -> tuple[float, float]:
         row = self._rule_rows.get(metric)
         if row is None:
@@ -240,22 +346,39 @@ class Engine:
         values: np.ndarray,
         epochs: np.ndarray,
         metrics: Sequence[str | None] | None = None,
+        partitions: np.ndarray | None = None,
+        offsets: np.ndarray | None = None,
     ) -> Scored:
         """The batch's scores; every point learnt but one not after its series' last point
         (to the millisecond, as `pipeline.apply_point` compares), which is refused: its verdict
         NaN but for `combine.REFUSED`. `metrics`: each point's metric name, for its rule (none:
-        every deviation may alarm). Raises ValueError where the inputs differ in length."""
+        every deviation may alarm).
+
+        `partitions` and `offsets`: the Kafka message each point came in (a message's points
+        next to each other, as `pipeline.process_batch` takes them). A point of a message its
+        row already includes is a replay after a restart: not scored, its verdict NaN but for
+        `combine.REPLAYED`; a row names a message once every point of it is applied. Without
+        them (or with partition -1) no point is a replay and the rows name no message.
+        Raises ValueError where the inputs differ in length."""
         values = np.ascontiguousarray(values, dtype=np.float64)
         epochs = np.ascontiguousarray(epochs, dtype=np.float64)
+        n = len(values)
         if metrics is None:
-            metrics = [None] * len(values)
-        if not len(keys) == len(values) == len(epochs) == len(metrics):
-            raise ValueError("keys, values, epochs and metrics must have one entry a point")
+            metrics = [None] * n
+        if partitions is None:
+            partitions = np.full(n, -1, dtype=np.int64)
+        if offsets is None:
+            offsets = np.full(n, -1, dtype=np.int64)
+        partitions = np.ascontiguousarray(partitions, dtype=np.int64)
+        offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+        if not len(keys) == n == len(epochs) == len(metrics) == len(partitions) == len(offsets):
+            raise ValueError(
+                "keys, values, epochs, metrics, partitions and offsets must have one entry a point"
+            )
         rules = np.array(
             [(0.0, 0.0) if m is None else self._rule_row(m) for m in metrics], dtype=np.float64
         ).reshape(len(values), 2)
         slots = self.store.slots(keys)
-        n = len(values)
         # `pipeline._millis`: int() of the milliseconds truncates, as astype does
         millis = (epochs * 1000).astype(np.int64)
         signals = np.empty(n)
@@ -267,6 +390,8 @@ class Engine:
             values,
             epochs,
             millis,
+            partitions,
+            offsets,
             rules,
             self._params,
             signals,

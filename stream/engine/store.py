@@ -81,6 +81,15 @@ class SeriesStore:
             row[name] = value
         return slot
 
+    def clear(self) -> None:
+        """Forget every series: the next `slots` starts each from its initial row."""
+        self._slot.clear()
+        self._rows = np.zeros(len(self._rows), dtype=self.dtype)
+
+    def keys(self) -> list[str]:
+        """The key of each row in use, slot order."""
+        return list(self._slot)
+
     def _add(self, key: str) -> int:
         slot = len(self._slot)
         if slot == len(self._rows):

@@ -1,7 +1,8 @@
 """Series states in PostgreSQL, written in the same transaction as the scores they produced.
 
-A series' state and the scores it led to become durable together or not at all, and the state
-names the last input message it includes (`SeriesState.partition`/`offset`). Offsets are
+A series' state (the worker's engine row, `stream.engine.stored`) and the scores it led to
+become durable together or not at all, and the state names the last input message it includes
+(its partition and offset). Offsets are
 committed to Kafka only after that transaction, so after a crash at any moment the stored state
 includes at least every committed message: the messages replayed after a restart are either
 already in the state (skipped) or not (scored again from the very state that scored them first,
@@ -19,9 +20,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from stream import state_codec
 from stream.errors import storage_failure
-from stream.features import SeriesState
 from stream.sinks.pool import open_pool
 
 SCHEMA = """
@@ -71,13 +70,6 @@ class StateRow:
     offset: int
     payload: bytes
 
-    @classmethod
-    def of(cls, key: str, state: SeriesState) -> StateRow:
-        """The row of a state that has applied at least one message."""
-        if state.partition is None or state.offset is None:
-            raise ValueError(f"state of {key} names no input message")
-        return cls(key, state.partition, state.offset, state_codec.encode(state))
-
 
 async def save(conn: psycopg.AsyncConnection, group: str, rows: Sequence[StateRow]) -> None:
     """Upsert `rows` for `group` inside the caller's transaction (one statement)."""
@@ -105,19 +97,17 @@ class StateStore:
         self._pool = pool
         self.group = group
 
-    async def load(self, keys: Iterable[str]) -> dict[str, SeriesState]:
-        """The stored state of each of `keys`; a series never stored gets a new state.
-        Raises `StorageError` (retry) or `StorageRefused` (do not)."""
+    async def load_payloads(self, keys: Iterable[str]) -> dict[str, bytes]:
+        """The stored bytes of each of `keys` that has a stored state (`stream.state_codec`; the
+        worker's rows, or a document of an older version). Raises `StorageError` (retry) or
+        `StorageRefused` (do not)."""
         wanted = sorted(set(keys))
-        states = {key: SeriesState() for key in wanted}
         if not wanted:
-            return states
+            return {}
         try:
             await open_pool(self._pool)
             async with self._pool.connection() as conn:
-                cur = await conn.execute(_SELECT, (self.group, wanted))
-                for key, payload in await cur.fetchall():
-                    states[key] = state_codec.decode(bytes(payload))
+                cur = await conn.execute(_SELECT, (self.group, wanted), binary=True)
+                return {key: bytes(payload) for key, payload in await cur.fetchall()}
         except (psycopg.Error, PoolTimeout) as e:
             raise storage_failure(e, f"loading {len(wanted)} series states") from e
-        return states

@@ -28,8 +28,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from deploy.stack import ensure_database, port_open
 from stream.config import Settings
 from stream.events import MetricPoint
+from stream.features import SeriesState
 from stream.pipeline import ScoredPoint
 from stream.scoring import PointScore
+from stream.sinks.state_store import StateRow
 from stream.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -265,3 +267,15 @@ def scored_point(
         driver="zscore:value",
     )
     return ScoredPoint(point, verdict)
+
+
+def stored_row(settings: Settings, key: str, state: SeriesState) -> StateRow:
+    """`state` (a Python scorer's, naming its message in `partition`/`offset`) stored as the
+    worker stores a series: its engine row (`stream.engine.stored`)."""
+    from stream.engine import stored
+    from stream.ensemble import build_engine
+
+    engine = build_engine(settings)
+    engine.load(key, state)
+    payload = stored.payload(engine, key, state.model_version)
+    return StateRow(key, state.partition, state.offset, payload)

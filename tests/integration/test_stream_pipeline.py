@@ -16,9 +16,8 @@ import pytest
 
 from stream.agents import EXIT_BATCH_FAILED
 from stream.demo_feed import DEMO_METRICS, synthetic_points
-from stream.ensemble import build_scorer
+from stream.ensemble import MODEL_VERSION, build_engine, build_scorer
 from stream.events import DLQ_HEADER_OFFSET, DLQ_HEADER_REASON, DLQ_HEADER_TRUNCATED
-from stream.features import SeriesState
 from stream.pipeline import RawMessage, process_batch
 from tests.integration.conftest import (
     consume_all,
@@ -56,7 +55,7 @@ def encoded(points):
 def expected_scores(settings, values):
     """The scores the worker must produce: the same pure code, offline, in produce order."""
     messages = [RawMessage("t", 0, i, None, v) for i, v in enumerate(values)]
-    result = process_batch(messages, lambda key: SeriesState(), build_scorer(settings))
+    result = process_batch(messages, build_engine(settings), model_version=MODEL_VERSION)
     return {
         (
             s.point.asset_id,

@@ -7,8 +7,7 @@ import sys
 
 from stream.config import Settings
 from stream.demo_feed import synthetic_points
-from stream.ensemble import build_engine, build_scorer
-from stream.features import SeriesState
+from stream.ensemble import MODEL_VERSION, build_engine
 from stream.pipeline import RawMessage, process_batch
 from stream.replay import replay
 
@@ -39,7 +38,7 @@ def test_replay_gives_the_scores_of_the_worker_pipeline(tmp_path):
     messages = [
         RawMessage("t", 0, i, None, json.dumps(p.to_json()).encode()) for i, p in enumerate(points)
     ]
-    expected = process_batch(messages, lambda key: SeriesState(), build_scorer(settings))
+    expected = process_batch(messages, build_engine(settings), model_version=MODEL_VERSION)
     want = {
         (s.point.asset_id, s.point.metric, s.point.timestamp.isoformat().replace("+00:00", "Z")): s
         for s in expected.scored

@@ -17,6 +17,10 @@ from stream.security import SecurityWatch, parse_security_metrics
 T0 = datetime(2026, 8, 3, tzinfo=UTC)
 
 
+def _no_season(key: str) -> None:
+    return None
+
+
 def watch() -> SecurityWatch:
     return SecurityWatch(parse_security_metrics(Settings(_env_file=None).security_metrics))
 
@@ -44,25 +48,25 @@ def test_a_connection_surge_with_flat_bandwidth_is_a_scan_and_with_busy_bandwidt
         scored(1, "bandwidth_in_mbps", score=0.1),
         scored(1, "bandwidth_out_mbps", score=0.2),
     ]
-    (ref,) = watch().assess(flat, {})
+    (ref,) = watch().assess(flat, _no_season)
     assert (ref.pattern, ref.asset_id, ref.metric) == ("scan", 1, "connections")
     assert ref.evidence["connections"] == 1500
     busy = [*flat[:2], scored(1, "bandwidth_out_mbps", score=0.85)]
-    assert watch().assess(busy, {}) == []
+    assert watch().assess(busy, _no_season) == []
     # bandwidth whose anomaly goes on, its score halved as a repeat, is not flat either
     damped = scored(1, "bandwidth_out_mbps", score=0.45)
     damped = type(damped)(damped.point, replace(damped.verdict, ongoing=True))
-    assert watch().assess([*flat[:2], damped], {}) == []
+    assert watch().assess([*flat[:2], damped], _no_season) == []
     alone = flat[:1]  # no bandwidth seen at that moment: nothing says it was flat
-    assert watch().assess(alone, {}) == []
+    assert watch().assess(alone, _no_season) == []
 
 
 def test_ingress_surging_on_many_assets_at_once_is_a_ddos_for_each_of_them():
     w = watch()
     quiet = [scored(a, "bandwidth_in_mbps", score=0.1) for a in range(1, 9)]
-    assert w.assess(quiet, {}) == []  # the worker learns its fleet: 8 assets
+    assert w.assess(quiet, _no_season) == []  # the worker learns its fleet: 8 assets
     surge = [scored(a, "bandwidth_in_mbps", score=0.95, surging=True, minute=1) for a in (1, 2, 3)]
-    found = w.assess(surge, {})
+    found = w.assess(surge, _no_season)
     assert sorted(r.asset_id for r in found) == [1, 2, 3] and {r.pattern for r in found} == {"ddos"}
     assert found[0].evidence == {"assets_surging": 3, "assets_seen": 8}
 
@@ -70,11 +74,11 @@ def test_ingress_surging_on_many_assets_at_once_is_a_ddos_for_each_of_them():
 @pytest.mark.parametrize("fleet", [2, 20])
 def test_a_surge_on_too_few_assets_or_too_small_a_share_is_no_ddos(fleet):
     w = watch()
-    w.assess([scored(a, "bandwidth_in_mbps", score=0.1) for a in range(1, fleet + 1)], {})
+    w.assess([scored(a, "bandwidth_in_mbps", score=0.1) for a in range(1, fleet + 1)], _no_season)
     surging = [scored(a, "bandwidth_in_mbps", score=0.95, surging=True) for a in range(1, 4)][
         : min(fleet, 3)
     ]
-    assert [r for r in w.assess(surging, {}) if r.pattern == "ddos"] == []
+    assert [r for r in w.assess(surging, _no_season) if r.pattern == "ddos"] == []
 
 
 def egress_series(days: int, night_boost: float = 0.0, at_hour: int = 3):
@@ -95,7 +99,7 @@ def test_sustained_egress_far_over_its_baseline_at_a_quiet_hour_is_an_exfiltrati
     w = watch()
     found = []
     for s, state in egress_series(4, night_boost=40.0):
-        found += w.assess([s], {s.point.series_key: (0, state)})
+        found += w.assess([s], {s.point.series_key: state.season}.get)
     assert found, "an hour of egress 40 over a night's 60 was not seen"
     assert {r.pattern for r in found} == {"exfiltration"}
     first = min(r.ts for r in found)
@@ -107,7 +111,7 @@ def test_the_same_egress_in_business_hours_is_no_exfiltration():
     w = watch()
     found = []
     for s, state in egress_series(4, night_boost=40.0, at_hour=13):
-        found += w.assess([s], {s.point.series_key: (0, state)})
+        found += w.assess([s], {s.point.series_key: state.season}.get)
     assert [r for r in found if r.pattern == "exfiltration"] == []
 
 

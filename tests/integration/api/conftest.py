@@ -19,7 +19,7 @@ from stream.incidents import IncidentTracker
 from stream.pipeline import ScoredPoint
 from stream.replay import score_points
 from stream.sinks.postgres import ScoreWriter, ensure_schema
-from stream.sinks.state_store import StateRow
+from tests.integration.conftest import stored_row
 
 ASSET = 7
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -65,7 +65,7 @@ async def _seed(settings) -> None:
             pool=pool,
             incidents=IncidentTracker(quiet_seconds=900),
             state_group=settings.consumer_group,
-        ).write(scored, [StateRow.of(key, state) for key, state in states.items()])
+        ).write(scored, [stored_row(settings, key, state) for key, state in states.items()])
 
 
 @pytest.fixture

@@ -30,10 +30,9 @@ from stream.pipeline import ScoredPoint
 from stream.predictions import PredictionTracker
 from stream.replay import score_points
 from stream.sinks.postgres import ScoreWriter
-from stream.sinks.state_store import StateRow
 from stream.worker import capacity_watch
 from tests.integration.api.conftest import ASSET, NOW
-from tests.integration.conftest import env_for, free_port, wait_until
+from tests.integration.conftest import env_for, free_port, stored_row, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -109,7 +108,7 @@ async def _seed_filling_disk(settings) -> None:
             incidents=IncidentTracker(quiet_seconds=900),
             state_group=settings.consumer_group,
             predictions=PredictionTracker(watch),
-        ).write(scored, [StateRow.of(rows[0].series_key, state)], [outlook])
+        ).write(scored, [stored_row(settings, rows[0].series_key, state)], [outlook])
 
 
 @pytest.fixture
