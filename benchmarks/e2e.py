@@ -1,6 +1,6 @@
 """End to end: a real `ems-ml worker` from Kafka to PostgreSQL, beside a plain consumer's rate.
 
-    .venv/bin/python -m benchmarks.e2e [--series 2000] [--points 50] [--batch 500]
+    .venv/bin/python -m benchmarks.e2e [--series 2000] [--points 50] [--batch 500] [--checkpoint 5]
 
 Needs the local stack (`ems-ml stack up`). Produces series x points demo-feed messages to a fresh
 topic, then, in the same run:
@@ -17,11 +17,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+import httpx
 from aiokafka import AIOKafkaConsumer
 
 from benchmarks.deployment import fresh, produce, remove, stored, worker_env
@@ -54,9 +57,36 @@ async def raw_rate(settings: Settings, expected: int) -> float:
         await consumer.stop()
 
 
-def worker_rate(settings: Settings, expected: int, batch: int, timeout: float) -> float:
-    """Points per second of a worker process, from its first stored score to the last."""
-    env = worker_env(settings, BATCH_SIZE=str(batch), LOG_LEVEL="WARNING")
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def phase_seconds(port: int) -> dict[str, float]:
+    """The worker's seconds in each batch phase, and in its batches (`total`), from its
+    Prometheus endpoint (`ems_ml_batch_phase_seconds`)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    phases = re.finditer(r'ems_ml_batch_phase_seconds_sum\{phase="(\w+)"\} (\S+)', text)
+    found = {m.group(1): float(m.group(2)) for m in phases}
+    total = re.search(r"ems_ml_batch_duration_seconds_sum (\S+)", text)
+    found["total"] = float(total.group(1)) if total else 0.0
+    return found
+
+
+def worker_rate(
+    settings: Settings, expected: int, batch: int, timeout: float, checkpoint: float
+) -> tuple[float, dict[str, float]]:
+    """Points per second of a worker process, from its first stored score to the last, and
+    the seconds it spent in each batch phase (`phase_seconds`)."""
+    port = _free_port()
+    env = worker_env(
+        settings,
+        BATCH_SIZE=str(batch),
+        STATE_CHECKPOINT_SECONDS=str(checkpoint),
+        LOG_LEVEL="WARNING",
+        WORKER_METRICS_PORT=str(port),
+    )
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "ems_ml.cli", "worker"], env=env, stdout=log, stderr=log
@@ -76,7 +106,8 @@ def worker_rate(settings: Settings, expected: int, batch: int, timeout: float) -
             if count < expected:
                 raise SystemExit(f"only {count} of {expected} scores after {timeout:.0f} s")
             t0, n0 = first
-            return (count - n0) / (time.perf_counter() - t0)
+            rate = (count - n0) / (time.perf_counter() - t0)
+            return rate, phase_seconds(port)
         finally:
             proc.terminate()
             proc.wait(timeout=60)
@@ -87,6 +118,9 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=2000, help="series (multiple of 4)")
     parser.add_argument("--points", type=int, default=50, help="points per series")
     parser.add_argument("--batch", type=int, default=500, help="the worker's BATCH_SIZE")
+    parser.add_argument(
+        "--checkpoint", type=float, default=5.0, help="the worker's STATE_CHECKPOINT_SECONDS"
+    )
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for scores")
     args = parser.parse_args()
 
@@ -97,14 +131,29 @@ def main() -> None:
     try:
         asyncio.run(produce(settings, messages))
         raw = asyncio.run(raw_rate(settings, len(messages)))
-        worker = worker_rate(settings, len(messages), args.batch, args.timeout)
+        worker, phases = worker_rate(
+            settings, len(messages), args.batch, args.timeout, args.checkpoint
+        )
     finally:
         remove(settings, base)
     print(header("benchmarks.e2e"))
-    print(f"series: {assets * len(DEMO_METRICS)}, points: {len(messages)}, batch: {args.batch}")
+    print(
+        f"series: {assets * len(DEMO_METRICS)}, points: {len(messages)}, batch: {args.batch}, "
+        f"checkpoint every {args.checkpoint:g} s"
+    )
     print(f"plain aiokafka consumer, read + json decode: {raw:,.0f} points/s (reference)")
     print(f"ems-ml worker, Kafka to every score in PostgreSQL: {worker:,.0f} points/s")
     print(f"worker / reference: 1/{raw / worker:,.0f}")
+    n = len(messages)
+    shares = ", ".join(
+        f"{name} {phases.get(name, 0.0) / n * 1e6:.0f}"
+        for name in ("decode", "restore", "score", "publish", "write", "checkpoint")
+    )
+    wall = 1e6 / worker
+    print(
+        f"worker's us a point: {wall:.0f} of wall time, {phases['total'] / n * 1e6:.0f} in "
+        f"batches ({shares}); the rest in faust and aiokafka, between batches"
+    )
 
 
 if __name__ == "__main__":

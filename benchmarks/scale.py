@@ -4,7 +4,7 @@
 
 Needs the local stack (`ems-ml stack up`). On a fresh topic, consumer group and database:
 1. stores `--series` mature states (each a demo-feed series scored for two days at one point a
-   minute, as `stream.state_codec` stores them) in `series_state`, as a deployment that has run
+   minute, as the worker stores a series' row) in `series_state`, as a deployment that has run
    for days would have them;
 2. starts a real `ems-ml worker`, produces one new point for every series and waits until every
    score is stored: each state is read from PostgreSQL and then held in memory. Prints the rate
@@ -30,16 +30,16 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import psycopg
 
 from benchmarks.deployment import fresh, produce, remove, stored, worker_env
 from benchmarks.failover import free_port, scored_by, wait_for
 from benchmarks.machine import header
-from stream import state_codec
 from stream.config import Settings
 from stream.demo_feed import DEMO_METRICS
-from stream.ensemble import build_scorer
-from stream.features import SeriesState
+from stream.engine import stored as stored_rows
+from stream.ensemble import build_engine
 from stream.sinks import postgres, state_store
 
 #: a mature state learnt from two days at one point a minute
@@ -56,19 +56,21 @@ def demo_value(metric: str, ts: datetime, rng: random.Random) -> float:
 
 
 def mature_states(start: datetime) -> dict[str, bytes]:
-    """One mature state per demo metric (stored bytes), its last point just before `start`.
-    They name no Kafka message of this deployment (partition -1), so no new point is a replay."""
-    scorer = build_scorer(Settings(_env_file=None))
+    """One mature state per demo metric (stored bytes, as the worker stores a series' row:
+    `stream.engine.stored`), its last point just before `start`. They name no Kafka message of
+    this deployment (partition -1), so no new point is a replay."""
+    engine = build_engine(Settings(_env_file=None))
     rng = random.Random(5)
     out = {}
     for metric in DEMO_METRICS:
-        state = SeriesState()
-        for i in range(MATURE_POINTS):
-            ts = start - timedelta(minutes=MATURE_POINTS - i)
-            scorer.score_and_learn(state, demo_value(metric, ts, rng), ts, metric)
-            state.last_ts_ms = int(ts.timestamp() * 1000)
-        state.partition, state.offset = -1, -1
-        out[metric] = state_codec.encode(state)
+        times = [start - timedelta(minutes=MATURE_POINTS - i) for i in range(MATURE_POINTS)]
+        engine.score_batch(
+            [metric] * MATURE_POINTS,
+            np.array([demo_value(metric, ts, rng) for ts in times]),
+            np.array([ts.timestamp() for ts in times]),
+            [metric] * MATURE_POINTS,
+        )
+        out[metric] = stored_rows.payload(engine, metric, None)
     return out
 
 

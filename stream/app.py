@@ -40,6 +40,13 @@ def create_app(settings: Settings) -> StreamApp:
         topic_partitions=settings.metrics_partitions,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
+        # faust would wait, at a rebalance and at shutdown, for every event to be acked; the
+        # events since the last checkpoint are acked only by the next one (`stream.agents`), so
+        # it would wait for a checkpoint its own shutdown may have stopped. Not waiting loses
+        # nothing: what is not acked is not committed, and is consumed again from the stored
+        # rows; a batch in progress still ends before a rebalance forgets the rows
+        # (`BatchHandler.on_partitions_revoked` waits for it).
+        stream_wait_empty=False,
         # a worker that died (SIGKILL, lost host) frees its partitions after this long
         broker_session_timeout=settings.consumer_session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.consumer_session_timeout_seconds / 3),

@@ -162,6 +162,12 @@ class Settings(BaseSettings):
     batch_timeout_seconds: float = Field(
         0.05, gt=0, description="Longest wait to fill a batch before it is processed anyway"
     )
+    state_checkpoint_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How often the series rows batches changed are stored; their offsets commit "
+        "after; 0: after every batch",
+    )
     worker_metrics_port: int = Field(
         9464, ge=0, description="Port of the worker's Prometheus endpoint; 0 disables it"
     )

@@ -256,6 +256,8 @@ def _decode(raw: bytes | None, limits: InputLimits | None, now: datetime | None)
 
 
 _NOT_READ = object()
+
+
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not a valid metric value")
 

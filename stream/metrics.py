@@ -25,8 +25,27 @@ BATCH_SECONDS = Histogram(
     "Time to score a batch and make its results durable",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+# Where a batch's time goes: decode, restore (rows read from PostgreSQL), score, publish
+# (anomalies and dead letters, until acknowledged), write (scores and incidents), checkpoint.
+BATCH_PHASE_SECONDS = Histogram(
+    "ems_ml_batch_phase_seconds",
+    "Time a batch spends in each phase",
+    ["phase"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
 BATCH_SIZE = Histogram(
     "ems_ml_batch_messages", "Messages per batch", buckets=(1, 10, 50, 100, 250, 500, 1000, 5000)
+)
+# Series rows stored by one checkpoint (`BatchHandler.checkpoint`), and how long it took.
+CHECKPOINT_ROWS = Histogram(
+    "ems_ml_checkpoint_rows",
+    "Series rows stored by a checkpoint",
+    buckets=(1, 10, 100, 1000, 10_000, 100_000),
+)
+CHECKPOINT_SECONDS = Histogram(
+    "ems_ml_checkpoint_duration_seconds",
+    "Time to store a checkpoint's rows",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 # Messages in the partition after the last one this worker processed.
 CONSUMER_LAG = Gauge(

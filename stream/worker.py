@@ -91,6 +91,7 @@ def run_worker(settings: Settings) -> None:
         watch=watch,
         maintenance=Windows(dsn=settings.database_dsn),
         security=SecurityWatch(parse_security_metrics(settings.security_metrics)),
+        checkpoint_seconds=settings.state_checkpoint_seconds,
     )
     register_agents(
         stream_app,

@@ -97,6 +97,16 @@ class StateStore:
         self._pool = pool
         self.group = group
 
+    async def save(self, rows: Sequence[StateRow]) -> None:
+        """Upsert `rows` in one transaction (a row never moves back: `_UPSERT`). Raises
+        `StorageError` (retry) or `StorageRefused` (do not)."""
+        try:
+            await open_pool(self._pool)
+            async with self._pool.connection() as conn, conn.transaction():
+                await save(conn, self.group, rows)
+        except (psycopg.Error, PoolTimeout) as e:
+            raise storage_failure(e, f"storing {len(rows)} series rows") from e
+
     async def load_payloads(self, keys: Iterable[str]) -> dict[str, bytes]:
         """The stored bytes of each of `keys` that has a stored state (`stream.state_codec`; the
         worker's rows, or a document of an older version). Raises `StorageError` (retry) or

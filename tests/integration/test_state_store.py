@@ -10,6 +10,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from stream.incidents import IncidentTracker
+from stream.security import SecurityRef, SecurityTracker
 from stream.sinks.postgres import ScoreWriter, ensure_schema
 from stream.sinks.state_store import StateRow, StateStore
 from tests.integration.conftest import scored_point
@@ -55,3 +56,35 @@ def test_states_round_trip_belong_to_their_group_and_never_go_back(settings):
     assert seen["after the write"] == {"1/cpu_usage": b"row at 10"}
     assert seen["after an older write"] == {"1/cpu_usage": b"row at 10"}
     assert seen["another group"] == {}
+
+
+async def _write_twice(settings) -> list:
+    """One batch written twice, as a worker killed after the scores but before the checkpoint
+    writes it again from the rows before: with an anomaly and a scan detection."""
+    async with await psycopg.AsyncConnection.connect(settings.database_dsn) as conn:
+        await ensure_schema(conn)
+    ts = datetime(2026, 9, 1, 10, tzinfo=UTC)
+    point = scored_point(asset_id=7, ts=ts, value=99.0, score=0.95, is_anomaly=True)
+    scan = SecurityRef(7, "scan", ts, "cpu_usage", {"connections": 99.0})
+    async with AsyncConnectionPool(settings.database_dsn, open=False) as pool:
+        writer = ScoreWriter(
+            pool=pool,
+            incidents=IncidentTracker(quiet_seconds=900),
+            state_group="g1",
+            security=SecurityTracker(quiet_seconds=900),
+        )
+        changes = [await writer.write([point], threats=[scan]) for _ in range(2)]
+        async with pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT kind, anomalies, details FROM incidents WHERE asset_id = 7 ORDER BY kind"
+            )
+            return [changes, await cur.fetchall()]
+
+
+def test_a_batch_written_again_after_a_crash_counts_nothing_twice(settings):
+    (first, again), incidents = asyncio.run(_write_twice(settings))
+    assert len(first) == 2  # the anomaly's incident and the scan's, opened
+    assert again == []
+    by_kind = {kind: (anomalies, details) for kind, anomalies, details in incidents}
+    assert by_kind["anomaly"][0] == 1
+    assert by_kind["scan"][1]["detections"] == 1
