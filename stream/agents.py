@@ -225,8 +225,6 @@ class BatchHandler:
         self._store = store
         #: the trained model each series the engine holds started from (None: none)
         self.trained: dict[str, str | None] = {}
-        #: bumped by every rebalance: a batch that straddles one must not keep its rows
-        self._generation = 0
         #: Last offset processed per (topic, partition), for the consumer-lag gauge.
         self.positions: dict[tuple[str, int], int] = {}
         #: The active trained model, set by ModelWatcher.
@@ -235,11 +233,13 @@ class BatchHandler:
     def forget_states(self) -> None:
         """Drop the rows the engine holds: after a rebalance, another worker may have moved
         them on, so they are read again from the store. Rows changed since the last checkpoint
-        are dropped too: their messages are not committed, so they are consumed again."""
-        self._generation += 1
+        are dropped too, and their events are never acked: their messages stay uncommitted, to
+        be consumed again. A rebalance cannot come in the middle of a batch: its handler
+        (`on_partitions_revoked`) waits for the batch's lock."""
         self._engine.store.clear()
         self.trained.clear()
         self._dirty.clear()
+        self._held.clear()
 
     async def on_partitions_revoked(self) -> None:
         """Store what the batches changed, then forget every row (`forget_states`)."""
@@ -302,6 +302,7 @@ class BatchHandler:
             self.trained[key] = model.version
 
     async def handle(self, events: Sequence[EventT]) -> None:
+        """Score and store one batch (the module's order), then checkpoint if one is due."""
         async with self._lock:
             await self._handle(events)
             if self.checkpoint_due:
@@ -309,10 +310,10 @@ class BatchHandler:
 
     async def _handle(self, events: Sequence[EventT]) -> None:
         started = time.perf_counter()
-        generation = self._generation
         # faust's take_events acks every event of a batch once the agent moves on, even when the
         # agent was cancelled mid-batch (worker shutdown during a database outage). An extra
-        # reference per message keeps them uncommittable until we release it at the very end.
+        # reference per message keeps them uncommittable until the checkpoint that stores their
+        # rows releases it.
         for event in events:
             event.message.incref()
         messages = [
@@ -334,10 +335,6 @@ class BatchHandler:
             raise
         self._dirty.update(result.series)
         self._held.extend(events)  # acked by the checkpoint that stores their rows
-        if generation != self._generation:
-            # a rebalance came during the batch (see forget_states): its rows are stored first
-            await self._checkpoint()
-            self.forget_states()
         for m in messages:
             self.positions[(m.topic, m.partition)] = m.offset
         self._record(result, len(messages), time.perf_counter() - started)

@@ -2,9 +2,9 @@
 
 This is everything the agent does except I/O, so it can be tested without a broker: the agent
 decodes the batch, restores the stored rows of its series into the compiled engine
-(`stream.engine`), calls `process_batch`, then makes the scores and the new rows durable
-together. `apply_point` is the same step on the Python scorer, for the tests and benchmarks that
-look inside a `SeriesState`.
+(`stream.engine`), calls `process_batch`, then stores the scores, and the changed rows at the
+next checkpoint. `apply_point` is the same step on the Python scorer, for the tests and
+benchmarks that look inside a `SeriesState`.
 """
 
 from __future__ import annotations

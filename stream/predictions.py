@@ -14,10 +14,11 @@ or leaves or the severity rises, resolved when none is left. Severity is by the 
 crossing: critical within a day, warning within three, info beyond; as an anomaly incident's, it
 rises while the incident is open and never falls (a crossing receding as the fill slows is no
 news). Each change goes through the
-same outboxes as anomaly incidents, in the same transaction as the scores and states of the batch
+same outboxes as anomaly incidents, in the same transaction as the scores of the batch
 that caused it, so it reaches EMS Core exactly once and the topic (as `prediction.open`,
-`prediction.update`, `prediction.resolve`) at least once with one `event_id`. A replayed batch
-applies no state twice, so it assesses nothing twice.
+`prediction.update`, `prediction.resolve`) at least once with one `event_id`. A batch scored
+again after a crash applies the outlooks only of series with a point newly stored
+(`ScoreWriter.write`), so it assesses nothing twice.
 """
 
 from __future__ import annotations

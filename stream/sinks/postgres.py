@@ -187,8 +187,9 @@ async def ensure_month_partitions(
 
 class ScoreWriter:
     """Writes scored points to `anomaly_scores`, one statement per batch, idempotently, and in the
-    same transaction the series states, the incidents their new anomalies cause and the outbox
-    rows of those incidents' changes (for EMS Core and for the anomalies topic)."""
+    same transaction the incidents their new anomalies cause and the outbox rows of those
+    incidents' changes (for EMS Core and for the anomalies topic); the series states too when
+    given (the worker stores them by checkpoints instead, `stream.agents`)."""
 
     def __init__(
         self,

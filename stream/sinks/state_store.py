@@ -1,12 +1,11 @@
-"""Series states in PostgreSQL, written in the same transaction as the scores they produced.
+"""Series states in PostgreSQL, stored by the worker's checkpoints (`stream.agents`).
 
-A series' state (the worker's engine row, `stream.engine.stored`) and the scores it led to
-become durable together or not at all, and the state names the last input message it includes
-(its partition and offset). Offsets are
-committed to Kafka only after that transaction, so after a crash at any moment the stored state
-includes at least every committed message: the messages replayed after a restart are either
-already in the state (skipped) or not (scored again from the very state that scored them first,
-giving the same scores, which the scores' primary key swallows).
+A series' state is the worker's engine row (`stream.engine.stored`) and names the last input
+message it includes (its partition and offset). A checkpoint stores the rows after the scores
+they led to, and offsets are committed to Kafka only after the checkpoint, so after a crash at
+any moment the stored row includes at least every committed message: the messages replayed
+after a restart are either already in the row (skipped) or not (scored again from the very row
+that scored them first, giving the same scores, which the scores' primary key swallows).
 
 States are keyed by the consumer group, as a faust table was by its app: two deployments that
 share a database keep their own states.
