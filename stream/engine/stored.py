@@ -39,12 +39,7 @@ def restore(engine: Engine, key: str, stored: bytes) -> str | None:
         return row.model_version
     if row.window_size == engine.window_size:
         raise ValueError(f"the row of {key} was stored by an engine of another layout")
-    other = _engine_like(row.window_size)
-    if row.layout != other.layout:
-        raise ValueError(f"the row of {key} was stored by an engine of another layout")
-    other.restore_row(key, row.raw)
-    state = convert.dump(other.store.buffer[other.store.slot(key)])
-    other.store.clear()
+    state = _as_state(row)
     # the newest values the smaller window holds, as `SeriesState.push` would keep them
     del state.window[: max(0, len(state.window) - (engine.window_size - 1))]
     engine.load(key, state)
@@ -55,14 +50,17 @@ def as_state(stored: bytes) -> SeriesState:
     """The state `stored` holds (any form above), as the Python scorer would hold it: what the
     API reads a stored series with. Raises ValueError as `restore` does."""
     row = state_codec.decode_row(stored)
-    if row is None:
-        return state_codec.decode(stored)
-    layout = _engine_like(row.window_size)
-    if row.layout != layout.layout:
+    return state_codec.decode(stored) if row is None else _as_state(row)
+
+
+def _as_state(row: state_codec.StoredRow) -> SeriesState:
+    """A stored row as a `SeriesState`, read with the layout of its own window."""
+    reader = _engine_like(row.window_size)
+    if row.layout != reader.layout:
         raise ValueError("a series row stored by an engine of another layout")
-    layout.restore_row("read", row.raw)
-    state = convert.dump(layout.store.buffer[layout.store.slot("read")], row.model_version)
-    layout.store.clear()
+    reader.restore_row("read", row.raw)
+    state = convert.dump(reader.store.buffer[reader.store.slot("read")], row.model_version)
+    reader.store.clear()
     return state
 
 
