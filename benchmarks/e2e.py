@@ -6,9 +6,7 @@ Needs the local stack (`ems-ml stack up`). Produces series x points demo-feed me
 topic, then, in the same run:
 1. reads and JSON-decodes them all with a plain aiokafka consumer (the reference: what the broker
    and the client library allow on this machine);
-2. takes and acks them all with the worker's faust app and an agent that does nothing else
-   (`benchmarks.faust_floor`: the ceiling faust puts on a worker);
-3. starts a real worker process on a fresh consumer group and database and times it from its
+2. starts a real worker process on a fresh consumer group and database and times it from its
    first stored score until every score is in `anomaly_scores`, as the service stores them.
 Prints the rates and their ratios, and where the worker's time went (`ems_ml_batch_phase_seconds`),
 with the command and the machine. Topics and the database are
@@ -26,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import httpx
 from aiokafka import AIOKafkaConsumer
@@ -59,29 +56,6 @@ async def raw_rate(settings: Settings, expected: int) -> float:
         return seen / (time.perf_counter() - started)
     finally:
         await consumer.stop()
-
-
-def faust_rate(settings: Settings, expected: int, batch: int, timeout: float) -> float:
-    """Points per second of the worker's faust app with an agent that only takes and acks
-    (`benchmarks.faust_floor`), on a consumer group of its own."""
-    env = worker_env(
-        settings,
-        BATCH_SIZE=str(batch),
-        CONSUMER_GROUP=f"{settings.consumer_group}-faust-floor",
-        LOG_LEVEL="WARNING",
-    )
-    with tempfile.TemporaryDirectory() as where:
-        result = Path(where) / "rate"
-        env["WORKER_DATA_DIR"] = where
-        done = subprocess.run(
-            [sys.executable, "-m", "benchmarks.faust_floor", str(expected), str(result)],
-            env=env,
-            capture_output=True,
-            timeout=timeout,
-        )
-        if not result.exists():
-            raise SystemExit(f"the faust floor did not finish:\n{done.stderr.decode()[-3000:]}")
-        return float(result.read_text())
 
 
 def _free_port() -> int:
@@ -158,7 +132,6 @@ def main() -> None:
     try:
         asyncio.run(produce(settings, messages))
         raw = asyncio.run(raw_rate(settings, len(messages)))
-        floor = faust_rate(settings, len(messages), args.batch, args.timeout)
         worker, phases = worker_rate(
             settings, len(messages), args.batch, args.timeout, args.checkpoint
         )
@@ -170,10 +143,6 @@ def main() -> None:
         f"checkpoint every {args.checkpoint:g} s"
     )
     print(f"plain aiokafka consumer, read + json decode: {raw:,.0f} points/s (reference)")
-    print(
-        f"faust agent that only takes and acks (the worker's app): {floor:,.0f} points/s "
-        f"(1/{raw / floor:,.0f} of the reference)"
-    )
     print(f"ems-ml worker, Kafka to every score in PostgreSQL: {worker:,.0f} points/s")
     print(f"worker / reference: 1/{raw / worker:,.0f}")
     n = len(messages)
@@ -184,7 +153,7 @@ def main() -> None:
     wall = 1e6 / worker
     print(
         f"worker's us a point: {wall:.0f} of wall time, {phases['total'] / n * 1e6:.0f} in "
-        f"batches ({shares}); the rest in faust and aiokafka, between batches"
+        f"batches ({shares}); the rest in aiokafka and the event loop, between batches"
     )
 
 

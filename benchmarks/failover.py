@@ -87,7 +87,7 @@ def main() -> None:
     logs = tempfile.mkdtemp(prefix="failover-")
 
     def start(name: str, **extra: str) -> subprocess.Popen:
-        own = {**env, "WORKER_DATA_DIR": f"{logs}/{name}", **extra}
+        own = {**env, **extra}
         if args.static:
             own["CONSUMER_INSTANCE_ID"] = name
         with open(f"{logs}/{name}.log", "ab") as out:

@@ -124,7 +124,7 @@ def main() -> None:
     worker = None
 
     def start_worker(name: str, port: int) -> subprocess.Popen:
-        own = {**env, "WORKER_DATA_DIR": f"{logs}/{name}", "WORKER_METRICS_PORT": str(port)}
+        own = {**env, "WORKER_METRICS_PORT": str(port)}
         with open(f"{logs}/{name}.log", "ab") as out:
             return subprocess.Popen(
                 [sys.executable, "-m", "ems_ml.cli", "worker"], env=own, stdout=out, stderr=out

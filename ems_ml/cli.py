@@ -1,7 +1,7 @@
 """`ems-ml`: the one command line of the service.
 
 ems-ml stack up|down|status   Kafka, PostgreSQL and the EMS Core stand-in on this machine
-ems-ml worker                 the stream worker (faust)
+ems-ml worker                 the stream worker
 ems-ml api                    the REST API
 ems-ml produce --demo         a live synthetic EMS feed into the input topic
 ems-ml run                    all of the above at once, until Ctrl-C
@@ -37,8 +37,6 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from stream.worker import run_worker
 
-    # faust's worker reads sys.argv as its own command line; give it none of ours.
-    sys.argv = [sys.argv[0]]
     run_worker(settings)
     return 0
 

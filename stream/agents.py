@@ -1,4 +1,4 @@
-"""The scoring agent: take a batch, score it, make it durable, then let faust commit it.
+"""The scoring of batches: take a batch, score it, make it durable, then commit its offsets.
 
 Order of a batch, which is what makes a SIGKILL at any moment lose nothing and show no duplicate:
 1. restore the rows of the batch's series the engine does not hold yet from the state store
@@ -10,7 +10,7 @@ Order of a batch, which is what makes a SIGKILL at any moment lose nothing and s
    PostgreSQL transaction (`stream.sinks`), then publish the incidents' changes;
 5. every `STATE_CHECKPOINT_SECONDS` (0: after every batch), a checkpoint: store the rows the
    batches since the last one changed, each naming the last offset it includes, in one
-   transaction, and only then release those batches' events, so faust may commit their offsets.
+   transaction, and only then commit those batches' offsets (`stream.consumer`).
 A crash replays every message after the last checkpoint from the rows that checkpoint stored:
 the messages a row includes are skipped, the others scored again to the same scores (the rows
 are the same, the engine deterministic), which the scores' primary key swallows; incidents,
@@ -27,16 +27,14 @@ import os
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
 import psycopg
-from faust.types import EventT, StreamT
 
 from stream import metrics, models_store
-from stream.app import StreamApp
 from stream.engine import stored
 from stream.engine.core import Engine
 from stream.errors import PublishError, StorageError, StorageRefused
@@ -46,11 +44,10 @@ from stream.maintenance import Windows
 from stream.pipeline import BatchResult, RawMessage, decode_batch, process_batch, series_keys
 from stream.predictions import CapacityWatch
 from stream.security import SecurityWatch
-from stream.sinks.ems_core import EmsCoreSender
 from stream.sinks.kafka_events import EventPublisher
 from stream.sinks.postgres import ScoreWriter
 from stream.sinks.state_store import StateRow, StateStore
-from stream.sinks.topic_outbox import STALE_SECONDS, TopicMessage, TopicOutbox
+from stream.sinks.topic_outbox import TopicMessage, TopicOutbox
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +60,8 @@ async def retry_until_done(
 ) -> None:
     """Run `step` until it succeeds, backing off exponentially with jitter on `transient` errors.
 
-    A sink that is down slows the consumer down instead of losing the batch; faust keeps fetching
-    only as far as the take buffer allows.
+    A sink that is down slows the consumer down instead of losing the batch; the consumer keeps
+    fetching only as far as its prefetch buffer allows.
     """
     delay = _RETRY_FIRST_SECONDS
     while True:
@@ -200,14 +197,18 @@ class BatchHandler:
         maintenance: Windows | None = None,
         security: SecurityWatch | None = None,
         checkpoint_seconds: float = 0.0,
+        commit: Callable[[Mapping[tuple[str, int], int]], Awaitable[None]] | None = None,
     ) -> None:
         self._engine = engine
+        #: commits each (topic, partition)'s next offset to read (`InputConsumer.commit`)
+        self._commit = commit
         #: how often the rows batches changed are stored (`checkpoint`); 0: after every batch
         self.checkpoint_seconds = checkpoint_seconds
         #: the series whose rows changed since the last checkpoint
         self._dirty: set[str] = set()
-        #: the events scored since the last checkpoint: acked (committable) only once it is stored
-        self._held: list[EventT] = []
+        #: per (topic, partition), the offset after the last message scored since the last
+        #: checkpoint: committed only once the checkpoint has stored the rows that include it
+        self._uncommitted: dict[tuple[str, int], int] = {}
         self._last_checkpoint = time.monotonic()
         #: a batch and a checkpoint never interleave: a checkpoint stores rows that include
         #: every message of the batches before it, and only those whose scores are stored
@@ -233,13 +234,13 @@ class BatchHandler:
     def forget_states(self) -> None:
         """Drop the rows the engine holds: after a rebalance, another worker may have moved
         them on, so they are read again from the store. Rows changed since the last checkpoint
-        are dropped too, and their events are never acked: their messages stay uncommitted, to
-        be consumed again. A rebalance cannot come in the middle of a batch: its handler
-        (`on_partitions_revoked`) waits for the batch's lock."""
+        are dropped too, and their offsets never committed: their messages are consumed again.
+        A rebalance cannot come in the middle of a batch: its handler (`on_partitions_revoked`)
+        waits for the batch's lock."""
         self._engine.store.clear()
         self.trained.clear()
         self._dirty.clear()
-        self._held.clear()
+        self._uncommitted.clear()
 
     async def on_partitions_revoked(self) -> None:
         """Store what the batches changed, then forget every row (`forget_states`)."""
@@ -249,10 +250,10 @@ class BatchHandler:
 
     async def checkpoint(self) -> None:
         """Store the rows changed since the last checkpoint, each naming the last message it
-        includes, in one transaction, then ack the events they include, so faust may commit
-        their offsets. Until then a crash consumes those events again from the rows of the
-        checkpoint before: skipped where a row includes them, else scored again to the same
-        scores (which the scores' key swallows). Waits for a batch in progress."""
+        includes, in one transaction, then commit the offsets of the messages they include.
+        Until then a crash consumes those messages again from the rows of the checkpoint
+        before: skipped where a row includes them, else scored again to the same scores (which
+        the scores' key swallows). Waits for a batch in progress."""
         async with self._lock:
             await self._checkpoint()
 
@@ -268,9 +269,9 @@ class BatchHandler:
             metrics.CHECKPOINT_SECONDS.observe(seconds)
             metrics.BATCH_PHASE_SECONDS.labels(phase="checkpoint").observe(seconds)
             self._dirty.clear()
-        for event in self._held:
-            event.ack()
-        self._held.clear()
+        if self._uncommitted and self._commit is not None:
+            await self._commit(dict(self._uncommitted))
+        self._uncommitted.clear()
         self._last_checkpoint = time.monotonic()
 
     @property
@@ -301,41 +302,33 @@ class BatchHandler:
             self._engine.load(key, trained)
             self.trained[key] = model.version
 
-    async def handle(self, events: Sequence[EventT]) -> None:
-        """Score and store one batch (the module's order), then checkpoint if one is due."""
+    async def handle(
+        self, messages: Sequence[RawMessage], *, stale: Callable[[], bool] = lambda: False
+    ) -> None:
+        """Score and store one batch (the module's order), then checkpoint if one is due.
+
+        `stale` says, once the batch holds the lock, whether its partitions were revoked since
+        it was fetched: then it is dropped unscored, uncommitted, for their owner to consume."""
         async with self._lock:
-            await self._handle(events)
+            if stale():
+                log.info("dropped a batch of %d messages fetched before a rebalance", len(messages))
+                return
+            await self._handle(messages)
             if self.checkpoint_due:
                 await self._checkpoint()
 
-    async def _handle(self, events: Sequence[EventT]) -> None:
+    async def _handle(self, messages: Sequence[RawMessage]) -> None:
         started = time.perf_counter()
-        # faust's take_events acks every event of a batch once the agent moves on, even when the
-        # agent was cancelled mid-batch (worker shutdown during a database outage). An extra
-        # reference per message keeps them uncommittable until the checkpoint that stores their
-        # rows releases it.
-        for event in events:
-            event.message.incref()
-        messages = [
-            RawMessage(
-                topic=e.message.topic,
-                partition=e.message.partition,
-                offset=e.message.offset,
-                key=e.message.key,
-                value=e.message.value,
-            )
-            for e in events
-        ]
         try:
-            result, incidents = await self._score_and_store(messages)
+            result, incidents = await self._score_and_store(list(messages))
         except BaseException:
             # the states in memory were scored into in place but are not durable: forget them,
             # so whatever comes next starts again from the store
             self.forget_states()
             raise
         self._dirty.update(result.series)
-        self._held.extend(events)  # acked by the checkpoint that stores their rows
-        for m in messages:
+        for m in messages:  # in offset order within a partition
+            self._uncommitted[(m.topic, m.partition)] = m.offset + 1
             self.positions[(m.topic, m.partition)] = m.offset
         self._record(result, len(messages), time.perf_counter() - started)
 
@@ -461,10 +454,10 @@ EXIT_BATCH_FAILED = 70
 def stop_worker(error: Exception) -> NoReturn:
     """Stop the process at once, its batch's offsets uncommitted, as a SIGKILL would.
 
-    faust acks the events of an agent that raises, and an agent that stopped leaves a worker that
-    consumes nothing and no longer stops on SIGTERM; retrying what cannot succeed (PostgreSQL
-    refusing the rows, a bug) would hold the partition as silently. Stopping loses nothing (the
-    batch is consumed again after a restart, exactly once) and says what is wrong.
+    Retrying what cannot succeed (PostgreSQL refusing the rows, a bug) would hold the partitions
+    silently, and skipping the batch would lose it. Stopping loses nothing (the batch is
+    consumed again after a restart, exactly once), frees the partitions for the group once the
+    session times out, and says what is wrong.
     """
     if isinstance(error, StorageRefused):
         log.critical("stopping the worker: %s; fix the database, then restart it", error)
@@ -472,99 +465,3 @@ def stop_worker(error: Exception) -> NoReturn:
         log.critical("stopping the worker: a batch failed unexpectedly", exc_info=error)
     logging.shutdown()
     os._exit(EXIT_BATCH_FAILED)
-
-
-def register_agents(
-    stream_app: StreamApp,
-    handler: BatchHandler,
-    watcher: ModelWatcher,
-    sender: EmsCoreSender | None,
-    sweeper: SilenceSweeper,
-    outbox: TopicOutbox,
-    publisher: EventPublisher,
-    *,
-    batch_size: int,
-    batch_timeout: float,
-    model_poll_seconds: float,
-    outbox_poll_seconds: float,
-    maintenance_poll_seconds: float = 10.0,
-) -> None:
-    """Attach the scoring agent, the model watcher, the maintenance windows' refresh, the EMS
-    Core sender (when alerts are on), the silent-asset sweep, the sweep of incident changes left
-    unpublished and the consumer-lag timer to the app."""
-    app = stream_app.app
-
-    if sender is not None:
-
-        @app.timer(outbox_poll_seconds)
-        async def deliver_to_ems_core() -> None:
-            await sender.deliver_pending()
-
-    @app.timer(model_poll_seconds)
-    async def look_for_new_model() -> None:
-        await watcher.poll()
-
-    @app.timer(maintenance_poll_seconds)
-    async def read_maintenance_windows() -> None:
-        await handler.maintenance.refresh()
-
-    @app.timer(sweeper.period_seconds)
-    async def resolve_silent_assets() -> None:
-        await sweeper.sweep()
-
-    @app.timer(STALE_SECONDS / 3)
-    async def publish_left_incident_changes() -> None:
-        try:
-            swept = await outbox.sweep(lambda changes: publisher.publish((), (), changes))
-        except (StorageError, PublishError) as e:
-            log.warning("incident changes left by a worker not published yet: %s", e)
-            return
-        if swept:
-            log.info("published %d incident changes a worker had left unpublished", swept)
-
-    @app.on_partitions_revoked.connect
-    async def forget_states_on_rebalance(app, revoked, **kwargs) -> None:
-        try:
-            await handler.on_partitions_revoked()
-        except Exception as e:  # noqa: BLE001 - rows not stored: their events must not commit
-            stop_worker(e)
-
-    if handler.checkpoint_seconds > 0:
-        # also while no batch comes, so the last batches' offsets are committed and their rows
-        # stored within an interval of their scores
-        @app.timer(handler.checkpoint_seconds)
-        async def store_changed_rows() -> None:
-            if not handler.checkpoint_due:
-                return
-            try:
-                await handler.checkpoint()
-            except Exception as e:  # noqa: BLE001 - as a batch that cannot be made durable
-                stop_worker(e)
-
-    @app.agent(stream_app.metrics_topic, name="score-metrics")
-    async def score_metrics(stream: StreamT) -> None:
-        async for events in stream.take_events(batch_size, within=batch_timeout):
-            try:
-                await handler.handle(events)
-            except Exception as e:  # noqa: BLE001 - whatever it is, the batch must not be skipped
-                stop_worker(e)
-
-    @app.timer(5.0)
-    async def report_consumer_lag() -> None:
-        topic = stream_app.metrics_topic.get_topic_name()
-        owned = {tp.partition: tp for tp in app.consumer.assignment() if tp.topic == topic}
-        # a partition this worker no longer owns is another worker's to report: drop its series
-        # (a stale value would add a lag that is not there to every sum over workers)
-        for gone in [p for t, p in handler.positions if t == topic and p not in owned]:
-            del handler.positions[(topic, gone)]
-            try:
-                metrics.CONSUMER_LAG.remove(topic, str(gone))
-            except KeyError:
-                pass
-        for partition, tp in owned.items():
-            highwater = app.consumer.highwater(tp)
-            last = handler.positions.get((topic, partition))
-            if highwater is None or last is None:
-                continue  # nothing read from it yet: unknown, not zero
-            lag = highwater - (last + 1)
-            metrics.CONSUMER_LAG.labels(topic=topic, partition=str(partition)).set(max(lag, 0))

@@ -145,9 +145,7 @@ class Settings(BaseSettings):
         "", description="Topic for messages that cannot be scored; default: <METRICS_TOPIC>.dlq"
     )
     metrics_partitions: int = Field(4, ge=1, description="Partitions of the input topic")
-    consumer_group: str = Field(
-        "ems-ml-worker", description="Kafka consumer group (faust app id) of the workers"
-    )
+    consumer_group: str = Field("ems-ml-worker", description="Kafka consumer group of the workers")
     consumer_session_timeout_seconds: float = Field(
         10.0,
         ge=6,
@@ -170,9 +168,6 @@ class Settings(BaseSettings):
     )
     worker_metrics_port: int = Field(
         9464, ge=0, description="Port of the worker's Prometheus endpoint; 0 disables it"
-    )
-    worker_data_dir: str = Field(
-        ".cache/worker-data", description="Folder of faust's local data (no series state)"
     )
     max_message_bytes: int = Field(
         900_000, ge=1_000, description="Largest input message scored; a larger one is dead-lettered"
@@ -259,12 +254,6 @@ class Settings(BaseSettings):
             connect_timeout=5,
         )
 
-    @property
-    def kafka_broker_url(self) -> str:
-        """The bootstrap servers in faust's `kafka://host:port;host:port` form."""
-        hosts = [h.strip() for h in self.kafka_bootstrap_servers.split(",") if h.strip()]
-        return ";".join(f"kafka://{h}" for h in hosts)
-
 
 def configure_logging(level: str) -> None:
     """Log as `2026-01-21 10:30:00 - app.main - INFO - message` on stderr, at most 10 lines of
@@ -275,7 +264,7 @@ def configure_logging(level: str) -> None:
 
 
 def logging_dict_config(level: str) -> dict:
-    """The same format as a dictConfig, for faust's worker which takes one."""
+    """The same format as a dictConfig, for uvicorn (the API), which takes one."""
     return {
         "version": 1,
         "disable_existing_loggers": False,

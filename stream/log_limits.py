@@ -4,7 +4,7 @@
 message template: the same line with other numbers or addresses counts as a repeat) in each
 `window_seconds`, drops the rest, and says how many it dropped on the first record of that origin
 it lets through again. Installed on the service's log handler (`stream.config`), so it limits
-our lines and those of faust, aiokafka and psycopg alike.
+our lines and those of aiokafka, uvicorn and psycopg alike.
 """
 
 from __future__ import annotations

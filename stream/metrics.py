@@ -19,7 +19,7 @@ DEAD_LETTERS = Counter(
 REPLAYED = Counter("ems_ml_points_replayed_total", "Points skipped as already applied (replays)")
 # Transient failures of a sink that were retried, by sink (postgres, kafka).
 SINK_RETRIES = Counter("ems_ml_sink_retries_total", "Retried sink failures", ["sink"])
-# Wall time from a batch handed over by faust to its results being durable.
+# Wall time from a batch handed over by the consumer to its results being durable.
 BATCH_SECONDS = Histogram(
     "ems_ml_batch_duration_seconds",
     "Time to score a batch and make its results durable",

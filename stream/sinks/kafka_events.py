@@ -1,4 +1,4 @@
-"""Publishes anomaly events, incidents' changes and dead letters through the worker's faust
+"""Publishes anomaly events, incidents' changes and dead letters through the worker's Kafka
 producer."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import asyncio
 import json
 from collections.abc import Sequence
 
-from faust.types import TopicT
+from aiokafka import AIOKafkaProducer
 
 from stream.errors import PublishError
 from stream.events import (
@@ -46,7 +46,12 @@ class EventPublisher:
     """Sends a batch's anomalies, incident changes and dead letters and waits until the broker
     has them all."""
 
-    def __init__(self, *, anomalies: TopicT, dead_letters: TopicT, threshold: float) -> None:
+    def __init__(
+        self, *, producer: AIOKafkaProducer, anomalies: str, dead_letters: str, threshold: float
+    ) -> None:
+        """`producer` is started and stopped by its owner (`stream.worker`), with `acks="all"`:
+        an event counts as published once every in-sync replica has it."""
+        self._producer = producer
         self._anomalies = anomalies
         self._dead_letters = dead_letters
         self._threshold = threshold
@@ -62,14 +67,17 @@ class EventPublisher:
         try:
             for change in incidents:
                 pending.append(
-                    await self._anomalies.send(
-                        key=str(change.asset_id).encode(), value=json.dumps(change.body).encode()
+                    await self._producer.send(
+                        self._anomalies,
+                        key=str(change.asset_id).encode(),
+                        value=json.dumps(change.body).encode(),
                     )
                 )
             for scored in anomalies:
                 event = anomaly_event(scored, self._threshold)
                 pending.append(
-                    await self._anomalies.send(
+                    await self._producer.send(
+                        self._anomalies,
                         key=str(event.asset_id).encode(),
                         value=event.model_dump_json().encode(),
                     )
@@ -79,7 +87,9 @@ class EventPublisher:
                 key, value, cut = dead_letter_copy(m.key, m.value)
                 headers = dead_letter_headers(letter.reason, m.topic, m.partition, m.offset)
                 pending.append(
-                    await self._dead_letters.send(key=key, value=value, headers=headers + cut)
+                    await self._producer.send(
+                        self._dead_letters, key=key, value=value, headers=headers + cut
+                    )
                 )
             # Each send returned a future that resolves when the broker acknowledges the record.
             await asyncio.gather(*pending)

@@ -7,8 +7,8 @@ any moment the stored row includes at least every committed message: the message
 after a restart are either already in the row (skipped) or not (scored again from the very row
 that scored them first, giving the same scores, which the scores' primary key swallows).
 
-States are keyed by the consumer group, as a faust table was by its app: two deployments that
-share a database keep their own states.
+States are keyed by the consumer group: two deployments that share a database keep their own
+states.
 """
 
 from __future__ import annotations

@@ -33,10 +33,11 @@ from stream.pipeline import ScoredPoint
 from stream.scoring import PointScore
 from stream.sinks.state_store import StateRow
 from stream.topics import ensure_topics
+from stream.worker import READY_LINE
 
 pytestmark = pytest.mark.integration
 
-WORKER_READY = "[^Worker]: Ready"
+WORKER_READY = READY_LINE
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +70,6 @@ def settings(base_settings: Settings, tmp_path: Path) -> Iterator[Settings]:
             "anomalies_topic": f"test-{tag}.anomalies",
             "consumer_group": f"test-{tag}",
             "database_name": f"test_{tag}",
-            "worker_data_dir": str(tmp_path / "worker-data"),
             "batch_timeout_seconds": 0.2,
         }
     )
@@ -162,8 +162,6 @@ def start_worker(settings: Settings, tmp_path: Path):
         env = env_for(
             settings,
             WORKER_METRICS_PORT=str(port),
-            # each worker its own local state folder, as on separate machines
-            WORKER_DATA_DIR=str(tmp_path / f"worker-data-{len(workers)}"),
             **overrides,
         )
         with open(log_path, "ab") as out:

@@ -36,11 +36,6 @@ def test_invalid_settings_are_refused_at_start_up(monkeypatch):
         Settings(_env_file=None)
 
 
-def test_faust_broker_url_lists_every_bootstrap_server():
-    settings = Settings(_env_file=None, kafka_bootstrap_servers="a:9092, b:9093")
-    assert settings.kafka_broker_url == "kafka://a:9092;kafka://b:9093"
-
-
 def test_bad_metric_rules_are_refused_at_start_up_saying_what_is_wrong():
     with pytest.raises(ValidationError, match="METRIC_RULES"):
         Settings(_env_file=None, metric_rules='[{"pattern": "cpu_*", "direction": "sideways"}]')
