@@ -13,6 +13,7 @@ from datetime import datetime
 
 import psycopg
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from stream.agents import EXIT_BATCH_FAILED
 from stream.demo_feed import DEMO_METRICS, synthetic_points
@@ -194,6 +195,47 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_scores_nothing_twice(setti
     assert stored.keys() == expected.keys()
     mismatched = [k for k in expected if abs(stored[k][0] - expected[k]) > 1e-9]
     assert mismatched == []
+
+
+async def committed_and_end_offsets(settings) -> tuple[dict[int, int | None], dict[int, int]]:
+    """The worker group's committed offset and the end offset of each input partition."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=settings.consumer_group
+    )
+    await consumer.start()
+    try:
+        parts = [
+            TopicPartition(settings.metrics_topic, p) for p in range(settings.metrics_partitions)
+        ]
+        ends = await consumer.end_offsets(parts)
+        return (
+            {tp.partition: await consumer.committed(tp) for tp in parts},
+            {tp.partition: offset for tp, offset in ends.items()},
+        )
+    finally:
+        await consumer.stop()
+
+
+def test_a_worker_stopped_with_sigterm_stores_and_commits_everything_it_scored(
+    settings, start_worker
+):
+    """A stop between checkpoints (a minute apart here) still stores the rows and commits the
+    offsets of every batch scored: the next worker has nothing to consume again."""
+    points = list(synthetic_points(assets=4, ticks=40, anomaly_probability=0.0, seed=2))
+    values, keys = encoded(points)
+    worker = start_worker(STATE_CHECKPOINT_SECONDS="60")
+    worker.wait_ready()
+    asyncio.run(produce(settings, values, keys))
+    assert wait_for_count(settings, len(points)) == len(points)
+    committed, ends = asyncio.run(committed_and_end_offsets(settings))
+    assert all(committed[p] in (None, 0) for p in ends), "nothing commits before a checkpoint"
+    worker.proc.terminate()
+    assert worker.proc.wait(timeout=30) == 0
+    committed, ends = asyncio.run(committed_and_end_offsets(settings))
+    assert {p: offset or 0 for p, offset in committed.items()} == ends  # None: an empty partition
+    with psycopg.connect(settings.database_dsn) as conn:
+        rows = conn.execute("SELECT count(*) FROM series_state").fetchone()[0]
+    assert rows == len({(p.asset_id, p.metric) for p in points})
 
 
 def test_two_workers_split_the_partitions_and_score_every_point_once(settings, start_worker):
