@@ -240,17 +240,20 @@ async def serve(settings: Settings) -> None:
 
 
 async def consume(consumer: InputConsumer, handler: BatchHandler, stopping: asyncio.Event) -> None:
-    """Hand each batch to the handler until `stopping` is set."""
-    async with contextlib.aclosing(consumer.batches()) as batches:
-        async for generation, messages in batches:
-            if stopping.is_set():
-                return
-            if not messages:
-                continue
-            try:
-                await handler.handle(messages, stale=lambda g=generation: consumer.generation != g)
-            except Exception as e:  # noqa: BLE001 - whatever it is, the batch must not be skipped
-                stop_worker(e)
+    """Hand each batch to the handler until `stopping` is set. Whatever fails (a batch, the
+    consumer itself) stops the worker (`stop_worker`), nothing committed past the last
+    checkpoint."""
+    try:
+        async with contextlib.aclosing(consumer.batches()) as batches:
+            async for generation, messages in batches:
+                if stopping.is_set():
+                    return
+                if messages:
+                    await handler.handle(
+                        messages, stale=lambda g=generation: consumer.generation != g
+                    )
+    except Exception as e:  # noqa: BLE001 - whatever it is, the batch must not be skipped
+        stop_worker(e)
 
 
 async def _finish(consuming: asyncio.Task, handler: BatchHandler) -> None:
