@@ -203,11 +203,11 @@ async def serve(settings: Settings) -> None:
     ]
     if handler.checkpoint_seconds > 0:
         timers.append(every(handler.checkpoint_seconds, checkpoint_when_due, name="checkpoint"))
-    sender = None
+    ems_core = httpx.AsyncClient(timeout=httpx.Timeout(settings.ems_core_timeout_seconds))
     if settings.auto_create_alerts:
         sender = EmsCoreSender(
             pool=sender_pool,
-            client=httpx.AsyncClient(timeout=httpx.Timeout(settings.ems_core_timeout_seconds)),
+            client=ems_core,
             base_url=settings.ems_core_url,
             # the owner of the input topic's partition 0 reports the group's backlog
             reports_backlog=lambda: 0 in consumer.owned_partitions(),
@@ -236,6 +236,7 @@ async def serve(settings: Settings) -> None:
         await producer.stop()
         await pool.close()
         await sender_pool.close()
+        await ems_core.aclose()
         log.info("worker stopped")
 
 
