@@ -8,8 +8,8 @@ more than 6,000 points/s (`benchmarks.faust_floor` at 3070547, README). `getmany
 partition's records as one list, and what we commit is one offset per partition.
 
 Contract with the batch handler (`stream.agents.BatchHandler`):
-- `batches()` yields each batch as `RawMessage`s in partition and offset order, with the
-  generation of the assignment it was fetched in;
+- `batches()` yields each batch as `RawMessage`s, in offset order within each partition, with
+  the generation of the assignment it was fetched in;
 - `commit(offsets)` commits, for each (topic, partition), the next offset to read; a commit
   that fails (the group is rebalancing) is only logged: the stored rows already include those
   messages, so consuming them again skips them;
@@ -100,7 +100,6 @@ class InputConsumer:
                     records, generation = _flatten(more), self.generation
                     continue
                 records.extend(_flatten(more))
-            records.sort(key=lambda r: (r.partition, r.offset))
             yield (
                 generation,
                 [RawMessage(r.topic, r.partition, r.offset, r.key, r.value) for r in records],
