@@ -139,7 +139,9 @@ def evaluate(indices: Sequence[int]) -> dict[str, float]:
             if key[0] != last[0] and not alarmed:
                 continue
             series.append(
-                SeriesScores(key[0], key[1], [ts[i] for i in inside], [scores[i] for i in inside])
+                SeriesScores.of(
+                    key[0], key[1], [ts[i] for i in inside], [scores[i] for i in inside]
+                )
             )
             if alarmed:
                 firsts[key] = alarmed[0]

@@ -193,7 +193,7 @@ def process_batch(
                     point.asset_id,
                     point.metric,
                     convert.trend_of(r),
-                    convert.season_of(r),
+                    lambda r=r: convert.season_of(r),
                     point.timestamp,
                 )
                 if ref is not None:

@@ -24,7 +24,7 @@ again after a crash applies the outlooks only of series with a point newly store
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -64,22 +64,31 @@ class CapacityWatch:
     ) -> PredictionRef | None:
         """The outlook of a bounded series (None for another metric or a line too young); the
         crossing is looked for within the horizon only, which is all a decision needs."""
-        return self.assess_line(asset_id, metric, state.trend, state.season, ts)
+        return self.assess_line(asset_id, metric, state.trend, lambda: state.season, ts)
 
     def bounded(self, metric: str) -> bool:
         """Whether `metric` has a capacity limit (only its series get an outlook)."""
         return self.rules.for_metric(metric) is not None
 
     def assess_line(
-        self, asset_id: int, metric: str, trend: dict | None, season: dict | None, ts: datetime
+        self,
+        asset_id: int,
+        metric: str,
+        trend: dict | None,
+        season: Callable[[], dict | None],
+        ts: datetime,
     ) -> PredictionRef | None:
-        """`assess` from the series' capacity line (`trend`) and seasonal profile (`season`),
-        as `SeriesState` holds them."""
+        """`assess` from the series' capacity line (`trend`) and seasonal profile (`season()`),
+        as `SeriesState` holds them. `season` is called only once the line can say something:
+        reading a profile out of an engine row costs more than the rest of an outlook."""
         rule = self.rules.for_metric(metric)
-        if rule is None or trend is None or season is None:
+        if rule is None or trend is None or capacity.fit(trend) is None:
+            return None
+        profile = season()
+        if profile is None:
             return None
         horizon = self.horizon_hours
-        seen = capacity.outlook(trend, season, ts, rule.limit, horizon, horizon)
+        seen = capacity.outlook(trend, profile, ts, rule.limit, horizon, horizon)
         return None if seen is None else PredictionRef(asset_id, metric, ts, seen)
 
     def verdict(self, outlook: Outlook) -> bool | None:

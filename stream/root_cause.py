@@ -24,7 +24,8 @@ Pure code: it takes score series and returns hints; the SQL that fetches them is
 ...     scores = [0.1] * 60
 ...     for i in range(start, start + 10):
 ...         scores[i] = 0.9
-...     return SeriesScores(asset, metric, [t0 + timedelta(minutes=i) for i in range(60)], scores)
+...     stamps = [t0 + timedelta(minutes=i) for i in range(60)]
+...     return SeriesScores.of(asset, metric, stamps, scores)
 >>> hints = rank(
 ...     [series(7, "latency_ms", 30), series(7, "cpu_usage", 25), series(3, "db_connections", 20)],
 ...     asset_id=7, metric="latency_ms", started_at=t0 + timedelta(minutes=30))
@@ -34,11 +35,12 @@ Pure code: it takes score series and returns hints; the SQL that fetches them is
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
 
 #: the score at which a series counts as having moved (below the alarm: about 1 in 500 points)
 ONSET_SCORE = 0.6
@@ -63,14 +65,40 @@ MIN_CORRELATION = 0.2
 TOP_IN_DESCRIPTION = 3
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_us(ts: datetime) -> int:
+    """Microseconds since 1970 (exact: a timestamp's own resolution)."""
+    return (ts - _EPOCH) // timedelta(microseconds=1)
+
+
+def from_epoch_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=int(us))
+
+
 @dataclass(frozen=True, slots=True)
 class SeriesScores:
-    """One series' scores over the window, in time order."""
+    """One series' scores over the window, in time order, as arrays: `epochs_us` (int64,
+    microseconds since 1970) and `scores` (float64). A hint list reads hundreds of series of
+    dozens of points each, once for every incident change: per-point Python objects cost it
+    tens of milliseconds (README, Benchmarks)."""
 
     asset_id: int
     metric: str
-    timestamps: Sequence[datetime]
-    scores: Sequence[float]
+    epochs_us: np.ndarray
+    scores: np.ndarray
+
+    @classmethod
+    def of(
+        cls, asset_id: int, metric: str, timestamps: Sequence[datetime], scores: Sequence[float]
+    ) -> SeriesScores:
+        return cls(
+            asset_id,
+            metric,
+            np.array([epoch_us(ts) for ts in timestamps], dtype=np.int64),
+            np.asarray(scores, dtype=np.float64),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,64 +124,72 @@ def window(started_at: datetime) -> tuple[datetime, datetime]:
     )
 
 
-def _grid(s: SeriesScores, start: datetime, bucket: float) -> dict[int, float]:
-    """The series' highest score in each bucket of `bucket` seconds from `start`."""
-    out: dict[int, float] = {}
-    for ts, score in zip(s.timestamps, s.scores, strict=True):
-        b = int((ts - start).total_seconds() // bucket)
-        out[b] = max(out.get(b, 0.0), score)
-    return out
+class _Grid:
+    """Every series' highest score in each bucket of `bucket` seconds from `start_us`, as one
+    matrix (a row a series, NaN where a series has no point), so the correlations of all
+    candidates at one lag are a few array operations."""
 
+    def __init__(self, series: Sequence[SeriesScores], start_us: int, bucket: float) -> None:
+        buckets = [np.floor_divide((s.epochs_us - start_us) / 1e6, bucket) for s in series]
+        lowest = min((int(b.min()) for b in buckets if len(b)), default=0)
+        width = max((int(b.max()) for b in buckets if len(b)), default=0) - lowest + 1
+        self.values = np.full((len(series), width), np.nan)
+        for row, (s, b) in enumerate(zip(series, buckets, strict=True)):
+            # a bucket holds its highest score, and never less than 0 (as scores are)
+            np.fmax.at(self.values[row], b.astype(np.int64) - lowest, np.fmax(s.scores, 0.0))
 
-def _correlation(a: dict[int, float], b: dict[int, float], lag: int = 0) -> float:
-    """Pearson correlation of `a` `lag` buckets earlier with `b`."""
-    common = sorted({k + lag for k in a} & b.keys())
-    if len(common) < 3:
-        return 0.0
-    xs, ys = [a[k - lag] for k in common], [b[k] for k in common]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
-    sxx = sum((x - mx) ** 2 for x in xs)
-    syy = sum((y - my) ** 2 for y in ys)
-    return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else 0.0
+    def correlations(self, target: int, lag: int) -> np.ndarray:
+        """Each row's Pearson correlation, `lag` buckets earlier, with row `target`, over the
+        buckets both have a point in (0 where fewer than 3, or either is constant)."""
+        width = self.values.shape[1]
+        if lag >= width:
+            return np.zeros(len(self.values))
+        x = self.values[:, : width - lag]
+        y = np.broadcast_to(self.values[target, lag:], x.shape)
+        both = ~np.isnan(x) & ~np.isnan(y)
+        n = both.sum(axis=1)
+        safe_n = np.maximum(n, 1)
+        xz, yz = np.where(both, x, 0.0), np.where(both, y, 0.0)
+        dx = np.where(both, x - (xz.sum(axis=1) / safe_n)[:, None], 0.0)
+        dy = np.where(both, y - (yz.sum(axis=1) / safe_n)[:, None], 0.0)
+        sxy, sxx, syy = (dx * dy).sum(axis=1), (dx * dx).sum(axis=1), (dy * dy).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = sxy / np.sqrt(sxx * syy)
+        return np.where((n >= 3) & (sxx > 0) & (syy > 0), r, 0.0)
 
 
 def _interval(series: Sequence[SeriesScores]) -> float:
     """The coarsest median sampling interval of the series: the grid scores are compared on."""
     coarsest = 1.0
     for s in series:
-        gaps = sorted(
-            (b - a).total_seconds() for a, b in zip(s.timestamps, s.timestamps[1:], strict=False)
-        )
-        if gaps:
-            coarsest = max(coarsest, gaps[len(gaps) // 2])
+        if len(s.epochs_us) > 1:
+            gaps = np.sort(np.diff(s.epochs_us) / 1e6)
+            coarsest = max(coarsest, float(gaps[len(gaps) // 2]))
     return coarsest
 
 
-def _onset(s: SeriesScores, start: datetime, end: datetime, started_at: datetime):
-    """The first point of the series' movement nearest the incident's start: its points of at
-    least ONSET_SCORE in the window, grouped into episodes (gaps of at most EPISODE_GAP_SECONDS),
-    and of those the episode nearest `started_at`. None when it never moved in the window."""
-    moving = [
-        ts
-        for ts, score in zip(s.timestamps, s.scores, strict=True)
-        if start <= ts <= end and score >= ONSET_SCORE
-    ]
+def _onset(s: SeriesScores, start_us: int, end_us: int, started_us: int) -> int | None:
+    """The first point (epoch us) of the series' movement nearest the incident's start: its
+    points of at least ONSET_SCORE in the window, grouped into episodes (gaps of at most
+    EPISODE_GAP_SECONDS), and of those the episode nearest `started_us`. None when it never
+    moved in the window."""
+    inside = (s.epochs_us >= start_us) & (s.epochs_us <= end_us) & (s.scores >= ONSET_SCORE)
+    moving = s.epochs_us[inside].tolist()
     if not moving:
         return None
     episodes, first, last = [], moving[0], moving[0]
     for ts in moving[1:]:
-        if (ts - last).total_seconds() > EPISODE_GAP_SECONDS:
+        if (ts - last) / 1e6 > EPISODE_GAP_SECONDS:
             episodes.append((first, last))
             first = ts
         last = ts
     episodes.append((first, last))
 
-    def distance(episode):
+    def distance(episode: tuple[int, int]) -> float:
         a, b = episode
-        if a <= started_at <= b:
+        if a <= started_us <= b:
             return 0.0
-        return min(abs((a - started_at).total_seconds()), abs((b - started_at).total_seconds()))
+        return min(abs((a - started_us) / 1e6), abs((b - started_us) / 1e6))
 
     return min(episodes, key=lambda e: (distance(e), e[0]))[0]
 
@@ -165,34 +201,49 @@ def rank(
     `metric`, from the scores of the candidate series over `window(started_at)`; best first.
     Series that never reach ONSET_SCORE in the window are no hint."""
     start, end = window(started_at)
+    start_us, end_us, started_us = epoch_us(start), epoch_us(end), epoch_us(started_at)
     bucket = _interval(series)
-    target = next((s for s in series if (s.asset_id, s.metric) == (asset_id, metric)), None)
-    target_grid = _grid(target, start, bucket) if target else {}
-    target_onset = (_onset(target, start, end, started_at) if target else None) or started_at
-    hints = []
-    for s in series:
-        onset = _onset(s, start, end, started_at)
-        if onset is None:
-            continue
-        own = s is target
-        grid = _grid(s, start, bucket)
-        # a cause leads its effects by the time between their onsets: compared at that lead
-        # (give or take LAG_SLACK buckets), not at whichever lead happens to fit best
-        lead = round((target_onset - onset).total_seconds() / bucket)
-        lags = range(max(0, lead - LAG_SLACK), max(0, min(MAX_LAG_BUCKETS, lead + LAG_SLACK)) + 1)
-        correlation = (
-            1.0 if own else max((_correlation(grid, target_grid, lag) for lag in lags), default=0.0)
+    target = next(
+        (i for i, s in enumerate(series) if (s.asset_id, s.metric) == (asset_id, metric)), None
+    )
+    onsets = [_onset(s, start_us, end_us, started_us) for s in series]
+    moved = [i for i, onset in enumerate(onsets) if onset is not None]
+    if not moved:
+        return []
+    target_onset = (onsets[target] if target is not None else None) or started_us
+    # a cause leads its effects by the time between their onsets: compared at that lead (give
+    # or take LAG_SLACK buckets), not at whichever lead happens to fit best
+    lags: dict[int, range] = {}
+    for i in moved:
+        lead = round((target_onset - onsets[i]) / 1e6 / bucket)
+        lags[i] = range(
+            max(0, lead - LAG_SLACK), max(0, min(MAX_LAG_BUCKETS, lead + LAG_SLACK)) + 1
         )
-        peak = max(score for ts, score in zip(s.timestamps, s.scores, strict=True) if ts >= start)
-        after = [score for ts, score in zip(s.timestamps, s.scores, strict=True) if ts > onset]
-        sustained = statistics.median(after[:SUSTAINED_POINTS]) if after else 0.0
+    at_lags: dict[int, list[float]] = {i: [] for i in moved}
+    if target is not None:
+        rows = [*moved, target] if target not in moved else moved
+        grid, target_row = _Grid([series[i] for i in rows], start_us, bucket), rows.index(target)
+        for lag in sorted({lag for i in moved for lag in lags[i]}):
+            found = grid.correlations(target_row, lag)
+            for row, i in enumerate(moved):
+                if lag in lags[i]:
+                    at_lags[i].append(float(found[row]))
+    else:  # no scores of the peak metric: nothing to move with
+        at_lags = {i: [0.0] for i in moved}
+    hints = []
+    for i in moved:
+        s, onset = series[i], onsets[i]
+        own = i == target
+        peak = float(s.scores[s.epochs_us >= start_us].max())
+        after = s.scores[s.epochs_us > onset][:SUSTAINED_POINTS].tolist()
+        sustained = statistics.median(after) if after else 0.0
         hints.append(
             Hint(
                 s.asset_id,
                 s.metric,
-                onset,
-                (started_at - onset).total_seconds(),
-                correlation,
+                from_epoch_us(onset),
+                (started_us - onset) / 1e6,
+                1.0 if own else max(at_lags[i], default=0.0),
                 peak,
                 sustained,
                 "",

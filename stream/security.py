@@ -105,6 +105,9 @@ def _flat(verdict) -> bool:
     return not (verdict.is_anomaly or verdict.ongoing) and verdict.score < FLAT_SCORE
 
 
+_MAX_ROLES_KEPT = 65536
+
+
 @dataclass
 class SecurityWatch:
     """Finds the patterns in a batch's scored points. Keeps, in the worker's memory (a restart
@@ -116,6 +119,19 @@ class SecurityWatch:
     _fleet: dict[int, datetime] = field(default_factory=dict)
     #: per egress series, its run of surging points
     _runs: dict[tuple[int, str], int] = field(default_factory=dict)
+    #: each metric's role, found once: fnmatch costs about 10 us a name and a point
+    _roles: dict[str, str | None] = field(default_factory=dict)
+
+    def role(self, metric: str) -> str | None:
+        """`metrics.role(metric)`, remembered for up to `_MAX_ROLES_KEPT` names (a feed of
+        made-up names gets no cache beyond them, not an unbounded one)."""
+        try:
+            return self._roles[metric]
+        except KeyError:
+            found = self.metrics.role(metric)
+            if len(self._roles) < _MAX_ROLES_KEPT:
+                self._roles[metric] = found
+            return found
 
     def assess(self, scored: Sequence, season_of: Callable[[str], dict | None]) -> list:
         """The detections in `scored` (the batch's `ScoredPoint`s); `season_of`: a series'
@@ -124,7 +140,7 @@ class SecurityWatch:
         found: list[SecurityRef] = []
         by_moment: dict[tuple[int, datetime], list] = defaultdict(list)
         for s in scored:
-            role = self.metrics.role(s.point.metric)
+            role = self.role(s.point.metric)
             if role is None:
                 continue
             by_moment[(s.point.asset_id, s.point.timestamp)].append((role, s))

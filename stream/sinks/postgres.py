@@ -228,7 +228,8 @@ class ScoreWriter:
         or `StorageRefused` (do not)."""
         if not scored:
             return []
-        months = {month_start(s.point.timestamp) for s in scored}
+        # a batch holds few distinct instants (ticks of a feed): a month for each of those
+        months = {month_start(ts) for ts in {s.point.timestamp for s in scored}}
         try:
             await open_pool(self._pool)
             async with self._pool.connection() as conn:

@@ -1,0 +1,90 @@
+"""Root-cause hints (`stream.root_cause.rank`) on score series whose answer is known."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from stream.root_cause import SeriesScores, rank
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+STARTED = T0 + timedelta(minutes=40)
+
+
+def minutes(*offsets: float) -> list[datetime]:
+    return [T0 + timedelta(minutes=m) for m in offsets]
+
+
+def bump(n: int, at: int, length: int = 8, high: float = 0.9, low: float = 0.1) -> list[float]:
+    """n scores at `low`, `length` of them from `at` at `high`."""
+    return [high if at <= i < at + length else low for i in range(n)]
+
+
+def test_a_cause_that_moved_first_with_the_incident_ranks_before_a_blip_that_moved_earlier():
+    target = SeriesScores.of(7, "latency_ms", minutes(*range(60)), bump(60, 40))
+    cause = SeriesScores.of(3, "db_connections", minutes(*range(60)), bump(60, 35))
+    # moved earlier than either, but alone: its scores do not move with the incident's
+    blip = SeriesScores.of(5, "cpu_usage", minutes(*range(60)), bump(60, 20, length=1))
+    hints = rank([target, cause, blip], asset_id=7, metric="latency_ms", started_at=STARTED)
+    assert [(h.asset_id, h.metric) for h in hints] == [
+        (3, "db_connections"),
+        (7, "latency_ms"),
+        (5, "cpu_usage"),
+    ]
+    by_series = {(h.asset_id, h.metric): h for h in hints}
+    assert by_series[(3, "db_connections")].lead_seconds == 300.0
+    assert by_series[(3, "db_connections")].correlation == pytest.approx(1.0)
+    assert "for a moment" in by_series[(5, "cpu_usage")].reason
+
+
+def test_a_series_moving_against_the_incident_keeps_its_negative_correlation():
+    target = SeriesScores.of(7, "latency_ms", minutes(*range(60)), bump(60, 40, length=20))
+    # moves at the incident's start, then low while the target is high
+    against = [0.65 if i == 40 else 0.1 if i > 40 else 0.5 for i in range(60)]
+    other = SeriesScores.of(3, "bandwidth_in_mbps", minutes(*range(60)), against)
+    hints = rank([target, other], asset_id=7, metric="latency_ms", started_at=STARTED)
+    (found,) = [h for h in hints if h.asset_id == 3]
+    assert found.correlation < 0
+    assert "do not move with the incident's (r = -" in found.reason
+
+
+def test_series_sampled_unevenly_are_compared_on_the_coarsest_interval():
+    """A target every minute and a candidate every two, with a gap: the correlation is
+    Pearson's over the two-minute buckets both have a point in (each bucket's highest
+    score), at the lead between their onsets."""
+    target_at = list(range(0, 60))
+    target_scores = [0.2 + 0.7 * (40 <= m < 50) + 0.01 * (m % 3) for m in target_at]
+    other_at = [m for m in range(0, 60, 2) if not 20 <= m < 30]
+    other_scores = [0.15 + 0.75 * (36 <= m < 46) + 0.02 * (m % 4) for m in other_at]
+    target = SeriesScores.of(7, "latency_ms", minutes(*target_at), target_scores)
+    other = SeriesScores.of(3, "db_connections", minutes(*other_at), other_scores)
+    hints = rank([target, other], asset_id=7, metric="latency_ms", started_at=STARTED)
+    (found,) = [h for h in hints if h.asset_id == 3]
+
+    start = STARTED - timedelta(minutes=30)
+
+    def grid(at: list[int], scores: list[float]) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for m, score in zip(at, scores, strict=True):
+            b = int((T0 + timedelta(minutes=m) - start).total_seconds() // 120)
+            out[b] = max(out.get(b, 0.0), score)
+        return out
+
+    a, b = grid(other_at, other_scores), grid(target_at, target_scores)
+    lead = 2  # onsets at 36 and 40 minutes, in buckets of two minutes
+
+    def pearson(lag: int) -> float:
+        common = sorted({k + lag for k in a} & b.keys())
+        return statistics.correlation([a[k - lag] for k in common], [b[k] for k in common])
+
+    best = max(pearson(lag) for lag in range(0, lead + 2 + 1))
+    assert found.correlation == pytest.approx(best, abs=1e-12)
+    assert found.lead_seconds == 240.0
+
+
+def test_no_hint_without_a_series_that_moved():
+    calm = SeriesScores.of(7, "latency_ms", minutes(*range(60)), [0.1] * 60)
+    assert rank([calm], asset_id=7, metric="latency_ms", started_at=STARTED) == []
+    assert rank([], asset_id=7, metric="latency_ms", started_at=STARTED) == []
