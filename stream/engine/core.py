@@ -32,6 +32,7 @@ from stream.engine import (
     pattern,
     record,
     robust,
+    rounding,
     season,
     tails,
     window,
@@ -212,7 +213,9 @@ class Scored:
         """Each point's verdict as `Scorer.score_and_learn` returns it (None for a point refused
         or replayed); `model_versions`: the model each point's series scored with. A
         `PointScore` of the engine has no `features` (it computes none)."""
-        verdicts, scores = self.verdicts.tolist(), self.scores.tolist()
+        # rounded as `Scorer` rounds them, for the whole batch at once
+        verdicts = self.verdicts.tolist()
+        scores = rounding.round_like_python(self.scores, 6).tolist()
         drivers: dict[tuple[float, float], str] = {}
         out: list[PointScore | None] = []
         for i, v in enumerate(verdicts):
@@ -228,11 +231,7 @@ class Scored:
                     score=v[combine.SCORE],
                     is_anomaly=v[combine.IS_ANOMALY] > 0,
                     ongoing=v[combine.ONGOING] > 0,
-                    # rounded as `Scorer` rounds them (most are 0, which rounding keeps)
-                    detector_scores={
-                        name: round(x, 6) if x else x
-                        for name, x in zip(DETECTORS, scores[i], strict=True)
-                    },
+                    detector_scores=dict(zip(DETECTORS, scores[i], strict=True)),
                     features=None,
                     model_version=model_versions[i],
                     driver=driver,
