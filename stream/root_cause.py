@@ -125,18 +125,22 @@ def window(started_at: datetime) -> tuple[datetime, datetime]:
 
 
 class _Grid:
-    """Every series' highest score in each bucket of `bucket` seconds from `start_us`, as one
-    matrix (a row a series, NaN where a series has no point), so the correlations of all
-    candidates at one lag are a few array operations."""
+    """Every series' highest score in each bucket of `bucket` seconds of the window from
+    `start_us` to `end_us`, as one matrix (a row a series, NaN where a series has no point), so
+    the correlations of all candidates at one lag are a few array operations. Points outside
+    the window are left out: the comparison is over the window (and the matrix stays as wide
+    as the window, whatever a caller passes)."""
 
-    def __init__(self, series: Sequence[SeriesScores], start_us: int, bucket: float) -> None:
-        buckets = [np.floor_divide((s.epochs_us - start_us) / 1e6, bucket) for s in series]
-        lowest = min((int(b.min()) for b in buckets if len(b)), default=0)
-        width = max((int(b.max()) for b in buckets if len(b)), default=0) - lowest + 1
+    def __init__(
+        self, series: Sequence[SeriesScores], start_us: int, end_us: int, bucket: float
+    ) -> None:
+        width = int(((end_us - start_us) / 1e6) // bucket) + 1
         self.values = np.full((len(series), width), np.nan)
-        for row, (s, b) in enumerate(zip(series, buckets, strict=True)):
+        for row, s in enumerate(series):
+            inside = (s.epochs_us >= start_us) & (s.epochs_us <= end_us)
+            buckets = np.floor_divide((s.epochs_us[inside] - start_us) / 1e6, bucket)
             # a bucket holds its highest score, and never less than 0 (as scores are)
-            np.fmax.at(self.values[row], b.astype(np.int64) - lowest, np.fmax(s.scores, 0.0))
+            np.fmax.at(self.values[row], buckets.astype(np.int64), np.fmax(s.scores[inside], 0.0))
 
     def correlations(self, target: int, lag: int) -> np.ndarray:
         """Each row's Pearson correlation, `lag` buckets earlier, with row `target`, over the
@@ -222,7 +226,8 @@ def rank(
     at_lags: dict[int, list[float]] = {i: [] for i in moved}
     if target is not None:
         rows = [*moved, target] if target not in moved else moved
-        grid, target_row = _Grid([series[i] for i in rows], start_us, bucket), rows.index(target)
+        grid = _Grid([series[i] for i in rows], start_us, end_us, bucket)
+        target_row = rows.index(target)
         for lag in sorted({lag for i in moved for lag in lags[i]}):
             found = grid.correlations(target_row, lag)
             for row, i in enumerate(moved):

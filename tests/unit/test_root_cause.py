@@ -52,8 +52,9 @@ def test_a_series_moving_against_the_incident_keeps_its_negative_correlation():
 
 def test_series_sampled_unevenly_are_compared_on_the_coarsest_interval():
     """A target every minute and a candidate every two, with a gap: the correlation is
-    Pearson's over the two-minute buckets both have a point in (each bucket's highest
-    score), at the lead between their onsets."""
+    Pearson's over the two-minute buckets of the window both have a point in (each bucket's
+    highest score), at the lead between their onsets; the points before the window do not
+    count."""
     target_at = list(range(0, 60))
     target_scores = [0.2 + 0.7 * (40 <= m < 50) + 0.01 * (m % 3) for m in target_at]
     other_at = [m for m in range(0, 60, 2) if not 20 <= m < 30]
@@ -68,6 +69,8 @@ def test_series_sampled_unevenly_are_compared_on_the_coarsest_interval():
     def grid(at: list[int], scores: list[float]) -> dict[int, float]:
         out: dict[int, float] = {}
         for m, score in zip(at, scores, strict=True):
+            if not start <= T0 + timedelta(minutes=m) <= STARTED + timedelta(minutes=15):
+                continue  # compared over the hints' window only
             b = int((T0 + timedelta(minutes=m) - start).total_seconds() // 120)
             out[b] = max(out.get(b, 0.0), score)
         return out
