@@ -40,7 +40,6 @@ INPUT_COLUMNS = ("asset_id", "metric", "timestamp", "value")
 BAND_COLUMNS = ("expected", "lower", "upper", "direction")
 #: points scored by the engine in one call
 CHUNK = 50_000
-_DIRECTIONS = {1.0: "above", -1.0: "below"}
 
 
 @dataclass
@@ -118,8 +117,8 @@ def replay(
     input_path: Path, output_path: Path, engine: Engine, *, progress: bool = True
 ) -> ReplayReport:
     # imported here: numba loads only in a process that replays (the API imports this module)
-    from stream.engine import combine
-    from stream.engine.core import DETECTORS
+    from stream.engine import combine, rounding
+    from stream.engine.core import DETECTORS, DIRECTIONS
 
     report = ReplayReport()
     points = read_points(input_path, report)
@@ -150,7 +149,9 @@ def replay(
                 np.array([epoch for epoch, _ in times]),
                 [p.metric for _, p in chunk],
             )
-            verdicts, scores = scored.verdicts.tolist(), scored.scores.tolist()
+            verdicts = scored.verdicts.tolist()
+            # rounded as `PointScore.detector_scores` is, the chunk at once
+            scores = rounding.round_like_python(scored.scores, 6).tolist()
             for i, (line, point) in enumerate(chunk):
                 v = verdicts[i]
                 if v[combine.REFUSED] == v[combine.REFUSED]:  # refused: not NaN
@@ -171,12 +172,11 @@ def replay(
                         repr(v[combine.SCORE]),
                         int(v[combine.IS_ANOMALY]),
                         driver,
-                        # rounded as `PointScore.detector_scores` is
-                        *(round(s, 6) if s else s for s in scores[i]),
+                        *scores[i],
                         _cell(v[combine.EXPECTED]),
                         _cell(v[combine.LOWER]),
                         _cell(v[combine.UPPER]),
-                        _DIRECTIONS.get(v[combine.DIRECTION], ""),
+                        DIRECTIONS.get(v[combine.DIRECTION], ""),
                     ]
                 )
             progress_bar.update(len(chunk))

@@ -99,7 +99,6 @@ def detect_in(
     engine; count and return the anomalies from `report_from` on. Points a model state has
     already learnt are refused as out of order, and not counted."""
     from stream.engine import combine
-    from stream.engine.core import DETECTORS
 
     for key, state in states.items():
         engine.load(key, state)
@@ -110,38 +109,38 @@ def detect_in(
         np.array([ts.timestamp() for _, _, ts, _ in rows]),
         [m for _, m, _, _ in rows],
     )
-    verdicts, scores = scored_batch.verdicts, scored_batch.scores
+    verdicts = scored_batch.verdicts
     counted = (verdicts[:, combine.REFUSED] != verdicts[:, combine.REFUSED]) & np.array(
         [ts >= report_from for _, _, ts, _ in rows], dtype=bool
     )
-    found = []
-    for i in np.flatnonzero(counted & (verdicts[:, combine.IS_ANOMALY] > 0)).tolist():
-        asset_id, metric, ts, value = rows[i]
-        v = verdicts[i].tolist()
+    # verdicts are built for the anomalies only: a range can hold millions of points
+    anomalous = np.flatnonzero(counted & (verdicts[:, combine.IS_ANOMALY] > 0)).tolist()
+    versions = []
+    for i in anomalous:
         state = states.get(keys[i])
+        versions.append((state.model_version if state else None) or MODEL_VERSION)
+    found = []
+    for i, verdict in zip(
+        anomalous, scored_batch.take(anomalous).point_scores(versions), strict=True
+    ):
+        asset_id, metric, ts, value = rows[i]
         found.append(
             DetectedAnomaly(
                 asset_id=asset_id,
                 metric=metric,
                 timestamp=ts,
                 value=value,
-                score=v[combine.SCORE],
-                detector_scores={
-                    name: round(s, 6) for name, s in zip(DETECTORS, scores[i].tolist(), strict=True)
-                },
-                driver=scored_batch.driver(i),
-                model_version=(state.model_version if state else None) or MODEL_VERSION,
-                expected=_or_none(v[combine.EXPECTED]),
-                lower=_or_none(v[combine.LOWER]),
-                upper=_or_none(v[combine.UPPER]),
-                direction={1.0: "above", -1.0: "below"}.get(v[combine.DIRECTION]),
+                score=verdict.score,
+                detector_scores=verdict.detector_scores,
+                driver=verdict.driver,
+                model_version=verdict.model_version,
+                expected=verdict.expected,
+                lower=verdict.lower,
+                upper=verdict.upper,
+                direction=verdict.direction,
             )
         )
     return int(counted.sum()), found
-
-
-def _or_none(number: float) -> float | None:
-    return None if number != number else number
 
 
 @router.post("/anomaly/detect", response_model=DetectResponse, responses=UNKNOWN_ASSET)

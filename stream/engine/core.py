@@ -209,6 +209,10 @@ class Scored:
         detector = int(self.verdicts[i, combine.DRIVER])
         return f"{DETECTORS[detector]}:{combine.FEATURES[int(self.verdicts[i, combine.FEATURE])]}"
 
+    def take(self, indices: Sequence[int]) -> Scored:
+        """The entries of the points at `indices`, in that order."""
+        return Scored(self.signals[indices], self.scores[indices], self.verdicts[indices])
+
     def point_scores(self, model_versions: Sequence[str]) -> list[PointScore | None]:
         """Each point's verdict as `Scorer.score_and_learn` returns it (None for a point refused
         or replayed); `model_versions`: the model each point's series scored with. A
@@ -238,13 +242,14 @@ class Scored:
                     expected=_or_none(v[combine.EXPECTED]),
                     lower=_or_none(v[combine.LOWER]),
                     upper=_or_none(v[combine.UPPER]),
-                    direction=_DIRECTIONS.get(v[combine.DIRECTION]),
+                    direction=DIRECTIONS.get(v[combine.DIRECTION]),
                 )
             )
         return out
 
 
-_DIRECTIONS = {1.0: "above", -1.0: "below"}
+#: a verdict's DIRECTION column as `PointScore.direction` names it
+DIRECTIONS = {1.0: "above", -1.0: "below"}
 
 
 def _or_none(number: float) -> float | None:
