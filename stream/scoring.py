@@ -77,6 +77,20 @@ class PointScore:
     #: repeat: the anomaly goes on (incidents stay open) though this point raises no alarm
     ongoing: bool = False
 
+    def reported(self) -> dict:
+        """What an anomaly tells of its verdict, by the field names of the anomaly events and
+        of `/anomaly/detect`'s answer."""
+        return {
+            "score": self.score,
+            "detector_scores": self.detector_scores,
+            "driver": self.driver,
+            "model_version": self.model_version,
+            "expected": self.expected,
+            "lower": self.lower,
+            "upper": self.upper,
+            "direction": self.direction,
+        }
+
 
 #: how the evidence of each role's detectors is combined (see the module docstring)
 ROLE_RULES = {

@@ -130,14 +130,7 @@ def detect_in(
                 metric=metric,
                 timestamp=ts,
                 value=value,
-                score=verdict.score,
-                detector_scores=verdict.detector_scores,
-                driver=verdict.driver,
-                model_version=verdict.model_version,
-                expected=verdict.expected,
-                lower=verdict.lower,
-                upper=verdict.upper,
-                direction=verdict.direction,
+                **verdict.reported(),
             )
         )
     return int(counted.sum()), found

@@ -29,16 +29,9 @@ def anomaly_event(scored: ScoredPoint, threshold: float) -> AnomalyEvent:
         metric=point.metric,
         timestamp=point.timestamp,
         value=point.value,
-        score=verdict.score,
         threshold=threshold,
         severity=severity_for(verdict.score),
-        detector_scores=verdict.detector_scores,
-        driver=verdict.driver,
-        model_version=verdict.model_version,
-        expected=verdict.expected,
-        lower=verdict.lower,
-        upper=verdict.upper,
-        direction=verdict.direction,
+        **verdict.reported(),
     )
 
 
