@@ -7,6 +7,8 @@ from datetime import datetime
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from stream.sinks.postgres import stored_detector_scores
+
 _ASSET_KNOWN = """
 SELECT EXISTS (SELECT 1 FROM assets WHERE id = %(a)s)
     OR EXISTS (SELECT 1 FROM metrics WHERE asset_id = %(a)s)
@@ -42,13 +44,19 @@ async def score_page(
     ).fetchone()
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        "SELECT asset_id, metric, ts AS timestamp, value, score, is_anomaly, detector_scores, "
+        "SELECT asset_id, metric, ts AS timestamp, value, score, is_anomaly, detector_values, "
+        "detector_scores, "
         f"driver, model_version, expected, lower_bound, upper_bound, direction "
         f"FROM anomaly_scores WHERE {where} "
         "ORDER BY ts DESC, metric LIMIT %(limit)s OFFSET %(offset)s",
         params,
     )
-    return total[0], await cur.fetchall()
+    rows = await cur.fetchall()
+    for row in rows:
+        row["detector_scores"] = stored_detector_scores(
+            row.pop("detector_values"), row["detector_scores"]
+        )
+    return total[0], rows
 
 
 async def metric_statistics(conn: AsyncConnection, *, asset_id: int, since: datetime) -> list[dict]:

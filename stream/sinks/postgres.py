@@ -77,7 +77,10 @@ CREATE TABLE IF NOT EXISTS anomaly_scores (
     value            DOUBLE PRECISION NOT NULL,
     score            DOUBLE PRECISION NOT NULL,
     is_anomaly       BOOLEAN NOT NULL,
-    detector_scores  JSONB NOT NULL,
+    -- each detector's score, by position in `DETECTOR_COLUMNS` (NULL: the detector gave none)
+    detector_values  DOUBLE PRECISION[],
+    -- the scores as one JSON object, in rows written before `detector_values` existed
+    detector_scores  JSONB,
     driver           TEXT,
     expected         DOUBLE PRECISION,
     lower_bound      DOUBLE PRECISION,
@@ -93,6 +96,8 @@ ALTER TABLE anomaly_scores ADD COLUMN IF NOT EXISTS expected DOUBLE PRECISION;
 ALTER TABLE anomaly_scores ADD COLUMN IF NOT EXISTS lower_bound DOUBLE PRECISION;
 ALTER TABLE anomaly_scores ADD COLUMN IF NOT EXISTS upper_bound DOUBLE PRECISION;
 ALTER TABLE anomaly_scores ADD COLUMN IF NOT EXISTS direction TEXT;
+ALTER TABLE anomaly_scores ADD COLUMN IF NOT EXISTS detector_values DOUBLE PRECISION[];
+ALTER TABLE anomaly_scores ALTER COLUMN detector_scores DROP NOT NULL;
 CREATE INDEX IF NOT EXISTS anomaly_scores_anomalies ON anomaly_scores (asset_id, ts)
     WHERE is_anomaly;
 -- the anomalies of every asset in a stretch of time: the candidates of root-cause hints
@@ -113,18 +118,26 @@ CREATE TABLE IF NOT EXISTS model_metadata (
 );
 """
 
+#: The detectors whose scores `anomaly_scores.detector_values` holds, by position. Append only:
+#: a stored row's i-th value is the score of the i-th name for as long as the table lives, so a
+#: retired detector keeps its place (NULL in newer rows) and a new one goes at the end.
+DETECTOR_COLUMNS = tuple("zscore mad iqr shift volatility flatline hst pattern record".split())
+_KNOWN_DETECTORS = frozenset(DETECTOR_COLUMNS)
+
 # One statement per batch: the batch's rows as one JSON document in, the keys inserted out; a
 # replayed point hits the key and is skipped. One document, because building it is one call of
 # orjson (C) and PostgreSQL parses it in C: 13 arrays dumped by psycopg element by element in
 # Python, and each point's detector scores by the json module, took the worker 49.5 us of CPU a
-# point, the document 26 (README, Benchmarks).
+# point, the document 26 (README, Benchmarks). The detector scores go in as a JSON array read
+# into a float8[], not as a JSONB object: PostgreSQL builds no JSONB a row, and they take 96
+# bytes of a row instead of 224 (README, Benchmarks).
 _INSERT_SCORES = """
 INSERT INTO anomaly_scores
-    (asset_id, metric, ts, value, score, is_anomaly, detector_scores, driver, model_version,
+    (asset_id, metric, ts, value, score, is_anomaly, detector_values, driver, model_version,
      expected, lower_bound, upper_bound, direction)
 SELECT a, m, t, v, s, i, d, dr, mv, e, lo, hi, di
 FROM json_to_recordset(%s::json)
-     AS u(a bigint, m text, t timestamptz, v float8, s float8, i bool, d jsonb, dr text,
+     AS u(a bigint, m text, t timestamptz, v float8, s float8, i bool, d float8[], dr text,
           mv text, e float8, lo float8, hi float8, di text)
 ON CONFLICT (asset_id, metric, ts) DO NOTHING
 RETURNING asset_id, metric, ts
@@ -285,9 +298,22 @@ class ScoreWriter:
             raise StorageError(f"resolving silent incidents failed: {e}") from e
 
 
+def stored_detector_scores(values: Sequence[float | None] | None, legacy: dict | None) -> dict:
+    """A stored row's detector scores by name: from its `detector_values`, or from the JSON
+    object `detector_scores` of a row written before those existed."""
+    if values is None:
+        return legacy or {}
+    return {name: v for name, v in zip(DETECTOR_COLUMNS, values, strict=False) if v is not None}
+
+
 def _document(scored: Sequence[ScoredPoint]) -> str:
     """The batch's rows as the JSON `_INSERT_SCORES` reads (floats exactly: orjson writes the
-    shortest text that reads back as the same double; times as RFC 3339, to the microsecond)."""
+    shortest text that reads back as the same double; times as RFC 3339, to the microsecond).
+    Raises ValueError for a detector score with no place in `DETECTOR_COLUMNS`."""
+    for s in scored:
+        if not s.verdict.detector_scores.keys() <= _KNOWN_DETECTORS:
+            unknown = sorted(s.verdict.detector_scores.keys() - _KNOWN_DETECTORS)
+            raise ValueError(f"detectors {unknown} have no place in DETECTOR_COLUMNS")
     return orjson.dumps(
         [
             {
@@ -297,7 +323,7 @@ def _document(scored: Sequence[ScoredPoint]) -> str:
                 "v": s.point.value,
                 "s": s.verdict.score,
                 "i": s.verdict.is_anomaly,
-                "d": s.verdict.detector_scores,
+                "d": [s.verdict.detector_scores.get(name) for name in DETECTOR_COLUMNS],
                 "dr": s.verdict.driver,
                 "mv": s.verdict.model_version,
                 "e": s.verdict.expected,
