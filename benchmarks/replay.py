@@ -58,15 +58,15 @@ def main() -> None:
         report = replay(source, target, engine, progress=False)
         total = time.perf_counter() - started
         started = time.perf_counter()
-        points = read_points(source, ReplayReport())
+        rows = read_points(source, ReplayReport())
         reading = time.perf_counter() - started
         fresh = build_engine(settings)
         started = time.perf_counter()
         fresh.score_batch(
-            [p.series_key for _, p in points],
-            np.array([p.value for _, p in points]),
-            np.array([p.timestamp.timestamp() for _, p in points]),
-            [p.metric for _, p in points],
+            [f"{a}/{m}" for a, m in zip(rows.asset_ids, rows.metrics, strict=True)],
+            np.array(rows.values),
+            np.array([ts.timestamp() for ts in rows.timestamps]),
+            rows.metrics,
         )
         scoring = time.perf_counter() - started
         print(
@@ -75,7 +75,7 @@ def main() -> None:
             f"the rest {total - reading - scoring:.1f} s)"
         )
 
-        subset = [p for _, p in points[: args.reference_points]]
+        subset = [rows.point(i) for i in range(min(args.reference_points, len(rows)))]
         scorer = build_scorer(settings)
         started = time.perf_counter()
         for _ in score_points(subset, scorer):

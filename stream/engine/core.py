@@ -206,8 +206,7 @@ class Scored:
 
     def driver(self, i: int) -> str:
         """What drove point `i`'s score, as `PointScore.driver` says it."""
-        detector = int(self.verdicts[i, combine.DRIVER])
-        return f"{DETECTORS[detector]}:{combine.FEATURES[int(self.verdicts[i, combine.FEATURE])]}"
+        return driver_name(self.verdicts[i, combine.DRIVER], self.verdicts[i, combine.FEATURE])
 
     def take(self, indices: Sequence[int]) -> Scored:
         """The entries of the points at `indices`, in that order."""
@@ -246,6 +245,11 @@ class Scored:
                 )
             )
         return out
+
+
+def driver_name(detector: float, feature: float) -> str:
+    """A verdict's DRIVER and FEATURE columns as `PointScore.driver` names them."""
+    return f"{DETECTORS[int(detector)]}:{combine.FEATURES[int(feature)]}"
 
 
 #: a verdict's DIRECTION column as `PointScore.direction` names it

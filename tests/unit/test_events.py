@@ -4,15 +4,18 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from stream.events import (
     DLQ_HEADER_REASON,
     DLQ_MAX_BYTES,
     InputLimits,
+    MetricPoint,
     dead_letter_copy,
     dead_letter_headers,
     decode_metric_message,
     event_id_for,
+    plain_fields,
     severity_for,
 )
 
@@ -155,3 +158,41 @@ def test_a_dead_letter_always_fits_the_producer_whatever_the_message_size():
     headers = dict(dead_letter_headers(reason, "t", 0, 1))
     assert len(headers[DLQ_HEADER_REASON]) <= 4_000
     assert headers[DLQ_HEADER_REASON].startswith(b"element 0: value: Field required")
+
+
+# raw values as JSON or a CSV cell may give them: valid, invalid and borderline
+RAW_ASSETS = [1, 7, "12", "007", 0, -1, True, 2**63 - 1, 2**63, 1.0, "x", "", None, "1" * 21]
+RAW_METRICS = ["cpu_usage", "disk.io:r-w", "9cpu", "", "a" * 64, "a" * 65, "cpu usage", 5, None]
+RAW_VALUES = [42.5, 3, -0.0, 1e15, 1e16, -1e15, 10**400, float("nan"), float("inf"), "5", True]
+RAW_TIMES = [
+    "2026-01-01T00:00:00Z",
+    "2026-01-01T00:00:00",
+    "2026-01-01T02:00:00+02:00",
+    "2026-01-01",
+    "20260101",
+    1767225600000,
+    1767225600000.5,
+    -5,
+    10**17,
+    "0001-01-01T00:30:00+01:00",
+    "9500-01-01T00:00:00Z",
+    "nope",
+    True,
+    None,
+]
+
+
+@pytest.mark.parametrize("metric", RAW_METRICS)
+def test_plain_fields_accepts_what_the_schema_accepts_with_the_same_fields(metric):
+    for asset_id in RAW_ASSETS:
+        for value in RAW_VALUES:
+            for timestamp in RAW_TIMES:
+                raw = {"asset_id": asset_id, "metric": metric, "value": value}
+                fields = plain_fields(asset_id, metric, value, timestamp)
+                try:
+                    point = MetricPoint.model_validate({**raw, "timestamp": timestamp})
+                except ValidationError:
+                    assert fields is None, (raw, timestamp)
+                    continue
+                assert fields == (point.asset_id, point.metric, point.value, point.timestamp)
+                assert type(fields[0]) is int and type(fields[2]) is float

@@ -1,15 +1,18 @@
 """`ems-ml replay`: the worker's scores, offline, from a CSV."""
 
 import csv
+import io
 import json
 import subprocess
 import sys
+
+import pytest
 
 from stream.config import Settings
 from stream.demo_feed import synthetic_points
 from stream.ensemble import MODEL_VERSION, build_engine
 from stream.pipeline import RawMessage, process_batch
-from stream.replay import replay
+from stream.replay import _number_or_text, replay
 
 
 def write_csv(path, rows):
@@ -89,3 +92,87 @@ def test_bad_rows_are_reported_with_their_line_and_the_rest_scored(tmp_path):
     assert "line 4: asset_id" in result.stderr
     assert "line 6: out of order" in result.stderr
     assert [r["value"] for r in read_csv(tmp_path / "out.csv")] == ["5.0", "6.0"]
+
+
+def test_a_bad_row_is_reported_at_its_line_in_the_file_after_blank_lines(tmp_path):
+    (tmp_path / "in.csv").write_text(
+        "asset_id,metric,timestamp,value\n"
+        "1,cpu,2026-01-01T00:00:00Z,5\n"
+        "\n"
+        "\n"
+        "1,cpu,2026-01-01T00:01:00Z,oops\n"
+        "1,cpu,2026-01-01T00:02:00Z,6\n"
+    )
+    report = replay(
+        tmp_path / "in.csv",
+        tmp_path / "out.csv",
+        build_engine(Settings(_env_file=None)),
+        progress=False,
+    )
+    assert report.scored == 2
+    assert [line for line, _ in report.rejected] == [5]
+
+
+def test_the_output_is_what_csv_writer_writes_of_its_cells(tmp_path):
+    points = list(synthetic_points(assets=4, ticks=300, anomaly_probability=0.02, seed=3))
+    wire = [p.to_json() for p in points]
+    rows = [(w["asset_id"], w["metric"], w["timestamp"], w["value"]) for w in wire]
+    rows += [(1, "cpu_usage", wire[0]["timestamp"], 1.0)]  # refused: out of order
+    write_csv(tmp_path / "in.csv", rows)
+    report = replay(
+        tmp_path / "in.csv",
+        tmp_path / "out.csv",
+        build_engine(Settings(_env_file=None)),
+        progress=False,
+    )
+    written = (tmp_path / "out.csv").read_bytes()
+    with open(tmp_path / "out.csv", newline="") as f:
+        cells = list(csv.reader(f))
+    again = io.StringIO(newline="")
+    csv.writer(again).writerows(cells)
+    assert written == again.getvalue().encode()
+    assert len(cells) == 1 + report.scored == 1 + len(points)
+    assert any(row[cells[0].index("expected")] == "" for row in cells[1:])  # young series
+    assert report.anomalies == sum(row[cells[0].index("is_anomaly")] == "1" for row in cells[1:])
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "5",
+        " 5 ",
+        "+5",
+        "-5",
+        "007",
+        "1_000",
+        "5.5",
+        "1e3",
+        "1E-3",
+        "-0.0",
+        "nan",
+        "inf",
+        "0x10",
+        "٣",
+        "2026-01-01",
+        "2026-01-01T00:00:00Z",
+        "10:30",
+        "1.2.3",
+        "",
+        "  ",
+        "abc",
+        None,
+    ],
+)
+def test_a_cell_reads_as_int_then_float_then_text(cell):
+    def reference(raw):
+        if raw is None:
+            return None
+        for kind in (int, float):
+            try:
+                return kind(raw.strip())
+            except ValueError:
+                pass
+        return raw.strip()
+
+    got, want = _number_or_text(cell), reference(cell)
+    assert type(got) is type(want) and (got == want or got != got and want != want)
