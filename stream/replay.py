@@ -112,23 +112,17 @@ def read_points(path: Path, report: ReplayReport) -> ReplayInput:
             if not cells:  # a blank line
                 continue
             line = reader.line_num
-            raw = [cells[i] if i < len(cells) else None for i in at]
-            fields = plain_fields(
-                _number_or_text(raw[0]),
-                (raw[1] or "").strip(),
-                _number_or_text(raw[3]),
-                _number_or_text(raw[2]),
-            )
+            asset_id, metric, timestamp, value = (cells[i] if i < len(cells) else None for i in at)
+            raw = {
+                "asset_id": _number_or_text(asset_id),
+                "metric": (metric or "").strip(),
+                "timestamp": _number_or_text(timestamp),
+                "value": _number_or_text(value),
+            }
+            fields = plain_fields(raw["asset_id"], raw["metric"], raw["value"], raw["timestamp"])
             if fields is None:
                 try:
-                    point = MetricPoint.model_validate(
-                        {
-                            "asset_id": _number_or_text(raw[0]),
-                            "metric": (raw[1] or "").strip(),
-                            "timestamp": _number_or_text(raw[2]),
-                            "value": _number_or_text(raw[3]),
-                        }
-                    )
+                    point = MetricPoint.model_validate(raw)
                 except ValidationError as e:
                     reason = "; ".join(
                         f"{'.'.join(map(str, err['loc']))}: "
@@ -144,7 +138,7 @@ def read_points(path: Path, report: ReplayReport) -> ReplayInput:
             rows.values.append(fields[2])
             rows.timestamps.append(fields[3])
     order = sorted(range(len(rows)), key=rows.timestamps.__getitem__)  # stable
-    return ReplayInput(*([column[i] for i in order] for column in vars(rows).values()))
+    return ReplayInput(**{name: [column[i] for i in order] for name, column in vars(rows).items()})
 
 
 def score_points(
