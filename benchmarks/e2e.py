@@ -18,12 +18,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -76,11 +79,45 @@ def phase_seconds(port: int) -> dict[str, float]:
     return found
 
 
+def postgres_cpu_seconds() -> float:
+    """The CPU seconds every PostgreSQL process on this machine has used so far (the local
+    stack's server and its backends), from `/proc/<pid>/stat`."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # the process ended
+        name, fields = text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1].split()
+        if name.startswith("postgres"):
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def worker_cpu_seconds(port: int) -> float:
+    """The worker's CPU seconds so far (`process_cpu_seconds_total` of its metrics endpoint)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return float(re.search(r"^process_cpu_seconds_total (\S+)", text, re.M).group(1))
+
+
+@dataclass(frozen=True)
+class WorkerRun:
+    #: scores a second, from the first stored batch to the last (`stored_rate`)
+    rate: float
+    #: the worker's seconds in each batch phase (`phase_seconds`)
+    phases: dict[str, float]
+    #: CPU seconds a point of the worker and of PostgreSQL, from the first poll that saw
+    #: scores to the last
+    worker_cpu: float
+    postgres_cpu: float
+
+
 def worker_rate(
     settings: Settings, expected: int, batch: int, timeout: float, checkpoint: float
-) -> tuple[float, dict[str, float]]:
-    """Points per second of a worker process, from its first stored batch to its last, and
-    the seconds it spent in each batch phase (`phase_seconds`).
+) -> WorkerRun:
+    """A worker process's run over the topic: its points per second, from its first stored
+    batch to its last, where its time went, and the CPU it and PostgreSQL used a point.
 
     The times are the database's own (`scored_at`, each batch's transaction start), so the
     benchmark polls only once a second for the worker to finish: polling ten times a second
@@ -102,15 +139,24 @@ def worker_rate(
         try:
             deadline = time.monotonic() + timeout
             count = 0
+            first: tuple[int, float, float] | None = None  # count, worker and server CPU
             while time.monotonic() < deadline and count < expected:
                 if proc.poll() is not None:
                     log.seek(0)
                     raise SystemExit(f"worker exited:\n{log.read().decode()[-3000:]}")
                 time.sleep(1.0)
                 count = stored(settings)
+                if first is None and count:
+                    first = (count, worker_cpu_seconds(port), postgres_cpu_seconds())
             if count < expected:
                 raise SystemExit(f"only {count} of {expected} scores after {timeout:.0f} s")
-            return stored_rate(settings), phase_seconds(port)
+            points = max(count - first[0], 1)
+            return WorkerRun(
+                rate=stored_rate(settings),
+                phases=phase_seconds(port),
+                worker_cpu=(worker_cpu_seconds(port) - first[1]) / points,
+                postgres_cpu=(postgres_cpu_seconds() - first[2]) / points,
+            )
         finally:
             proc.terminate()
             proc.wait(timeout=60)
@@ -147,9 +193,7 @@ def main() -> None:
     try:
         asyncio.run(produce(settings, messages))
         raw = asyncio.run(raw_rate(settings, len(messages)))
-        worker, phases = worker_rate(
-            settings, len(messages), args.batch, args.timeout, args.checkpoint
-        )
+        run = worker_rate(settings, len(messages), args.batch, args.timeout, args.checkpoint)
     finally:
         remove(settings, base)
     print(header("benchmarks.e2e"))
@@ -158,17 +202,24 @@ def main() -> None:
         f"checkpoint every {args.checkpoint:g} s"
     )
     print(f"plain aiokafka consumer, read + json decode: {raw:,.0f} points/s (reference)")
+    worker, phases = run.rate, run.phases
     print(f"ems-ml worker, Kafka to every score in PostgreSQL: {worker:,.0f} points/s")
     print(f"worker / reference: 1/{raw / worker:,.0f}")
     n = len(messages)
     shares = ", ".join(
         f"{name} {phases.get(name, 0.0) / n * 1e6:.0f}"
-        for name in ("decode", "restore", "score", "publish", "write", "checkpoint")
+        for name in ("decode", "restore", "score", "publish", "write_wait", "checkpoint")
     )
-    wall = 1e6 / worker
     print(
-        f"worker's us a point: {wall:.0f} of wall time, {phases['total'] / n * 1e6:.0f} in "
-        f"batches ({shares}); the rest in aiokafka and the event loop, between batches"
+        f"worker's us a point: {1e6 / worker:.0f} of wall time, "
+        f"{phases['total'] / n * 1e6:.0f} in batches ({shares}); the rest in aiokafka and the "
+        "event loop, between batches"
+    )
+    # the write runs beside the next batch: its time is not a part of the batches' time
+    print(f"the write of a batch, beside the next one: {phases.get('write', 0.0) / n * 1e6:.0f}")
+    print(
+        f"CPU us a point: worker {run.worker_cpu * 1e6:.0f}, "
+        f"PostgreSQL {run.postgres_cpu * 1e6:.0f} (every postgres process on the machine)"
     )
 
 

@@ -7,10 +7,13 @@ Order of a batch, which is what makes a SIGKILL at any moment lose nothing and s
    messages a row already includes;
 3. publish anomalies and dead letters and wait for the broker's acknowledgement;
 4. write the scores (idempotent on asset/metric/ts) and the incidents the new ones cause in one
-   PostgreSQL transaction (`stream.sinks`), then publish the incidents' changes;
-5. every `STATE_CHECKPOINT_SECONDS` (0: after every batch), a checkpoint: store the rows the
-   batches since the last one changed, each naming the last offset it includes, in one
-   transaction, and only then commit those batches' offsets (`stream.consumer`).
+   PostgreSQL transaction (`stream.sinks`), then publish the incidents' changes. The write runs
+   while the next batch is fetched, scored and published: at most one write is in flight, the
+   next batch's write starts only once it is done, so writes keep the batches' order;
+5. every `STATE_CHECKPOINT_SECONDS` (0: after every batch), a checkpoint: wait for the write in
+   flight, then store the rows the batches since the last one changed, each naming the last
+   offset it includes, in one transaction, and only then commit those batches' offsets
+   (`stream.consumer`).
 A crash replays every message after the last checkpoint from the rows that checkpoint stored:
 the messages a row includes are skipped, the others scored again to the same scores (the rows
 are the same, the engine deterministic), which the scores' primary key swallows; incidents,
@@ -210,6 +213,9 @@ class BatchHandler:
         #: checkpoint: committed only once the checkpoint has stored the rows that include it
         self._uncommitted: dict[tuple[str, int], int] = {}
         self._last_checkpoint = time.monotonic()
+        #: the last batch's write (scores, incidents, their changes), running while the next
+        #: batch is scored; None when every scored batch is written
+        self._writing: asyncio.Task[None] | None = None
         #: a batch and a checkpoint never interleave: a checkpoint stores rows that include
         #: every message of the batches before it, and only those whose scores are stored
         self._lock = asyncio.Lock()
@@ -234,9 +240,12 @@ class BatchHandler:
     def forget_states(self) -> None:
         """Drop the rows the engine holds: after a rebalance, another worker may have moved
         them on, so they are read again from the store. Rows changed since the last checkpoint
-        are dropped too, and their offsets never committed: their messages are consumed again.
-        A rebalance cannot come in the middle of a batch: its handler (`on_partitions_revoked`)
-        waits for the batch's lock."""
+        are dropped too, and their offsets never committed: their messages are consumed again,
+        and so is a write in flight, which is cancelled. A rebalance cannot come in the middle
+        of a batch: its handler (`on_partitions_revoked`) waits for the batch's lock."""
+        if self._writing is not None:
+            self._writing.cancel()
+            self._writing = None
         self._engine.store.clear()
         self.trained.clear()
         self._dirty.clear()
@@ -257,7 +266,15 @@ class BatchHandler:
         async with self._lock:
             await self._checkpoint()
 
+    async def _written(self) -> None:
+        """Wait for the write in flight, if any; raises what it raised."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            await writing
+
     async def _checkpoint(self) -> None:
+        # the rows include every batch scored: their scores must be stored before the rows are
+        await self._written()
         if self._dirty:
             started = time.perf_counter()
             rows = [self._row(key) for key in sorted(self._dirty)]
@@ -305,7 +322,9 @@ class BatchHandler:
     async def handle(
         self, messages: Sequence[RawMessage], *, stale: Callable[[], bool] = lambda: False
     ) -> None:
-        """Score and store one batch (the module's order), then checkpoint if one is due.
+        """Score one batch and start its write (the module's order), then checkpoint if one
+        is due. Returns once the batch before is written and this one's write has started; a
+        checkpoint (`checkpoint`) waits for that write.
 
         `stale` says, once the batch holds the lock, whether its partitions were revoked since
         it was fetched: then it is dropped unscored, uncommitted, for their owner to consume."""
@@ -320,7 +339,7 @@ class BatchHandler:
     async def _handle(self, messages: Sequence[RawMessage]) -> None:
         started = time.perf_counter()
         try:
-            result, incidents = await self._score_and_store(list(messages))
+            result = await self._score_and_store(list(messages))
         except BaseException:
             # the states in memory were scored into in place but are not durable: forget them,
             # so whatever comes next starts again from the store
@@ -332,9 +351,9 @@ class BatchHandler:
             self.positions[(m.topic, m.partition)] = m.offset
         self._record(result, len(messages), time.perf_counter() - started)
 
-    async def _score_and_store(
-        self, messages: list[RawMessage]
-    ) -> tuple[BatchResult, list[TopicMessage]]:
+    async def _score_and_store(self, messages: list[RawMessage]) -> BatchResult:
+        """Score the batch and publish its anomalies, then start its write once the write of
+        the batch before is done (that one ran while this batch was fetched and scored)."""
         phase = _Phases()
         decoded = decode_batch(messages, self._limits)
         keys = series_keys(decoded)
@@ -384,15 +403,34 @@ class BatchHandler:
             transient=PublishError,
         )
         phase.done("publish")
+        await self._written()
+        # the next batch is scored while PostgreSQL inserts this one's rows: return once they
+        # are sent (or the write ended), not before, or it would wait for the scoring to end
+        sending = asyncio.Event()
+        self._writing = asyncio.create_task(
+            self._write(result, outlooks, muted, threats, sending), name="batch write"
+        )
+        self._writing.add_done_callback(lambda _: sending.set())
+        await sending.wait()
+        phase.done("write_wait")
+        return result
+
+    async def _write(
+        self, result: BatchResult, outlooks, muted, threats, sending: asyncio.Event
+    ) -> None:
+        """Store the batch's scores and incidents, retrying while PostgreSQL is unavailable,
+        then publish the incidents' changes; `sending` is set as the scores go out."""
+        started = time.perf_counter()
         incidents: list[TopicMessage] = []
 
         async def write() -> None:
-            incidents[:] = await self._writer.write(result.scored, (), outlooks, muted, threats)
+            incidents[:] = await self._writer.write(
+                result.scored, (), outlooks, muted, threats, sending
+            )
 
         await retry_until_done(write, sink="postgres", transient=StorageError)
         await publish_changes(incidents, publisher=self._publisher, outbox=self._outbox)
-        phase.done("write")
-        return result, incidents
+        metrics.BATCH_PHASE_SECONDS.labels(phase="write").observe(time.perf_counter() - started)
 
     def _row(self, key: str) -> StateRow:
         """The series `key`'s row as stored, naming the message it includes last."""

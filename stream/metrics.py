@@ -26,7 +26,8 @@ BATCH_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 # Where a batch's time goes: decode, restore (rows read from PostgreSQL), score, publish
-# (anomalies and dead letters, until acknowledged), write (scores and incidents), checkpoint.
+# (anomalies and dead letters, until acknowledged), write_wait (for the write of the batch
+# before), checkpoint; and write (scores and incidents), which runs beside the next batch.
 BATCH_PHASE_SECONDS = Histogram(
     "ems_ml_batch_phase_seconds",
     "Time a batch spends in each phase",

@@ -7,6 +7,7 @@ row. Partitions are created on demand for the months a batch touches.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -228,6 +229,7 @@ class ScoreWriter:
         outlooks: Sequence[PredictionRef] = (),
         muted: Callable[[MetricPoint], bool] | None = None,
         threats: Sequence[SecurityRef] = (),
+        sending: asyncio.Event | None = None,
     ) -> list[TopicMessage]:
         """Make the batch durable: its scores, the series `states` that produced them, the
         incidents their new anomalies cause, the prediction incidents the `outlooks` of its
@@ -237,8 +239,10 @@ class ScoreWriter:
         (`stream.security`). Only what is new counts: a point already stored (a replay after a
         restart) touches no incident, nor do the outlooks and patterns of a series with no new
         point in the batch. A point `muted` says is in a maintenance window
-        (`stream.maintenance`) is stored but touches no incident. Raises `StorageError` (retry)
-        or `StorageRefused` (do not)."""
+        (`stream.maintenance`) is stored but touches no incident. `sending`, if given, is set
+        as the scores' statement goes out: a caller waiting for it runs once PostgreSQL has
+        the batch's rows to insert. Raises `StorageError` (retry) or `StorageRefused` (do
+        not)."""
         if not scored:
             return []
         # a batch holds few distinct instants (ticks of a feed): a month for each of those
@@ -250,9 +254,13 @@ class ScoreWriter:
                 if missing:
                     await ensure_month_partitions(conn, missing)
                     self._known_months |= missing
+                document = _document(scored)
                 async with conn.transaction():
                     await state_store.save(conn, self._state_group, states)
-                    cur = await conn.execute(_INSERT_SCORES, (_document(scored),), binary=True)
+                    if sending is not None:
+                        # set() does not yield: the insert below is sent before a waiter runs
+                        sending.set()
+                    cur = await conn.execute(_INSERT_SCORES, (document,), binary=True)
                     inserted = {(a, m, t) for a, m, t in await cur.fetchall()}
                     # only new rows count: a replayed batch changes no incident twice
                     anomalies = [

@@ -285,6 +285,56 @@ def test_a_database_that_refuses_a_batch_stops_the_worker_and_loses_nothing(sett
     assert [k for k in expected if abs(stored[k][0] - expected[k]) > 1e-9] == []
 
 
+def stored_rows(settings) -> dict[str, int]:
+    """The last offset each stored series row includes, by series key."""
+    with psycopg.connect(settings.database_dsn) as conn:
+        return dict(conn.execute("SELECT series_key, source_offset FROM series_state").fetchall())
+
+
+def inserts_waiting_on_a_lock(settings) -> int:
+    with psycopg.connect(settings.database_dsn) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND query LIKE '%INSERT INTO anomaly_scores%'"
+        ).fetchone()[0]
+
+
+def test_rows_and_offsets_wait_for_the_scores_write_still_in_flight(settings, start_worker):
+    """The worker scores the next batch while the last one's scores are being written, but a
+    checkpoint (1 s here) stores no row and commits no offset ahead of the stored scores: with
+    the insert held up by a lock, nothing moves, and a worker killed then leaves every point
+    of the held batch for its successor, which stores them all, exactly as one run would."""
+    points = list(synthetic_points(assets=2, ticks=30, anomaly_probability=0.0, seed=4))
+    values, keys = encoded(points)
+    first = len(DEMO_METRICS) * 2 * 10  # ten ticks, then the held batch
+    # one batch of what comes after the lock: gathered for 2 s
+    env = {"STATE_CHECKPOINT_SECONDS": "1", "BATCH_TIMEOUT_SECONDS": "2"}
+    worker = start_worker(**env)
+    worker.wait_ready()
+    asyncio.run(produce(settings, values[:first], keys[:first]))
+    assert wait_for_count(settings, first) == first
+    assert wait_until(lambda: len(stored_rows(settings)) == 2 * len(DEMO_METRICS), 20)
+    time.sleep(2)  # a checkpoint after the last of those batches
+    rows_before = stored_rows(settings)
+    committed_before, _ = asyncio.run(committed_and_end_offsets(settings))
+    with psycopg.connect(settings.database_dsn) as lock:
+        lock.execute("LOCK TABLE anomaly_scores IN ACCESS EXCLUSIVE MODE")
+        asyncio.run(produce(settings, values[first:], keys[first:]))
+        assert wait_until(lambda: inserts_waiting_on_a_lock(settings) == 1, 30), (
+            "the held batch's insert must be waiting on the lock"
+        )
+        time.sleep(3)  # three checkpoints due
+        assert stored_rows(settings) == rows_before
+        assert asyncio.run(committed_and_end_offsets(settings))[0] == committed_before
+        worker.kill()
+    start_worker(**env).wait_ready()
+    assert wait_for_count(settings, len(values)) == len(values)
+    expected = expected_scores(settings, values)
+    stored = scores_in_db(settings)
+    assert stored.keys() == expected.keys()
+    assert [k for k in expected if abs(stored[k][0] - expected[k]) > 1e-9] == []
+
+
 def test_partitions_moving_between_workers_carry_their_states_exactly(settings, start_worker):
     """A worker killed: the survivor takes its partitions and goes on from the stored states; a
     new worker joins and takes some of them, is killed in turn, and the survivor gets them back:
