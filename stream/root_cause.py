@@ -136,19 +136,28 @@ class _Grid:
     ) -> None:
         width = int(((end_us - start_us) / 1e6) // bucket) + 1
         self.values = np.full((len(series), width), np.nan)
-        for row, s in enumerate(series):
-            inside = (s.epochs_us >= start_us) & (s.epochs_us <= end_us)
-            buckets = np.floor_divide((s.epochs_us[inside] - start_us) / 1e6, bucket)
-            # a bucket holds its highest score, and never less than 0 (as scores are)
-            np.fmax.at(self.values[row], buckets.astype(np.int64), np.fmax(s.scores[inside], 0.0))
+        if not series:
+            return
+        stamps, scores, owner = _concatenated(series)
+        inside = (stamps >= start_us) & (stamps <= end_us)
+        buckets = np.floor_divide((stamps[inside] - start_us) / 1e6, bucket).astype(np.int64)
+        # a bucket holds its highest score, and never less than 0 (as scores are); every
+        # series at once, through the matrix's flat index
+        np.fmax.at(
+            self.values.reshape(-1),
+            owner[inside] * width + buckets,
+            np.fmax(scores[inside], 0.0),
+        )
 
-    def correlations(self, target: int, lag: int) -> np.ndarray:
-        """Each row's Pearson correlation, `lag` buckets earlier, with row `target`, over the
-        buckets both have a point in (0 where fewer than 3, or either is constant)."""
+    def correlations(self, target: int, lag: int, rows: Sequence[int]) -> np.ndarray:
+        """The Pearson correlation of each of `rows`, `lag` buckets earlier, with row `target`,
+        over the buckets both have a point in (0 where fewer than 3, or either is constant).
+        A row's figure is the same whichever other rows are asked with it (each is reduced on
+        its own), so a caller asks only for the rows that need this lag."""
         width = self.values.shape[1]
         if lag >= width:
-            return np.zeros(len(self.values))
-        x = self.values[:, : width - lag]
+            return np.zeros(len(rows))
+        x = self.values[rows, : width - lag]
         y = np.broadcast_to(self.values[target, lag:], x.shape)
         both = ~np.isnan(x) & ~np.isnan(y)
         n = both.sum(axis=1)
@@ -162,21 +171,72 @@ class _Grid:
         return np.where((n >= 3) & (sxx > 0) & (syy > 0), r, 0.0)
 
 
+def _concatenated(series: Sequence[SeriesScores]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every series' stamps and scores end to end, and the index of the series of each."""
+    lengths = [len(s.epochs_us) for s in series]
+    return (
+        np.concatenate([s.epochs_us for s in series]),
+        np.concatenate([s.scores for s in series]),
+        np.repeat(np.arange(len(series)), lengths),
+    )
+
+
 def _interval(series: Sequence[SeriesScores]) -> float:
-    """The coarsest median sampling interval of the series: the grid scores are compared on."""
-    coarsest = 1.0
-    for s in series:
-        if len(s.epochs_us) > 1:
-            gaps = np.sort(np.diff(s.epochs_us) / 1e6)
-            coarsest = max(coarsest, float(gaps[len(gaps) // 2]))
-    return coarsest
+    """The coarsest median sampling interval of the series (the upper median of each one's
+    gaps, in seconds; at least 1): the grid scores are compared on."""
+    lengths = np.array([len(s.epochs_us) for s in series], dtype=np.int64)
+    counts = np.maximum(lengths - 1, 0)  # each series' gaps
+    if not counts.any():
+        return 1.0
+    # every series' gaps at once, sorted within each series (one sort, not one a series)
+    stamps = np.concatenate([s.epochs_us for s in series])
+    owner = np.repeat(np.arange(len(series)), lengths)
+    within = owner[1:] == owner[:-1]
+    gaps = (np.diff(stamps) / 1e6)[within]
+    gaps = gaps[np.lexsort((gaps, owner[1:][within]))]
+    firsts = np.cumsum(counts) - counts
+    has = counts > 0
+    return max(1.0, float(gaps[firsts[has] + counts[has] // 2].max()))
+
+
+def _onsets(
+    series: Sequence[SeriesScores], start_us: int, end_us: int, started_us: int
+) -> list[int | None]:
+    """`_onset` of each series, all at once: the episodes of every series are found in one
+    pass over their moving points end to end, and each series' nearest picked by one sort."""
+    if not series:
+        return []
+    stamps, scores, owner = _concatenated(series)
+    inside = (stamps >= start_us) & (stamps <= end_us) & (scores >= ONSET_SCORE)
+    moving, owner = stamps[inside], owner[inside]
+    if not len(moving):
+        return [None] * len(series)
+    # an episode begins at a series' first moving point and after each gap above the limit
+    begins = np.ones(len(moving), dtype=bool)
+    begins[1:] = (owner[1:] != owner[:-1]) | (
+        (moving[1:] - moving[:-1]) / 1e6 > EPISODE_GAP_SECONDS
+    )
+    starts = np.flatnonzero(begins)
+    first, last = moving[starts], moving[np.append(starts[1:], len(moving)) - 1]
+    distance = np.minimum(np.abs((first - started_us) / 1e6), np.abs((last - started_us) / 1e6))
+    distance[(first <= started_us) & (started_us <= last)] = 0.0
+    whose = owner[starts]
+    # per series, the episode of least distance, the earliest of equals
+    order = np.lexsort((first, distance, whose))
+    leading = np.ones(len(order), dtype=bool)
+    leading[1:] = whose[order][1:] != whose[order][:-1]
+    found: list[int | None] = [None] * len(series)
+    for i, ts in zip(whose[order][leading].tolist(), first[order][leading].tolist(), strict=True):
+        found[i] = ts
+    return found
 
 
 def _onset(s: SeriesScores, start_us: int, end_us: int, started_us: int) -> int | None:
     """The first point (epoch us) of the series' movement nearest the incident's start: its
     points of at least ONSET_SCORE in the window, grouped into episodes (gaps of at most
     EPISODE_GAP_SECONDS), and of those the episode nearest `started_us`. None when it never
-    moved in the window."""
+    moved in the window. The definition `_onsets` computes for many series at once (the tests
+    hold the two to each other)."""
     inside = (s.epochs_us >= start_us) & (s.epochs_us <= end_us) & (s.scores >= ONSET_SCORE)
     moving = s.epochs_us[inside].tolist()
     if not moving:
@@ -210,7 +270,7 @@ def rank(
     target = next(
         (i for i, s in enumerate(series) if (s.asset_id, s.metric) == (asset_id, metric)), None
     )
-    onsets = [_onset(s, start_us, end_us, started_us) for s in series]
+    onsets = _onsets(series, start_us, end_us, started_us)
     moved = [i for i, onset in enumerate(onsets) if onset is not None]
     if not moved:
         return []
@@ -228,11 +288,12 @@ def rank(
         rows = [*moved, target] if target not in moved else moved
         grid = _Grid([series[i] for i in rows], start_us, end_us, bucket)
         target_row = rows.index(target)
+        # each series at its own few lags only, not every series at every lag any one needs
         for lag in sorted({lag for i in moved for lag in lags[i]}):
-            found = grid.correlations(target_row, lag)
-            for row, i in enumerate(moved):
-                if lag in lags[i]:
-                    at_lags[i].append(float(found[row]))
+            rows_at = [row for row, i in enumerate(moved) if lag in lags[i]]
+            found = grid.correlations(target_row, lag, rows_at).tolist()
+            for row, r in zip(rows_at, found, strict=True):
+                at_lags[moved[row]].append(r)
     else:  # no scores of the peak metric: nothing to move with
         at_lags = {i: [0.0] for i in moved}
     hints = []

@@ -5,9 +5,19 @@ from __future__ import annotations
 import statistics
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
-from stream.root_cause import SeriesScores, rank
+from stream.root_cause import (
+    SeriesScores,
+    _Grid,
+    _interval,
+    _onset,
+    _onsets,
+    epoch_us,
+    rank,
+    window,
+)
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 STARTED = T0 + timedelta(minutes=40)
@@ -91,3 +101,51 @@ def test_no_hint_without_a_series_that_moved():
     calm = SeriesScores.of(7, "latency_ms", minutes(*range(60)), [0.1] * 60)
     assert rank([calm], asset_id=7, metric="latency_ms", started_at=STARTED) == []
     assert rank([], asset_id=7, metric="latency_ms", started_at=STARTED) == []
+
+
+def random_series(seed: int, n: int = 30) -> list[SeriesScores]:
+    """Series of every shape a hint list meets: empty, one point, uneven gaps, long quiet
+    stretches between episodes, points before and after the window."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        count = int(rng.integers(0, 60))
+        gaps = rng.choice([30.0, 60.0, 61.5, 300.0, 1200.0], size=count)
+        at = np.cumsum(gaps) / 60 + float(rng.uniform(-30, 30))
+        scores = np.where(rng.random(count) < 0.3, rng.uniform(0.6, 1.0, count), 0.2)
+        out.append(SeriesScores.of(i, "cpu_usage", minutes(*at.tolist()), scores.tolist()))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_onsets_of_many_series_found_at_once_are_each_one_found_alone(seed):
+    series = random_series(seed)
+    start, end = (epoch_us(t) for t in window(STARTED))
+    started = epoch_us(STARTED)
+    alone = [_onset(s, start, end, started) for s in series]
+    assert any(alone), "the cases must include series that moved"
+    assert _onsets(series, start, end, started) == alone
+
+
+def test_the_grid_interval_is_the_coarsest_series_upper_median_gap():
+    every_minute = SeriesScores.of(1, "a", minutes(*range(10)), [0.1] * 10)
+    # gaps of 2, 2, 10 and 10 minutes: its upper median gap is 10 minutes
+    sparse = SeriesScores.of(2, "b", minutes(0, 2, 4, 14, 24), [0.1] * 5)
+    single = SeriesScores.of(3, "c", minutes(5), [0.1])
+    assert _interval([every_minute, sparse, single]) == 600.0
+    # gaps of 2, 2 and 10 minutes
+    assert _interval([SeriesScores.of(2, "b", minutes(0, 2, 4, 14), [0.1] * 4)]) == 120.0
+    assert _interval([every_minute, single]) == 60.0
+    # under a second apart, or no gap at all: compared a second apart
+    assert _interval([SeriesScores.of(4, "d", [T0, T0 + timedelta(milliseconds=10)], [0, 0])]) == 1
+    assert _interval([single]) == 1.0
+
+
+def test_a_series_correlation_is_the_same_asked_alone_or_with_every_other():
+    series = random_series(7)
+    start, end = (epoch_us(t) for t in window(STARTED))
+    grid = _Grid(series, start, end, 60.0)
+    for lag in (0, 3, 11):
+        every = grid.correlations(0, lag, range(len(series)))
+        some = [3, 8, 21]
+        assert grid.correlations(0, lag, some).tolist() == every[some].tolist()
