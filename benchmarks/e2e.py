@@ -8,9 +8,10 @@ topic, then, in the same run:
    and the client library allow on this machine);
 2. starts a real worker process on a fresh consumer group and database and times it from its
    first stored score until every score is in `anomaly_scores`, as the service stores them.
-Prints the rates and their ratios, and where the worker's time went (`ems_ml_batch_phase_seconds`),
-with the command and the machine. Topics and the database are
-removed afterwards.
+Prints the rates and their ratios, where the worker's time went (`ems_ml_batch_phase_seconds`),
+and the CPU the worker and PostgreSQL used a point (which reads apart from the machine's speed
+how much of the worker's wall time is waiting), with the command and the machine. Topics and
+the database are removed afterwards.
 """
 
 from __future__ import annotations
