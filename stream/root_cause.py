@@ -184,13 +184,13 @@ def _concatenated(series: Sequence[SeriesScores]) -> tuple[np.ndarray, np.ndarra
 def _interval(series: Sequence[SeriesScores]) -> float:
     """The coarsest median sampling interval of the series (the upper median of each one's
     gaps, in seconds; at least 1): the grid scores are compared on."""
-    lengths = np.array([len(s.epochs_us) for s in series], dtype=np.int64)
-    counts = np.maximum(lengths - 1, 0)  # each series' gaps
+    if not series:
+        return 1.0
+    stamps, _, owner = _concatenated(series)
+    counts = np.maximum(np.bincount(owner, minlength=len(series)) - 1, 0)  # each series' gaps
     if not counts.any():
         return 1.0
     # every series' gaps at once, sorted within each series (one sort, not one a series)
-    stamps = np.concatenate([s.epochs_us for s in series])
-    owner = np.repeat(np.arange(len(series)), lengths)
     within = owner[1:] == owner[:-1]
     gaps = (np.diff(stamps) / 1e6)[within]
     gaps = gaps[np.lexsort((gaps, owner[1:][within]))]
