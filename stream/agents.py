@@ -7,13 +7,18 @@ Order of a batch, which is what makes a SIGKILL at any moment lose nothing and s
    messages a row already includes;
 3. publish anomalies and dead letters and wait for the broker's acknowledgement;
 4. write the scores (idempotent on asset/metric/ts) and the incidents the new ones cause in one
-   PostgreSQL transaction (`stream.sinks`), then publish the incidents' changes. The write runs
-   while the next batch is fetched, scored and published: at most one write is in flight, the
-   next batch's write starts only once it is done, so writes keep the batches' order;
-5. every `STATE_CHECKPOINT_SECONDS` (0: after every batch), a checkpoint: wait for the write in
-   flight, then store the rows the batches since the last one changed, each naming the last
-   offset it includes, in one transaction, and only then commit those batches' offsets
-   (`stream.consumer`).
+   PostgreSQL transaction (`stream.sinks`), then publish the incidents' changes;
+5. every `STATE_CHECKPOINT_SECONDS` (0: after every batch), a checkpoint: store the rows the
+   batches since the last one changed, each naming the last offset it includes, in one
+   transaction, and only then commit those batches' offsets (`stream.consumer`).
+Writes and checkpoints run in a queue of their own while the next batches are fetched, scored
+and published: one at a time, in the order queued, each once the one before has ended. A
+checkpoint takes its rows when it is queued, so it stores them only after the scores of every
+batch they include. The scoring runs at most `WRITE_BACKLOG_POINTS` scored points ahead of
+the queue (50,000: about 10 s of a 5,000 points/s feed, tens of MB): a slow write (an
+incident's hint list over dense series) delays the stored scores and the incidents, not the
+anomalies of the batches after it, and a database that is down or slow holds a bounded amount
+in memory.
 A crash replays every message after the last checkpoint from the rows that checkpoint stored:
 the messages a row includes are skipped, the others scored again to the same scores (the rows
 are the same, the engine deterministic), which the scores' primary key swallows; incidents,
@@ -29,7 +34,7 @@ import logging
 import os
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,6 +205,7 @@ class BatchHandler:
         maintenance: Windows | None = None,
         security: SecurityWatch | None = None,
         checkpoint_seconds: float = 0.0,
+        write_backlog_points: int = 50_000,
         commit: Callable[[Mapping[tuple[str, int], int]], Awaitable[None]] | None = None,
     ) -> None:
         self._engine = engine
@@ -207,15 +213,20 @@ class BatchHandler:
         self._commit = commit
         #: how often the rows batches changed are stored (`checkpoint`); 0: after every batch
         self.checkpoint_seconds = checkpoint_seconds
+        #: scored points the queue of writes may hold before the scoring waits for it
+        self._backlog_limit = write_backlog_points
         #: the series whose rows changed since the last checkpoint
         self._dirty: set[str] = set()
         #: per (topic, partition), the offset after the last message scored since the last
         #: checkpoint: committed only once the checkpoint has stored the rows that include it
         self._uncommitted: dict[tuple[str, int], int] = {}
         self._last_checkpoint = time.monotonic()
-        #: the last batch's write (scores, incidents, their changes), running while the next
-        #: batch is scored; None when every scored batch is written
-        self._writing: asyncio.Task[None] | None = None
+        #: the queue of writes (a batch's scores, incidents and their changes) and checkpoints
+        #: not yet seen to have ended, oldest first, each with the scored points it holds; each
+        #: starts once the one before it has ended
+        self._writes: deque[tuple[asyncio.Task[None], int]] = deque()
+        #: the points the queue holds (at most the limit, or one batch above it)
+        self._backlog = 0
         #: a batch and a checkpoint never interleave: a checkpoint stores rows that include
         #: every message of the batches before it, and only those whose scores are stored
         self._lock = asyncio.Lock()
@@ -241,11 +252,13 @@ class BatchHandler:
         """Drop the rows the engine holds: after a rebalance, another worker may have moved
         them on, so they are read again from the store. Rows changed since the last checkpoint
         are dropped too, and their offsets never committed: their messages are consumed again,
-        and so is a write in flight, which is cancelled. A rebalance cannot come in the middle
-        of a batch: its handler (`on_partitions_revoked`) waits for the batch's lock."""
-        if self._writing is not None:
-            self._writing.cancel()
-            self._writing = None
+        and so are the writes and checkpoints queued, which are cancelled. A rebalance cannot
+        come in the middle of a batch: its handler (`on_partitions_revoked`) waits for the
+        batch's lock."""
+        for write, _ in self._writes:
+            write.cancel()
+        self._writes.clear()
+        self._backlog = 0
         self._engine.store.clear()
         self.trained.clear()
         self._dirty.clear()
@@ -254,30 +267,76 @@ class BatchHandler:
     async def on_partitions_revoked(self) -> None:
         """Store what the batches changed, then forget every row (`forget_states`)."""
         async with self._lock:
-            await self._checkpoint()
+            self._queue_checkpoint()
+            await self._written()
             self.forget_states()
 
     async def checkpoint(self) -> None:
         """Store the rows changed since the last checkpoint, each naming the last message it
-        includes, in one transaction, then commit the offsets of the messages they include.
-        Until then a crash consumes those messages again from the rows of the checkpoint
-        before: skipped where a row includes them, else scored again to the same scores (which
-        the scores' key swallows). Waits for a batch in progress."""
+        includes, in one transaction, then commit the offsets of the messages they include;
+        returns once that is done. Until then a crash consumes those messages again from the
+        rows of the checkpoint before: skipped where a row includes them, else scored again to
+        the same scores (which the scores' key swallows). Waits for a batch in progress."""
         async with self._lock:
-            await self._checkpoint()
+            self._queue_checkpoint()
+            await self._written()
+
+    async def queue_checkpoint(self) -> None:
+        """Queue a checkpoint (`checkpoint`) behind the writes in flight, without waiting for
+        it; raises what a write or checkpoint that has ended raised. Waits for a batch in
+        progress."""
+        async with self._lock:
+            self._reap()
+            self._queue_checkpoint()
+
+    def _then(self, step: Callable[[], Awaitable[None]], points: int, name: str) -> asyncio.Task:
+        """Queue `step` to start once everything queued before it has ended (and not if any of
+        it failed: then it fails the same way)."""
+        before = self._writes[-1][0] if self._writes else None
+
+        async def after_the_queue() -> None:
+            if before is not None:
+                await before
+            await step()
+
+        task = asyncio.create_task(after_the_queue(), name=name)
+        self._writes.append((task, points))
+        self._backlog += points
+        return task
+
+    def _reap(self) -> None:
+        """Forget the queue's writes that have ended; raises what the first that failed raised."""
+        while self._writes and self._writes[0][0].done():
+            task, points = self._writes.popleft()
+            self._backlog -= points
+            task.result()
 
     async def _written(self) -> None:
-        """Wait for the write in flight, if any; raises what it raised."""
-        writing, self._writing = self._writing, None
-        if writing is not None:
-            await writing
+        """Wait for everything queued; raises what the first that failed raised. The last in
+        the queue ends only after every one before it (and fails with them), so it is the one
+        awaited."""
+        writes, self._writes, self._backlog = self._writes, deque(), 0
+        if writes:
+            await writes[-1][0]
 
-    async def _checkpoint(self) -> None:
-        # the rows include every batch scored: their scores must be stored before the rows are
-        await self._written()
-        if self._dirty:
+    def _queue_checkpoint(self) -> None:
+        """Queue the storing of the rows changed since the last checkpoint, as they are now,
+        and then the commit of their batches' offsets. The rows include every batch scored, so
+        they are queued behind those batches' writes: no row is stored ahead of its scores."""
+        rows = [self._row(key) for key in sorted(self._dirty)]
+        offsets = dict(self._uncommitted)
+        self._dirty.clear()
+        self._uncommitted.clear()
+        self._last_checkpoint = time.monotonic()
+        if rows or offsets:
+            # a checkpoint holds no scored points; at most one is queued an interval
+            self._then(lambda: self._store_checkpoint(rows, offsets), 0, "checkpoint")
+
+    async def _store_checkpoint(
+        self, rows: list[StateRow], offsets: dict[tuple[str, int], int]
+    ) -> None:
+        if rows:
             started = time.perf_counter()
-            rows = [self._row(key) for key in sorted(self._dirty)]
             await retry_until_done(
                 lambda: self._store.save(rows), sink="postgres", transient=StorageError
             )
@@ -285,11 +344,8 @@ class BatchHandler:
             seconds = time.perf_counter() - started
             metrics.CHECKPOINT_SECONDS.observe(seconds)
             metrics.BATCH_PHASE_SECONDS.labels(phase="checkpoint").observe(seconds)
-            self._dirty.clear()
-        if self._uncommitted and self._commit is not None:
-            await self._commit(dict(self._uncommitted))
-        self._uncommitted.clear()
-        self._last_checkpoint = time.monotonic()
+        if offsets and self._commit is not None:
+            await self._commit(offsets)
 
     @property
     def checkpoint_due(self) -> bool:
@@ -323,8 +379,8 @@ class BatchHandler:
         self, messages: Sequence[RawMessage], *, stale: Callable[[], bool] = lambda: False
     ) -> None:
         """Score one batch and start its write (the module's order), then checkpoint if one
-        is due. Returns once the batch before is written and this one's write has started; a
-        checkpoint (`checkpoint`) waits for that write.
+        is due. Returns once this batch's write has started, or is queued behind the writes in
+        flight (the module's order); the checkpoint is queued behind them too.
 
         `stale` says, once the batch holds the lock, whether its partitions were revoked since
         it was fetched: then it is dropped unscored, uncommitted, for their owner to consume."""
@@ -334,7 +390,7 @@ class BatchHandler:
                 return
             await self._handle(messages)
             if self.checkpoint_due:
-                await self._checkpoint()
+                self._queue_checkpoint()
 
     async def _handle(self, messages: Sequence[RawMessage]) -> None:
         started = time.perf_counter()
@@ -352,8 +408,8 @@ class BatchHandler:
         self._record(result, len(messages), time.perf_counter() - started)
 
     async def _score_and_store(self, messages: list[RawMessage]) -> BatchResult:
-        """Score the batch and publish its anomalies, then start its write once the write of
-        the batch before is done (that one ran while this batch was fetched and scored)."""
+        """Score the batch and publish its anomalies, then queue its write (the module's
+        order); waits while the queue would hold more than its limit of points."""
         phase = _Phases()
         decoded = decode_batch(messages, self._limits)
         keys = series_keys(decoded)
@@ -403,15 +459,25 @@ class BatchHandler:
             transient=PublishError,
         )
         phase.done("publish")
-        await self._written()
-        # the next batch is scored while PostgreSQL inserts this one's rows: return once they
-        # are sent (or the write ended), not before, or it would wait for the scoring to end
+        self._reap()
+        while self._writes and self._backlog + len(result.scored) > self._backlog_limit:
+            oldest, points = self._writes.popleft()
+            self._backlog -= points
+            await oldest
+        first = not self._writes
         sending = asyncio.Event()
-        self._writing = asyncio.create_task(
-            self._write(result, outlooks, muted, threats, sending), name="batch write"
+        write = self._then(
+            lambda: self._write(result, outlooks, muted, threats, sending),
+            len(result.scored),
+            "batch write",
         )
-        self._writing.add_done_callback(lambda _: sending.set())
-        await sending.wait()
+        write.add_done_callback(lambda _: sending.set())
+        if first:
+            # the next batch is scored while PostgreSQL inserts this one's rows: return once
+            # they are sent (or the write ended), not before, or the insert would start only
+            # once the next batch's scoring had ended (a batch fetched already is scored
+            # without the loop ever yielding)
+            await sending.wait()
         phase.done("write_wait")
         return result
 
@@ -419,7 +485,8 @@ class BatchHandler:
         self, result: BatchResult, outlooks, muted, threats, sending: asyncio.Event
     ) -> None:
         """Store the batch's scores and incidents, retrying while PostgreSQL is unavailable,
-        then publish the incidents' changes; `sending` is set as the scores go out."""
+        then publish the incidents' changes; `sending` is set as the scores go out. Run from
+        the queue (`_then`): incidents and hints see the scores of every batch before."""
         started = time.perf_counter()
         incidents: list[TopicMessage] = []
 

@@ -166,6 +166,12 @@ class Settings(BaseSettings):
         description="How often the series rows batches changed are stored; their offsets commit "
         "after; 0: after every batch",
     )
+    write_backlog_points: int = Field(
+        50_000,
+        ge=1,
+        description="Scored points whose storing may wait behind a slow write while later "
+        "batches are scored and their anomalies published; past it, scoring waits",
+    )
     worker_metrics_port: int = Field(
         9464, ge=0, description="Port of the worker's Prometheus endpoint; 0 disables it"
     )

@@ -166,6 +166,7 @@ async def serve(settings: Settings) -> None:
         maintenance=Windows(dsn=settings.database_dsn),
         security=SecurityWatch(parse_security_metrics(settings.security_metrics)),
         checkpoint_seconds=settings.state_checkpoint_seconds,
+        write_backlog_points=settings.write_backlog_points,
         commit=consumer.commit,
     )
     watcher = ModelWatcher(
@@ -193,7 +194,7 @@ async def serve(settings: Settings) -> None:
         if not handler.checkpoint_due:
             return
         try:
-            await handler.checkpoint()
+            await handler.queue_checkpoint()
         except Exception as e:  # noqa: BLE001 - as a batch that cannot be made durable
             stop_worker(e)
 

@@ -335,6 +335,58 @@ def test_rows_and_offsets_wait_for_the_scores_write_still_in_flight(settings, st
     assert [k for k in expected if abs(stored[k][0] - expected[k]) > 1e-9] == []
 
 
+def anomaly_keys(settings) -> set[tuple[int, str, int]]:
+    """(asset, metric, epoch ms) of every anomaly event on the anomalies topic so far."""
+    records = asyncio.run(consume_all(settings, settings.anomalies_topic, idle_seconds=1.0))
+    events = [json.loads(r.value) for r in records]
+    return {
+        (e["asset_id"], e["metric"], int(e["event_id"].rsplit(":", 1)[1]))
+        for e in events
+        if e["type"] == "anomaly"
+    }
+
+
+def test_anomalies_go_out_while_a_write_is_held_up_and_the_backlog_stays_bounded(
+    settings, start_worker
+):
+    """A write held up (here by a lock on the scores' table; in production an incident's hint
+    list over dense series, or a slow database) holds back the storing of the batches after it
+    and the checkpoints, not those batches' anomaly events: a spike produced after it reaches
+    the anomalies topic while its score is not stored. The scoring runs at most
+    WRITE_BACKLOG_POINTS points ahead of the writes, then waits; once the lock goes, every point
+    is stored exactly as one run would store it."""
+    # one asset: its points are on one partition, so they are scored in the order produced
+    points, injected = feed_with_spikes(assets=1, ticks=120, spikes=((1, "cpu_usage", 85),))
+    values, keys = encoded(points)
+    per_tick = len(DEMO_METRICS)
+    first, held = 70 * per_tick, 75 * per_tick
+    backlog = 20 * per_tick  # ticks 70 to 90 may be scored ahead of the held write
+    worker = start_worker(
+        STATE_CHECKPOINT_SECONDS="1", BATCH_SIZE="20", WRITE_BACKLOG_POINTS=str(backlog)
+    )
+    worker.wait_ready()
+    asyncio.run(produce(settings, values[:first], keys[:first]))
+    assert wait_for_count(settings, first) == first
+    with psycopg.connect(settings.database_dsn) as lock:
+        lock.execute("LOCK TABLE anomaly_scores IN ACCESS EXCLUSIVE MODE")
+        asyncio.run(produce(settings, values[first:held], keys[first:held]))
+        assert wait_until(lambda: inserts_waiting_on_a_lock(settings) == 1, 30)
+        time.sleep(2)  # checkpoints due: they wait behind the write, the scoring does not
+        asyncio.run(produce(settings, values[held:], keys[held:]))
+        assert wait_until(lambda: injected <= anomaly_keys(settings), 30), (
+            "the spike's anomaly event must go out while the write before it is held up"
+        )
+        assert lock.execute("SELECT count(*) FROM anomaly_scores").fetchone()[0] == first
+        time.sleep(3)  # the scoring has gone as far as the backlog lets it
+        scored = worker.counter("ems_ml_points_scored_total")
+        assert (86 - 70) * per_tick <= scored - first <= backlog, scored - first
+    assert wait_for_count(settings, len(values)) == len(values)
+    expected = expected_scores(settings, values)
+    stored = scores_in_db(settings)
+    assert stored.keys() == expected.keys()
+    assert [k for k in expected if abs(stored[k][0] - expected[k]) > 1e-9] == []
+
+
 def test_partitions_moving_between_workers_carry_their_states_exactly(settings, start_worker):
     """A worker killed: the survivor takes its partitions and goes on from the stored states; a
     new worker joins and takes some of them, is killed in turn, and the survivor gets them back:
