@@ -122,7 +122,7 @@ def read_points(path: Path, report: ReplayReport) -> ReplayInput:
             fields = plain_fields(raw["asset_id"], raw["metric"], raw["value"], raw["timestamp"])
             if fields is None:
                 try:
-                    point = MetricPoint.model_validate(raw)
+                    point = MetricPoint.parse(raw)
                 except ValidationError as e:
                     reason = "; ".join(
                         f"{'.'.join(map(str, err['loc']))}: "

@@ -11,6 +11,7 @@ from stream.events import (
     DLQ_MAX_BYTES,
     InputLimits,
     MetricPoint,
+    PointSchema,
     dead_letter_copy,
     dead_letter_headers,
     decode_metric_message,
@@ -190,9 +191,28 @@ def test_plain_fields_accepts_what_the_schema_accepts_with_the_same_fields(metri
                 raw = {"asset_id": asset_id, "metric": metric, "value": value}
                 fields = plain_fields(asset_id, metric, value, timestamp)
                 try:
-                    point = MetricPoint.model_validate({**raw, "timestamp": timestamp})
+                    point = PointSchema.model_validate({**raw, "timestamp": timestamp})
                 except ValidationError:
                     assert fields is None, (raw, timestamp)
                     continue
                 assert fields == (point.asset_id, point.metric, point.value, point.timestamp)
                 assert type(fields[0]) is int and type(fields[2]) is float
+
+
+def test_a_point_parsed_from_raw_fields_has_the_schemas_fields_or_names_each_bad_one():
+    point = MetricPoint.parse({**GOOD, "asset_id": "12", "value": 3, "extra": "ignored"})
+    assert point == MetricPoint(12, "cpu_usage", 3.0, datetime(2026, 1, 21, 10, 30, tzinfo=UTC))
+    assert type(point.value) is float and point.series_key == "12/cpu_usage"
+    with pytest.raises(ValidationError) as refused:
+        MetricPoint.parse({**GOOD, "value": "high", "timestamp": "yesterday"})
+    assert {e["loc"][0] for e in refused.value.errors()} == {"value", "timestamp"}
+
+
+def test_a_timestamp_seen_before_is_judged_by_its_own_type_not_by_an_equal_value():
+    # the recurring instants are cached: True == 1 and 1.0 == 1 must not find 1's entry
+    first = decode_metric_message(encode({**GOOD, "timestamp": 1}))
+    assert first.points[0].timestamp == datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=UTC)
+    refused = decode_metric_message(encode({**GOOD, "timestamp": True}))
+    assert not refused.points and "timestamp" in refused.errors[0]
+    again = decode_metric_message(encode({**GOOD, "timestamp": 1.0}))
+    assert again.points[0].timestamp == first.points[0].timestamp
