@@ -44,8 +44,8 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from stream import capacity, forecast, seasonality, tail_calibration
 from stream.detectors.base import ROLES, Detector
@@ -54,9 +54,9 @@ from stream.features import Features, SeriesState, window_features
 from stream.metric_rules import MetricRules
 
 
-@dataclass(frozen=True, slots=True)
-class PointScore:
-    """The verdict on one point."""
+class PointScore(NamedTuple):
+    """The verdict on one point. A named tuple, as the worker builds one a point: a frozen
+    dataclass of these fields took four times as long to build."""
 
     score: float
     is_anomaly: bool

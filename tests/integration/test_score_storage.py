@@ -4,7 +4,6 @@ table of the JSONB era upgraded in place with its rows still readable."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -62,7 +61,7 @@ async def _write(settings, points) -> None:
 def point_at(minutes: int, detector_scores: dict):
     ts = T0 + timedelta(minutes=minutes)
     point = scored_point(asset_id=1, ts=ts, value=1.0, score=0.2, is_anomaly=False)
-    return ScoredPoint(point.point, replace(point.verdict, detector_scores=detector_scores))
+    return ScoredPoint(point.point, point.verdict._replace(detector_scores=detector_scores))
 
 
 async def _round_trip(settings) -> tuple[dict, dict]:

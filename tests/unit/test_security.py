@@ -1,6 +1,5 @@
 """The security patterns on points whose answer is known."""
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -55,7 +54,7 @@ def test_a_connection_surge_with_flat_bandwidth_is_a_scan_and_with_busy_bandwidt
     assert watch().assess(busy, _no_season) == []
     # bandwidth whose anomaly goes on, its score halved as a repeat, is not flat either
     damped = scored(1, "bandwidth_out_mbps", score=0.45)
-    damped = type(damped)(damped.point, replace(damped.verdict, ongoing=True))
+    damped = type(damped)(damped.point, damped.verdict._replace(ongoing=True))
     assert watch().assess([*flat[:2], damped], _no_season) == []
     alone = flat[:1]  # no bandwidth seen at that moment: nothing says it was flat
     assert watch().assess(alone, _no_season) == []
