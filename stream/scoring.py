@@ -56,7 +56,7 @@ from stream.metric_rules import MetricRules
 
 class PointScore(NamedTuple):
     """The verdict on one point. A named tuple, as the worker builds one a point: a frozen
-    dataclass of these fields took four times as long to build."""
+    dataclass of these fields takes several times as long to build."""
 
     score: float
     is_anomaly: bool
