@@ -521,9 +521,10 @@ class BatchHandler:
         metrics.POINTS_CONSUMED.inc(result.consumed)
         metrics.REPLAYED.inc(result.replayed)
         # one increment a metric, not a point: a labelled increment costs microseconds
-        for metric, n in Counter(s.point.metric for s in result.scored).items():
+        for metric, n in Counter(p.metric for p in result.scored.points).items():
             metrics.POINTS_SCORED.labels(metric=metric).inc(n)
-        for metric, n in Counter(s.point.metric for s in result.anomalies).items():
+        anomalies = result.anomalies
+        for metric, n in Counter(s.point.metric for s in anomalies).items():
             metrics.ANOMALIES.labels(metric=metric).inc(n)
         for letter in result.dead_letters:
             kind = letter.reason.split(":", 1)[0].split(" ")[0] or "invalid"
@@ -537,12 +538,12 @@ class BatchHandler:
                 len(result.dead_letters),
                 result.dead_letters[0].reason,
             )
-        if result.anomalies:
+        if anomalies:
             log.info(
                 "batch of %d messages: %d scored, %d anomalies",
                 n_messages,
                 len(result.scored),
-                len(result.anomalies),
+                len(anomalies),
             )
 
 

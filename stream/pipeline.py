@@ -19,6 +19,7 @@ import numpy as np
 from stream.events import DecodedMessage, InputLimits, MetricPoint, decode_metric_message
 from stream.features import SeriesState
 from stream.predictions import CapacityWatch, PredictionRef
+from stream.scored import ScoredPoint, ScoredPoints
 from stream.scoring import PointScore, Scorer
 from stream.security import SecurityRef, SecurityWatch
 
@@ -38,12 +39,6 @@ class RawMessage:
 
 
 @dataclass(frozen=True, slots=True)
-class ScoredPoint:
-    point: MetricPoint
-    verdict: PointScore
-
-
-@dataclass(frozen=True, slots=True)
 class DeadLetter:
     """A message (or part of one) that cannot be scored, and why."""
 
@@ -53,7 +48,7 @@ class DeadLetter:
 
 @dataclass
 class BatchResult:
-    scored: list[ScoredPoint] = field(default_factory=list)
+    scored: ScoredPoints = field(default_factory=ScoredPoints.empty)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     #: the keys of the series this batch changed (their rows are in the engine)
     series: list[str] = field(default_factory=list)
@@ -68,7 +63,7 @@ class BatchResult:
 
     @property
     def anomalies(self) -> list[ScoredPoint]:
-        return [s for s in self.scored if s.verdict.is_anomaly]
+        return self.scored.anomalies()
 
 
 def _millis(ts: datetime) -> int:
@@ -164,18 +159,22 @@ def process_batch(
         partitions=np.array([messages[i].partition for i in owners], dtype=np.int64),
         offsets=np.array([messages[i].offset for i in owners], dtype=np.int64),
     )
-    verdicts = scored.point_scores([trained.get(key) or model_version for key in keys])
-    replayed = scored.verdicts[:, combine.REPLAYED].tolist()
-    refused_after = scored.verdicts[:, combine.REFUSED].tolist()
+    verdicts = scored.verdicts
+    # NaN scores: the points refused or replayed
+    took = verdicts[:, combine.SCORE] == verdicts[:, combine.SCORE]
+    ok = np.flatnonzero(took).tolist()
     last: dict[str, MetricPoint] = {}
-    for i, verdict in enumerate(verdicts):
-        if verdict is not None:
-            result.scored.append(ScoredPoint(points[i], verdict))
-            last[keys[i]] = points[i]
-        elif replayed[i]:
+    for i in ok:
+        last[keys[i]] = points[i]
+    result.scored = ScoredPoints(
+        [points[i] for i in ok],
+        scored.take(ok).verdicts_of([trained.get(keys[i]) or model_version for i in ok]),
+    )
+    for i in np.flatnonzero(~took).tolist():
+        if verdicts[i, combine.REPLAYED] > 0:
             result.replayed += 1
         else:
-            why = out_of_order(points[i], int(refused_after[i]))
+            why = out_of_order(points[i], int(verdicts[i, combine.REFUSED]))
             reasons[owners[i]].append(prefixes[i] + why)
     result.series = list(last)
     for message, why in zip(messages, reasons, strict=True):

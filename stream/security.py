@@ -37,8 +37,10 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
+from stream.events import MetricPoint
 from stream.incidents import IncidentEvent, queue_change, upsert
 from stream.json_setting import parse_json_setting
+from stream.scored import ScoredPoint, ScoredPoints
 
 PATTERNS = ("scan", "exfiltration", "ddos")
 CATEGORY = "security"
@@ -133,16 +135,21 @@ class SecurityWatch:
                 self._roles[metric] = found
             return found
 
-    def assess(self, scored: Sequence, season_of: Callable[[str], dict | None]) -> list:
-        """The detections in `scored` (the batch's `ScoredPoint`s); `season_of`: a series'
+    def assess(
+        self, scored: Sequence[ScoredPoint], season_of: Callable[[str], dict | None]
+    ) -> list:
+        """The detections in `scored` (the batch's `ScoredPoint`s, read as columns:
+        `ScoredPoints`); `season_of`: a series'
         seasonal profiles by key, as `SeriesState.season` holds them, None for none yet (for
         the exfiltration's quiet hours)."""
+        batch = ScoredPoints.of(scored)
         found: list[SecurityRef] = []
         by_moment: dict[tuple[int, datetime], list] = defaultdict(list)
-        for s in scored:
-            role = self.role(s.point.metric)
+        for i, point in enumerate(batch.points):
+            role = self.role(point.metric)
             if role is None:
                 continue
+            s = batch[i]  # built for the points with a role only
             by_moment[(s.point.asset_id, s.point.timestamp)].append((role, s))
             if role == "egress":
                 if not _surging(s.verdict):
@@ -156,7 +163,7 @@ class SecurityWatch:
                     self._surges[bucket][s.point.asset_id] = s.point.metric
         for (asset, ts), members in by_moment.items():
             found += self._scan(asset, ts, members)
-        found += self._ddos(scored)
+        found += self._ddos(batch.points)
         return found
 
     def _scan(self, asset: int, ts: datetime, members: list) -> list[SecurityRef]:
@@ -212,10 +219,10 @@ class SecurityWatch:
             },
         )
 
-    def _ddos(self, scored: Sequence) -> list[SecurityRef]:
-        if not scored:
+    def _ddos(self, points: Sequence[MetricPoint]) -> list[SecurityRef]:
+        if not points:
             return []
-        newest = max(s.point.timestamp for s in scored)
+        newest = max(p.timestamp for p in points)
         horizon = newest - timedelta(seconds=DDOS_FLEET_SECONDS)
         for asset in [a for a, ts in self._fleet.items() if ts < horizon]:
             del self._fleet[asset]
@@ -224,7 +231,9 @@ class SecurityWatch:
             del self._surges[bucket]
         found = []
         fleet = max(1, len(self._fleet))
-        batch_buckets = {int(s.point.timestamp.timestamp() // DDOS_BUCKET_SECONDS) for s in scored}
+        batch_buckets = {
+            int(ts.timestamp() // DDOS_BUCKET_SECONDS) for ts in {p.timestamp for p in points}
+        }
         for bucket in sorted(batch_buckets):
             # a surge that straddles two buckets still counts as one moment
             surged = {**self._surges.get(bucket - 1, {}), **self._surges.get(bucket, {})}

@@ -121,7 +121,7 @@ def detect_in(
         versions.append((state.model_version if state else None) or MODEL_VERSION)
     found = []
     for i, verdict in zip(
-        anomalous, scored_batch.take(anomalous).point_scores(versions), strict=True
+        anomalous, scored_batch.take(anomalous).verdicts_of(versions), strict=True
     ):
         asset_id, metric, ts, value = rows[i]
         found.append(

@@ -40,7 +40,7 @@ from stream.engine import (
 from stream.engine.store import SeriesStore, row_dtype
 from stream.features import SeriesState
 from stream.metric_rules import MetricRules
-from stream.scoring import PointScore
+from stream.scored import Verdicts
 
 #: the columns of the scores `score_batch` returns
 DETECTORS = (
@@ -212,39 +212,46 @@ class Scored:
         """The entries of the points at `indices`, in that order."""
         return Scored(self.signals[indices], self.scores[indices], self.verdicts[indices])
 
-    def point_scores(self, model_versions: Sequence[str]) -> list[PointScore | None]:
-        """Each point's verdict as `Scorer.score_and_learn` returns it (None for a point refused
-        or replayed); `model_versions`: the model each point's series scored with. A
-        `PointScore` of the engine has no `features` (it computes none)."""
-        # rounded as `Scorer` rounds them, for the whole batch at once
-        verdicts = self.verdicts.tolist()
-        scores = rounding.round_like_python(self.scores, 6).tolist()
-        drivers: dict[tuple[float, float], str] = {}
-        out: list[PointScore | None] = []
-        for i, v in enumerate(verdicts):
-            if v[combine.SCORE] != v[combine.SCORE]:  # NaN: refused or replayed
-                out.append(None)
-                continue
-            code = (v[combine.DRIVER], v[combine.FEATURE])
-            driver = drivers.get(code)
-            if driver is None:
-                driver = drivers[code] = self.driver(i)
-            out.append(
-                PointScore(
-                    score=v[combine.SCORE],
-                    is_anomaly=v[combine.IS_ANOMALY] > 0,
-                    ongoing=v[combine.ONGOING] > 0,
-                    detector_scores=dict(zip(DETECTORS, scores[i], strict=True)),
-                    features=None,
-                    model_version=model_versions[i],
-                    driver=driver,
-                    expected=_or_none(v[combine.EXPECTED]),
-                    lower=_or_none(v[combine.LOWER]),
-                    upper=_or_none(v[combine.UPPER]),
-                    direction=DIRECTIONS.get(v[combine.DIRECTION]),
-                )
-            )
-        return out
+    def verdicts_of(self, model_versions: Sequence[str]) -> Verdicts:
+        """The entries' verdicts, as `Scorer.score_and_learn` would return them (its detector
+        scores rounded as it rounds them; no `features`: the engine computes none), for entries
+        that scored (`take` them: a refused or replayed entry has none); `model_versions`: the
+        model each entry's series scored with. Raises ValueError for an entry that did not
+        score."""
+        v = self.verdicts
+        score = v[:, combine.SCORE]
+        if np.isnan(score).any():
+            raise ValueError("verdicts_of takes only entries that scored")
+        return Verdicts(
+            score=score.copy(),
+            is_anomaly=v[:, combine.IS_ANOMALY] > 0,
+            ongoing=v[:, combine.ONGOING] > 0,
+            detector_names=DETECTORS,
+            detectors=rounding.round_like_python(self.scores, 6),
+            expected=v[:, combine.EXPECTED].copy(),
+            lower=v[:, combine.LOWER].copy(),
+            upper=v[:, combine.UPPER].copy(),
+            drivers=_named(
+                v[:, combine.DRIVER] * len(combine.FEATURES) + v[:, combine.FEATURE],
+                _driver_of_code,
+            ),
+            directions=_named(v[:, combine.DIRECTION], DIRECTIONS.get),
+            model_versions=list(model_versions),
+        )
+
+
+def _named(codes: np.ndarray, name) -> list:
+    """`name(code)` of each entry of `codes`, called once a distinct code (NaN too)."""
+    if len(codes) == 0:
+        return []
+    distinct, where = np.unique(codes, return_inverse=True)
+    names = [name(c) for c in distinct.tolist()]
+    return [names[j] for j in where.tolist()]
+
+
+def _driver_of_code(code: float) -> str:
+    detector, feature = divmod(int(code), len(combine.FEATURES))
+    return driver_name(detector, feature)
 
 
 def driver_name(detector: float, feature: float) -> str:
@@ -254,10 +261,6 @@ def driver_name(detector: float, feature: float) -> str:
 
 #: a verdict's DIRECTION column as `PointScore.direction` names it
 DIRECTIONS = {1.0: "above", -1.0: "below"}
-
-
-def _or_none(number: float) -> float | None:
-    return None if number != number else number
 
 
 class Engine:

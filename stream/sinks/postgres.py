@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
+import numpy as np
 import orjson
 import psycopg
 from psycopg import sql
@@ -22,8 +23,8 @@ from stream.errors import StorageError, storage_failure
 from stream.events import MetricPoint
 from stream.incidents import SCHEMA as INCIDENT_TABLES
 from stream.incidents import AnomalyRef, IncidentTracker
-from stream.pipeline import ScoredPoint
 from stream.predictions import PredictionRef, PredictionTracker
+from stream.scored import ScoredPoint, ScoredPoints
 from stream.security import SecurityRef, SecurityTracker
 from stream.sinks import state_store, topic_outbox
 from stream.sinks.pool import open_pool
@@ -125,23 +126,39 @@ CREATE TABLE IF NOT EXISTS model_metadata (
 DETECTOR_COLUMNS = tuple("zscore mad iqr shift volatility flatline hst pattern record".split())
 _KNOWN_DETECTORS = frozenset(DETECTOR_COLUMNS)
 
-# One statement per batch: the batch's rows as one JSON document in, the keys inserted out; a
-# replayed point hits the key and is skipped. One document, because building it is one call of
-# orjson (C) and PostgreSQL parses it in C: 13 arrays dumped by psycopg element by element in
-# Python, and each point's detector scores by the json module, took the worker 49.5 us of CPU a
-# point, the document 26 (README, Benchmarks). The detector scores go in as a JSON array read
-# into a float8[], not as a JSONB object: PostgreSQL builds no JSONB a row, and they take 96
-# bytes of a row instead of 224 (README, Benchmarks).
-_INSERT_SCORES = """
-INSERT INTO anomaly_scores
-    (asset_id, metric, ts, value, score, is_anomaly, detector_values, driver, model_version,
-     expected, lower_bound, upper_bound, direction)
-SELECT a, m, t, v, s, i, d, dr, mv, e, lo, hi, di
-FROM json_to_recordset(%s::json)
-     AS u(a bigint, m text, t timestamptz, v float8, s float8, i bool, d float8[], dr text,
-          mv text, e float8, lo float8, hi float8, di text)
-ON CONFLICT (asset_id, metric, ts) DO NOTHING
-RETURNING asset_id, metric, ts
+# One statement per batch: the batch's columns as one JSON document in (one array a column,
+# unnested into rows by PostgreSQL), the positions of the points not inserted out; a replayed
+# point hits the key and is skipped. One document, because building it is one call of orjson
+# (C, over numpy arrays) and PostgreSQL parses it in C: 13 arrays dumped by psycopg element by
+# element in Python, and each point's detector scores by the json module, took the worker 49.5
+# us of CPU a point, a document of one object a row 26 (README, Benchmarks), and that document
+# needed a Python object a point. The detector scores go in as one array a detector, gathered
+# into each row's float8[]: PostgreSQL builds no JSONB a row, and they take 96 bytes of a row
+# instead of 224 (README, Benchmarks).
+_DETECTOR_KEYS = [f"d{j}" for j in range(len(DETECTOR_COLUMNS))]
+_INSERT_SCORES = f"""
+WITH batch AS (
+    SELECT u.* FROM json_to_record(%s::json)
+        AS c(a bigint[], m text[], t timestamptz[], v float8[], s float8[], i bool[],
+             {", ".join(f"{d} float8[]" for d in _DETECTOR_KEYS)},
+             dr text[], mv text[], e float8[], lo float8[], hi float8[], di text[]),
+    unnest(c.a, c.m, c.t, c.v, c.s, c.i, {", ".join(f"c.{d}" for d in _DETECTOR_KEYS)},
+           c.dr, c.mv, c.e, c.lo, c.hi, c.di)
+        WITH ORDINALITY AS u(a, m, t, v, s, i, {", ".join(_DETECTOR_KEYS)},
+                             dr, mv, e, lo, hi, di, n)
+), inserted AS (
+    INSERT INTO anomaly_scores
+        (asset_id, metric, ts, value, score, is_anomaly, detector_values, driver, model_version,
+         expected, lower_bound, upper_bound, direction)
+    SELECT a, m, t, v, s, i, ARRAY[{", ".join(_DETECTOR_KEYS)}], dr, mv, e, lo, hi, di
+    FROM batch
+    ON CONFLICT (asset_id, metric, ts) DO NOTHING
+    RETURNING asset_id, metric, ts
+)
+SELECT b.n - 1 FROM batch b
+WHERE NOT EXISTS (
+    SELECT FROM inserted i WHERE (i.asset_id, i.metric, i.ts) = (b.a, b.m, b.t)
+)
 """
 
 
@@ -241,12 +258,15 @@ class ScoreWriter:
         point in the batch. A point `muted` says is in a maintenance window
         (`stream.maintenance`) is stored but touches no incident. `sending`, if given, is set
         as the scores' statement goes out: a caller waiting for it runs once PostgreSQL has
-        the batch's rows to insert. Raises `StorageError` (retry) or `StorageRefused` (do
-        not)."""
-        if not scored:
+        the batch's rows to insert. `scored` is read as columns (`ScoredPoints`; a list of
+        `ScoredPoint`s is turned into them). Raises `StorageError` (retry) or `StorageRefused`
+        (do not)."""
+        batch = ScoredPoints.of(scored)
+        if not batch:
             return []
+        points, verdicts = batch.points, batch.verdicts
         # a batch holds few distinct instants (ticks of a feed): a month for each of those
-        months = {month_start(ts) for ts in {s.point.timestamp for s in scored}}
+        months = {month_start(ts) for ts in {p.timestamp for p in points}}
         try:
             await open_pool(self._pool)
             async with self._pool.connection() as conn:
@@ -254,37 +274,38 @@ class ScoreWriter:
                 if missing:
                     await ensure_month_partitions(conn, missing)
                     self._known_months |= missing
-                document = _document(scored)
+                document = _document(batch)
                 async with conn.transaction():
                     await state_store.save(conn, self._state_group, states)
                     if sending is not None:
                         # set() does not yield: the insert below is sent before a waiter runs
                         sending.set()
                     cur = await conn.execute(_INSERT_SCORES, (document,), binary=True)
-                    inserted = {(a, m, t) for a, m, t in await cur.fetchall()}
+                    skipped = {n for (n,) in await cur.fetchall()}
                     # only new rows count: a replayed batch changes no incident twice
                     anomalies = [
                         AnomalyRef(
-                            s.point.asset_id,
-                            s.point.metric,
-                            s.point.timestamp,
-                            s.verdict.score,
-                            counts=s.verdict.is_anomaly,
+                            points[i].asset_id,
+                            points[i].metric,
+                            points[i].timestamp,
+                            float(verdicts.score[i]),
+                            counts=bool(verdicts.is_anomaly[i]),
                         )
-                        for s in scored
-                        if (s.verdict.is_anomaly or s.verdict.ongoing)
-                        and (s.point.asset_id, s.point.metric, s.point.timestamp) in inserted
-                        and not (muted and muted(s.point))
+                        for i in verdicts.alarming().tolist()
+                        if i not in skipped and not (muted and muted(points[i]))
                     ]
-                    # outlooks and security patterns too: those of series with no new point
-                    # come from a replay, and were applied when the points were first stored
-                    fresh = {(a, m) for a, m, _ in inserted}
-                    outlooks = [o for o in outlooks if (o.asset_id, o.metric) in fresh]
-                    threats = [t for t in threats if (t.asset_id, t.metric) in fresh]
+                    if outlooks or threats:
+                        # outlooks and security patterns too: those of series with no new
+                        # point come from a replay, and were applied when the points were
+                        # first stored
+                        fresh = {
+                            (p.asset_id, p.metric) for i, p in enumerate(points) if i not in skipped
+                        }
+                        outlooks = [o for o in outlooks if (o.asset_id, o.metric) in fresh]
+                        threats = [t for t in threats if (t.asset_id, t.metric) in fresh]
                     latest: dict[int, datetime] = {}
-                    for s in scored:
-                        a = s.point.asset_id
-                        latest[a] = max(latest.get(a, s.point.timestamp), s.point.timestamp)
+                    for p in points:
+                        latest[p.asset_id] = max(latest.get(p.asset_id, p.timestamp), p.timestamp)
                     changes = await self._incidents.apply(conn, anomalies, latest)
                     if self._predictions is not None:
                         changes += await self._predictions.apply(conn, outlooks)
@@ -292,7 +313,7 @@ class ScoreWriter:
                         changes += await self._security.apply(conn, threats, latest)
                     return await topic_outbox.queue(conn, changes)
         except (psycopg.Error, PoolTimeout) as e:
-            raise storage_failure(e, f"writing {len(scored)} scores") from e
+            raise storage_failure(e, f"writing {len(batch)} scores") from e
 
     async def resolve_silent_incidents(self) -> list[TopicMessage]:
         """Resolve the incidents of assets gone silent; returns their changes for the anomalies
@@ -314,31 +335,36 @@ def stored_detector_scores(values: Sequence[float | None] | None, legacy: dict |
     return {name: v for name, v in zip(DETECTOR_COLUMNS, values, strict=False) if v is not None}
 
 
-def _document(scored: Sequence[ScoredPoint]) -> str:
-    """The batch's rows as the JSON `_INSERT_SCORES` reads (floats exactly: orjson writes the
-    shortest text that reads back as the same double; times as RFC 3339, to the microsecond).
-    Raises ValueError for a detector score with no place in `DETECTOR_COLUMNS`."""
-    for s in scored:
-        if not s.verdict.detector_scores.keys() <= _KNOWN_DETECTORS:
-            unknown = sorted(s.verdict.detector_scores.keys() - _KNOWN_DETECTORS)
-            raise ValueError(f"detectors {unknown} have no place in DETECTOR_COLUMNS")
+def _document(batch: ScoredPoints) -> str:
+    """The batch's columns as the JSON `_INSERT_SCORES` reads (floats exactly: orjson writes
+    the shortest text that reads back as the same double, NaN as null; times as RFC 3339, to
+    the microsecond). Raises ValueError for a detector with no place in `DETECTOR_COLUMNS`."""
+    verdicts = batch.verdicts
+    unknown = sorted(set(verdicts.detector_names) - _KNOWN_DETECTORS)
+    if unknown:
+        raise ValueError(f"detectors {unknown} have no place in DETECTOR_COLUMNS")
+    n = len(batch)
+    by_name = dict(zip(verdicts.detector_names, verdicts.detectors.T, strict=True))
+    nothing = np.full(n, np.nan)  # a stored detector the batch's verdicts do not name
+    points = batch.points
     return orjson.dumps(
-        [
-            {
-                "a": s.point.asset_id,
-                "m": s.point.metric,
-                "t": s.point.timestamp,
-                "v": s.point.value,
-                "s": s.verdict.score,
-                "i": s.verdict.is_anomaly,
-                "d": [s.verdict.detector_scores.get(name) for name in DETECTOR_COLUMNS],
-                "dr": s.verdict.driver,
-                "mv": s.verdict.model_version,
-                "e": s.verdict.expected,
-                "lo": s.verdict.lower,
-                "hi": s.verdict.upper,
-                "di": s.verdict.direction,
-            }
-            for s in scored
-        ]
+        {
+            "a": [p.asset_id for p in points],
+            "m": [p.metric for p in points],
+            "t": [p.timestamp for p in points],
+            "v": [p.value for p in points],
+            "s": verdicts.score,
+            "i": verdicts.is_anomaly,
+            **{
+                key: np.ascontiguousarray(by_name.get(name, nothing))
+                for key, name in zip(_DETECTOR_KEYS, DETECTOR_COLUMNS, strict=True)
+            },
+            "dr": verdicts.drivers,
+            "mv": verdicts.model_versions,
+            "e": verdicts.expected,
+            "lo": verdicts.lower,
+            "hi": verdicts.upper,
+            "di": verdicts.directions,
+        },
+        option=orjson.OPT_SERIALIZE_NUMPY,
     ).decode()
