@@ -274,3 +274,23 @@ def test_a_record_led_score_names_the_measurement_the_record_detector_names():
         records = [bool(flags & (1 << bit)) for bit in range(5)]
         detector._explained = (x, records)
         assert FEATURES[record_feature(flags)] == detector.driver(x), flags
+
+
+def test_the_engines_verdicts_as_point_scores_are_the_scorers_but_for_the_features():
+    epochs, values = _series("daily")
+    settings = Settings(_env_file=None)
+    got = build_engine(settings).score_batch(["s"] * len(values), values, epochs)
+    want = _scorer_verdicts(values, epochs, settings)
+    verdicts = got.verdicts_of([p.model_version for p in want])
+    assert [v._replace(features=None) for v in verdicts] == [
+        p._replace(features=None) for p in want
+    ]
+    assert any(p.is_anomaly for p in want) and any(p.direction for p in want)
+
+
+def test_verdicts_are_only_built_for_points_that_scored():
+    engine = Engine(threshold=0.7, window_size=5, warmup_points=2)
+    got = engine.score_batch(["s", "s"], np.array([1.0, 2.0]), np.array([10.0, 5.0]))
+    with pytest.raises(ValueError, match="only entries that scored"):
+        got.verdicts_of(["m", "m"])
+    assert len(got.take([0]).verdicts_of(["m"])) == 1
