@@ -44,21 +44,18 @@ def test_verdicts_of_point_scores_hold_none_as_nan_and_give_the_same_ones_back()
     assert list(columns) == given and columns[1] is given[1]
 
 
+def columns_like(columns, **changed):
+    """A `Verdicts` of `columns`' arrays, but for those `changed`."""
+    fields = (
+        "score is_anomaly ongoing detector_names detectors expected lower upper drivers "
+        "directions model_versions"
+    ).split()
+    return Verdicts(**{f: changed.get(f, getattr(columns, f)) for f in fields})
+
+
 def test_a_verdict_built_from_columns_names_only_the_detectors_that_scored():
     columns = Verdicts.of([verdict(0.5, detectors={"zscore": 0.5, "mad": 0.4})])
-    built = Verdicts(
-        score=columns.score,
-        is_anomaly=columns.is_anomaly,
-        ongoing=columns.ongoing,
-        detector_names=("zscore", "mad"),
-        detectors=np.array([[0.5, math.nan]]),
-        expected=columns.expected,
-        lower=columns.lower,
-        upper=columns.upper,
-        drivers=columns.drivers,
-        directions=columns.directions,
-        model_versions=columns.model_versions,
-    )
+    built = columns_like(columns, detectors=np.array([[0.5, math.nan]]))
     assert built[0].detector_scores == {"zscore": 0.5}
     assert built[0].expected is None and built[0].score == 0.5
 
@@ -66,19 +63,7 @@ def test_a_verdict_built_from_columns_names_only_the_detectors_that_scored():
 def test_columns_of_different_lengths_are_refused():
     columns = Verdicts.of([verdict(0.5)])
     with pytest.raises(ValueError, match="one entry a point"):
-        Verdicts(
-            score=np.array([0.5, 0.6]),
-            is_anomaly=columns.is_anomaly,
-            ongoing=columns.ongoing,
-            detector_names=columns.detector_names,
-            detectors=columns.detectors,
-            expected=columns.expected,
-            lower=columns.lower,
-            upper=columns.upper,
-            drivers=columns.drivers,
-            directions=columns.directions,
-            model_versions=columns.model_versions,
-        )
+        columns_like(columns, score=np.array([0.5, 0.6]))
     with pytest.raises(ValueError, match="2 points with 1 verdicts"):
         ScoredPoints([point(0), point(1)], columns)
 
