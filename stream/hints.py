@@ -19,24 +19,30 @@ MAX_OTHER_SERIES = 200
 
 # one row a series, its points as two arrays (in time order): a hint list reads up to
 # MAX_OTHER_SERIES series of dozens of points each, once for every incident change, and a row a
-# point cost the worker more than the ranking (README, Benchmarks)
+# point cost the worker more than the ranking (README, Benchmarks). Each candidate's points are
+# read on their own through the key (asset_id, metric, ts), LATERAL: joined as one set, the
+# planner read a young table's whole partition for them, at every incident change (README,
+# Root-cause hints).
 _CANDIDATE_SCORES = """
 WITH others AS (
     SELECT asset_id, metric FROM anomaly_scores
     WHERE is_anomaly AND ts BETWEEN %(start)s AND %(end)s AND asset_id <> %(asset)s
     GROUP BY asset_id, metric ORDER BY count(*) DESC, asset_id, metric LIMIT %(limit)s
 ), candidates AS (
-    SELECT asset_id, metric, ts, score FROM anomaly_scores
+    SELECT DISTINCT asset_id, metric FROM anomaly_scores
     WHERE asset_id = %(asset)s AND ts BETWEEN %(start)s AND %(end)s
     UNION ALL
-    SELECT s.asset_id, s.metric, s.ts, s.score
-    FROM anomaly_scores s JOIN others USING (asset_id, metric)
-    WHERE s.ts BETWEEN %(start)s AND %(end)s
+    SELECT asset_id, metric FROM others
 )
-SELECT asset_id, metric,
-       array_agg((extract(epoch FROM ts) * 1000000)::int8 ORDER BY ts),
-       array_agg(score ORDER BY ts)
-FROM candidates GROUP BY asset_id, metric ORDER BY asset_id, metric
+SELECT c.asset_id, c.metric, p.stamps, p.scores
+FROM candidates c CROSS JOIN LATERAL (
+    SELECT array_agg((extract(epoch FROM s.ts) * 1000000)::int8 ORDER BY s.ts) AS stamps,
+           array_agg(s.score ORDER BY s.ts) AS scores
+    FROM anomaly_scores s
+    WHERE s.asset_id = c.asset_id AND s.metric = c.metric
+      AND s.ts BETWEEN %(start)s AND %(end)s
+) p
+ORDER BY c.asset_id, c.metric
 """
 
 

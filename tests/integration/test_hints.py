@@ -1,0 +1,101 @@
+"""Root-cause hints read from the real PostgreSQL (`stream.hints.for_incident`): which series are
+candidates, and that only the window's points count."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from stream import hints
+from stream.sinks.postgres import ensure_month_partitions, ensure_schema, month_start
+
+pytestmark = pytest.mark.integration
+
+STARTED = datetime(2026, 10, 5, 12, tzinfo=UTC)
+QUIET, MOVED, ALARM = 0.1, 0.65, 0.9
+
+
+def _minutes(m: float) -> datetime:
+    return STARTED + timedelta(minutes=m)
+
+
+async def _hints(settings, rows: list[tuple]) -> list[tuple[int, str, datetime, float]]:
+    """The hints of an incident of asset 1 on cpu_usage starting at STARTED, with `rows`
+    (asset, metric, minutes from STARTED, score) stored, each series quiet every minute of the
+    window otherwise."""
+    async with await psycopg.AsyncConnection.connect(settings.database_dsn) as conn:
+        await ensure_schema(conn)
+        await ensure_month_partitions(conn, {month_start(_minutes(-120))})
+        given = {(a, m, t): s for a, m, t, s in rows}
+        for asset, metric in {(a, m) for a, m, _, _ in rows}:
+            for t in range(-45, 20):
+                given.setdefault((asset, metric, t), QUIET)
+        await conn.cursor().executemany(
+            "INSERT INTO anomaly_scores (asset_id, metric, ts, value, score, is_anomaly, "
+            "model_version) VALUES (%s, %s, %s, 1.0, %s, %s, 'test')",
+            [(a, m, _minutes(t), s, s >= 0.7) for (a, m, t), s in given.items()],
+        )
+        await conn.commit()
+        incident = {"asset_id": 1, "started_at": STARTED, "peak_metric": "cpu_usage"}
+        found = await hints.for_incident(conn, incident)
+    return [(h.asset_id, h.metric, h.onset, h.peak_score) for h in found]
+
+
+def test_candidates_are_the_assets_own_metrics_and_other_assets_anomalous_series(settings):
+    found = asyncio.run(
+        _hints(
+            settings,
+            [
+                (1, "cpu_usage", 0, ALARM),
+                (1, "memory_usage", -5, MOVED),  # the asset's own: moved without an alarm
+                (2, "latency_ms", -10, ALARM),  # another asset's anomaly in the window
+                (3, "errors", -10, MOVED),  # another asset moved, but no anomaly: no candidate
+                (4, "cpu_usage", -90, ALARM),  # an anomaly before the window
+                (4, "cpu_usage", -8, MOVED),  # and a move inside it: still no candidate
+            ],
+        )
+    )
+    assert {(a, m) for a, m, _, _ in found} == {
+        (1, "cpu_usage"),
+        (1, "memory_usage"),
+        (2, "latency_ms"),
+    }
+
+
+def test_only_the_windows_points_are_read(settings):
+    found = asyncio.run(
+        _hints(
+            settings,
+            [
+                (1, "cpu_usage", 0, ALARM),
+                (2, "latency_ms", -40, 0.99),  # before the window (it opens 30 min before)
+                (2, "latency_ms", -20, ALARM),
+                (2, "latency_ms", 16, 0.99),  # after it (it closes 15 min after)
+            ],
+        )
+    )
+    # the move inside the window, and its peak, not the higher scores outside it
+    assert (2, "latency_ms", _minutes(-20), ALARM) in found
+
+
+def test_at_most_max_other_series_of_other_assets_the_most_anomalous_first(settings, monkeypatch):
+    monkeypatch.setattr(hints, "MAX_OTHER_SERIES", 2)
+    found = asyncio.run(
+        _hints(
+            settings,
+            [
+                (1, "cpu_usage", 0, ALARM),
+                *[(2, "latency_ms", t, ALARM) for t in (-12, -11, -10)],
+                (3, "errors", -10, ALARM),  # the fewest anomalies: left out
+                *[(4, "cpu_usage", t, ALARM) for t in (-9, -8)],
+            ],
+        )
+    )
+    assert {(a, m) for a, m, _, _ in found} == {
+        (1, "cpu_usage"),
+        (2, "latency_ms"),
+        (4, "cpu_usage"),
+    }
