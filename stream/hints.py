@@ -46,9 +46,11 @@ ORDER BY c.asset_id, c.metric
 """
 
 
-async def for_incident(conn: AsyncConnection, incident: dict) -> list[Hint]:
+async def for_incident(
+    conn: AsyncConnection, incident: dict, limit: int | None = None
+) -> list[Hint]:
     """The ranked hints of `incident` (a row of `incidents`: asset_id, started_at, peak_metric),
-    from the scores stored now."""
+    from the scores stored now; the first `limit` of them (all by default)."""
     start, end = root_cause.window(incident["started_at"])
     cur = await conn.execute(
         _CANDIDATE_SCORES,
@@ -69,6 +71,7 @@ async def for_incident(conn: AsyncConnection, incident: dict) -> list[Hint]:
         asset_id=incident["asset_id"],
         metric=incident["peak_metric"],
         started_at=incident["started_at"],
+        limit=limit,
     )
 
 

@@ -404,7 +404,7 @@ class IncidentTracker:
     async def _queue(self, conn, incident: dict, kind: str) -> IncidentEvent:
         payload = event_payload(incident)
         # what moved first, from the scores stored so far (this batch's included)
-        found = await hints.for_incident(conn, incident)
+        found = await hints.for_incident(conn, incident, limit=root_cause.TOP_IN_DESCRIPTION)
         if found:
             payload["description"] += " " + root_cause.describe(found)
             payload["details"]["hints"] = hints.as_details(found[: root_cause.TOP_IN_DESCRIPTION])

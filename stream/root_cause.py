@@ -259,11 +259,18 @@ def _onset(s: SeriesScores, start_us: int, end_us: int, started_us: int) -> int 
 
 
 def rank(
-    series: Sequence[SeriesScores], *, asset_id: int, metric: str, started_at: datetime
+    series: Sequence[SeriesScores],
+    *,
+    asset_id: int,
+    metric: str,
+    started_at: datetime,
+    limit: int | None = None,
 ) -> list[Hint]:
     """The hints for an incident of `asset_id` starting at `started_at` whose peak was on
-    `metric`, from the scores of the candidate series over `window(started_at)`; best first.
-    Series that never reach ONSET_SCORE in the window are no hint."""
+    `metric`, from the scores of the candidate series over `window(started_at)` (each in time
+    order); best first, the first `limit` of them (all by default: an EMS event names three,
+    and only those are worded). Series that never reach ONSET_SCORE in the window are no
+    hint."""
     start, end = window(started_at)
     start_us, end_us, started_us = epoch_us(start), epoch_us(end), epoch_us(started_at)
     bucket = _interval(series)
@@ -289,41 +296,51 @@ def rank(
         grid = _Grid([series[i] for i in rows], start_us, end_us, bucket)
         target_row = rows.index(target)
         # each series at its own few lags only, not every series at every lag any one needs
-        for lag in sorted({lag for i in moved for lag in lags[i]}):
-            rows_at = [row for row, i in enumerate(moved) if lag in lags[i]]
+        rows_by_lag: dict[int, list[int]] = {}
+        for row, i in enumerate(moved):
+            for lag in lags[i]:
+                rows_by_lag.setdefault(lag, []).append(row)
+        for lag in sorted(rows_by_lag):
+            rows_at = rows_by_lag[lag]
             found = grid.correlations(target_row, lag, rows_at).tolist()
             for row, r in zip(rows_at, found, strict=True):
                 at_lags[moved[row]].append(r)
     else:  # no scores of the peak metric: nothing to move with
         at_lags = {i: [0.0] for i in moved}
-    hints = []
+    # each moved series' sort key: its correlation, whether its change held, its onset
+    correlations, held = {}, {}
     for i in moved:
-        s, onset = series[i], onsets[i]
-        own = i == target
-        peak = float(s.scores[s.epochs_us >= start_us].max())
-        after = s.scores[s.epochs_us > onset][:SUSTAINED_POINTS].tolist()
-        sustained = statistics.median(after) if after else 0.0
-        hints.append(
-            Hint(
-                s.asset_id,
-                s.metric,
-                from_epoch_us(onset),
-                (started_us - onset) / 1e6,
-                1.0 if own else max(at_lags[i], default=0.0),
-                peak,
-                sustained,
-                "",
-            )
-        )
-    hints.sort(
-        key=lambda h: (
-            h.correlation < MIN_CORRELATION,
-            h.sustained < SUSTAINED_SCORE,
-            h.onset,
-            -h.correlation,
-        )
+        s = series[i]
+        correlations[i] = 1.0 if i == target else max(at_lags[i], default=0.0)
+        # the points after the onset (a series is in time order)
+        after = s.epochs_us.searchsorted(onsets[i], side="right")
+        points_after = s.scores[after : after + SUSTAINED_POINTS].tolist()
+        held[i] = statistics.median(points_after) if points_after else 0.0
+    ranked = sorted(
+        moved,
+        key=lambda i: (
+            correlations[i] < MIN_CORRELATION,
+            held[i] < SUSTAINED_SCORE,
+            onsets[i],
+            -correlations[i],
+        ),
     )
-    return [_with_reason(h, asset_id, metric) for h in hints]
+    hints = []
+    for i in ranked[:limit]:
+        s, onset = series[i], onsets[i]
+        peak = float(s.scores[s.epochs_us.searchsorted(start_us) :].max())
+        hint = Hint(
+            s.asset_id,
+            s.metric,
+            from_epoch_us(onset),
+            (started_us - onset) / 1e6,
+            correlations[i],
+            peak,
+            held[i],
+            "",
+        )
+        hints.append(_with_reason(hint, asset_id, metric))
+    return hints
 
 
 def _with_reason(h: Hint, asset_id: int, peak_metric: str) -> Hint:

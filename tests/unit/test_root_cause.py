@@ -49,6 +49,36 @@ def test_a_cause_that_moved_first_with_the_incident_ranks_before_a_blip_that_mov
     assert "for a moment" in by_series[(5, "cpu_usage")].reason
 
 
+def test_a_limit_gives_the_first_hints_of_the_whole_ranking_worded_the_same():
+    target = SeriesScores.of(7, "latency_ms", minutes(*range(60)), bump(60, 40))
+    others = [
+        SeriesScores.of(asset, "cpu_usage", minutes(*range(60)), bump(60, at, length=length))
+        for asset, at, length in ((1, 35, 8), (2, 20, 1), (3, 38, 12), (4, 30, 3), (5, 44, 8))
+    ]
+    incident = {"asset_id": 7, "metric": "latency_ms", "started_at": STARTED}
+    everything = rank([target, *others], **incident)
+    assert len(everything) == 6
+    for limit in (0, 1, 3, 6, 10):
+        assert rank([target, *others], **incident, limit=limit) == everything[:limit]
+
+
+def test_a_hints_peak_is_from_the_window_and_its_sustained_score_the_median_after_its_onset():
+    # the window opens at minute 10, 30 minutes before the start at 40
+    after_onset = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.6, 0.6, 0.6, 0.05]
+    scores = [0.1] * 60
+    scores[9] = 0.99  # before the window: not its peak
+    scores[10] = 0.95  # its onset, the window's first point
+    scores[11:21] = after_onset
+    cause = SeriesScores.of(3, "db_connections", minutes(*range(60)), scores)
+    target = SeriesScores.of(7, "latency_ms", minutes(*range(60)), bump(60, 40))
+    hints = rank([target, cause], asset_id=7, metric="latency_ms", started_at=STARTED)
+    (found,) = [h for h in hints if h.asset_id == 3]
+    assert found.onset == T0 + timedelta(minutes=10)
+    assert found.peak_score == 0.95
+    # the ten points after the onset, not the onset itself (that would make it 0.55)
+    assert found.sustained == statistics.median(after_onset) == pytest.approx(0.45)
+
+
 def test_a_series_moving_against_the_incident_keeps_its_negative_correlation():
     target = SeriesScores.of(7, "latency_ms", minutes(*range(60)), bump(60, 40, length=20))
     # moves at the incident's start, then low while the target is high
