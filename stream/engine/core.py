@@ -328,17 +328,12 @@ class Engine:
         slot = self.store.slot(key)
         if slot is None:
             raise KeyError(key)
-        return self.store.buffer[slot : slot + 1].tobytes()
+        return self.store.row_bytes(slot)
 
     def restore_row(self, key: str, raw: bytes) -> None:
         """Hold `raw` (`row_bytes` of an engine of this `layout`) as the series `key`'s row.
         Raises ValueError for bytes of another size."""
-        if len(raw) != self.store.dtype.itemsize:
-            raise ValueError(
-                f"a row of {len(raw)} bytes, this engine's rows have {self.store.dtype.itemsize}"
-            )
-        slot = self.store.reset(key)
-        self.store.buffer[slot : slot + 1] = np.frombuffer(raw, dtype=self.store.dtype)
+        self.store.put(key, raw)
 
     def _rule_row(self, metric: str) -> tuple[float, float]:
         row = self._rule_rows.get(metric)

@@ -126,7 +126,7 @@ def test_a_field_declared_twice_is_refused():
 
 def test_a_new_row_starts_at_its_fields_initial_values_after_the_store_grows():
     store = SeriesStore(row_dtype([("n", "i8", ()), ("last", "f8", ())]), {"last": np.nan}, 1)
-    store.buffer[0]["n"] = 7
+    store.buffer[store.slots(["a"])[0]]["n"] = 7  # a row before the store grows
     slots = store.slots(["a", "b", "c"])
     assert slots.tolist() == [0, 1, 2]
     assert store.rows["n"].tolist() == [7, 0, 0]
