@@ -50,27 +50,31 @@ def seed(settings: Settings, series: int, points: int) -> None:
                     copy.write_row((s + 1, "cpu_usage", value, now - (points - i) * step))
 
 
-async def latencies(client: httpx.AsyncClient, until) -> list[float]:
-    """Seconds each `/metrics` took, asked every POLL_SECONDS until `until()`."""
+async def latencies(client: httpx.AsyncClient, until) -> list[tuple[float, float]]:
+    """(when it was asked, seconds it took) of each `/metrics`, asked every POLL_SECONDS until
+    `until()`; times from the first."""
     found = []
+    first = time.perf_counter()
     while not until():
         started = time.perf_counter()
         answer = await client.get("/metrics")
         answer.raise_for_status()
-        found.append(time.perf_counter() - started)
+        found.append((started - first, time.perf_counter() - started))
         await asyncio.sleep(POLL_SECONDS)
     return found
 
 
-def summary(seconds: list[float]) -> str:
-    ms = np.array(seconds) * 1000
+def summary(answers: list[tuple[float, float]]) -> str:
+    ms = np.array([seconds for _, seconds in answers]) * 1000
+    longest = int(ms.argmax())
     return (
         f"p50 {np.percentile(ms, 50):.0f} ms, p99 {np.percentile(ms, 99):.0f} ms, "
-        f"longest {ms.max():,.0f} ms ({len(ms)} answers)"
+        f"longest {ms.max():,.0f} ms, asked {answers[longest][0]:.1f} s in "
+        f"({len(ms)} answers)"
     )
 
 
-async def measure(base_url: str) -> tuple[float, list[float], list[float]]:
+async def measure(base_url: str) -> tuple[float, list, list]:
     async with httpx.AsyncClient(base_url=base_url, timeout=600) as client:
         idle_until = time.perf_counter() + 3
         idle = await latencies(client, lambda: time.perf_counter() > idle_until)

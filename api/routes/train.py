@@ -71,7 +71,10 @@ async def train(request: TrainRequest, settings: SettingsDep, pool: PoolDep) -> 
     if len(rows) > MAX_TRAINING_POINTS:
         raise unprocessable("timeRange", f"more than {MAX_TRAINING_POINTS} points; narrow it")
     try:
-        series = models_store.check_history(rows, settings.min_training_samples)
+        # grouping millions of rows by series: off the event loop too
+        series = await run_in_threadpool(
+            models_store.check_history, rows, settings.min_training_samples
+        )
     except models_store.TrainingError as e:
         raise unprocessable("timeRange", str(e)) from e
 

@@ -78,7 +78,10 @@ def _applied(rows, pending, n_pending, partition, offset) -> int:
     return 0
 
 
-@njit(cache=True)
+# nogil: the loop reads and writes arrays only, so it lets the process's other threads run
+# while it scores; the API scores a training's or a detection's whole range in one call in a
+# worker thread, and its event loop answers the requests that come meanwhile (README)
+@njit(cache=True, nogil=True)
 def _score_rows(
     rows,
     slots,
