@@ -39,7 +39,9 @@ from stream.sinks import postgres
 from stream.sinks.postgres import DETECTOR_COLUMNS
 
 _KEYS = [f"d{j}" for j in range(len(DETECTOR_COLUMNS))]
-#: the scores' statement as the writer sent it until 2026-12-07 (one JSON document a batch)
+#: the scores' statement as the writer sent it until 2026-12-07: the batch as one JSON document
+#: read by `json_to_record`, then the writer's own insert (the two differ only in how the
+#: columns arrive)
 REFERENCE_SQL = f"""
 WITH batch AS (
     SELECT u.* FROM json_to_record(%s::json)
@@ -49,20 +51,7 @@ WITH batch AS (
     unnest(c.a, c.m, c.t, c.v, c.s, c.i, {", ".join(f"c.{d}" for d in _KEYS)},
            c.dr, c.mv, c.e, c.lo, c.hi, c.di)
         WITH ORDINALITY AS u(a, m, t, v, s, i, {", ".join(_KEYS)}, dr, mv, e, lo, hi, di, n)
-), inserted AS (
-    INSERT INTO anomaly_scores
-        (asset_id, metric, ts, value, score, is_anomaly, detector_values, driver, model_version,
-         expected, lower_bound, upper_bound, direction)
-    SELECT a, m, t, v, s, i, ARRAY[{", ".join(_KEYS)}], dr, mv, e, lo, hi, di
-    FROM batch
-    ON CONFLICT (asset_id, metric, ts) DO NOTHING
-    RETURNING asset_id, metric, ts
-)
-SELECT b.n - 1 FROM batch b
-WHERE NOT EXISTS (
-    SELECT FROM inserted i WHERE (i.asset_id, i.metric, i.ts) = (b.a, b.m, b.t)
-)
-"""
+{postgres._INSERT_SCORES[postgres._INSERT_SCORES.index("), inserted AS") :]}"""
 
 _STORED = (
     "SELECT asset_id, metric, ts, value, score, is_anomaly, detector_values, driver, "
