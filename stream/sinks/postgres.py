@@ -132,9 +132,9 @@ _KNOWN_DETECTORS = frozenset(DETECTOR_COLUMNS)
 # their elements as they are instead of parsing a float or a time from text for each (as it did
 # with the one JSON document a batch sent before: 13-15 us of its CPU a point against 9-10,
 # for about the same client CPU; README, Benchmarks), and psycopg's own array dumper, which
-# walks the elements in Python, is not used. The detector scores go in as one array a detector, gathered
-# into each row's float8[]: PostgreSQL builds no JSONB a row, and they take 96 bytes of a row
-# instead of 224 (README, Benchmarks).
+# walks the elements in Python, is not used. The detector scores go in as one array a
+# detector, gathered into each row's float8[]: PostgreSQL builds no JSONB a row, and they take
+# 96 bytes of a row instead of 224 (README, Benchmarks).
 _DETECTOR_KEYS = [f"d{j}" for j in range(len(DETECTOR_COLUMNS))]
 _INSERT_SCORES = f"""
 WITH batch AS (
