@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import numpy as np
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, TypeAdapter
@@ -40,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter
 from stream.events import MetricPoint
 from stream.incidents import IncidentEvent, queue_change, upsert
 from stream.json_setting import parse_json_setting
-from stream.scored import ScoredPoint, ScoredPoints
+from stream.scored import ScoredPoint, ScoredPoints, Verdicts
 
 PATTERNS = ("scan", "exfiltration", "ddos")
 CATEGORY = "security"
@@ -99,12 +100,16 @@ class SecurityRef:
     evidence: dict
 
 
-def _surging(verdict) -> bool:
-    return verdict.direction == "above" and (verdict.is_anomaly or verdict.ongoing)
-
-
-def _flat(verdict) -> bool:
-    return not (verdict.is_anomaly or verdict.ongoing) and verdict.score < FLAT_SCORE
+def _surging_and_flat(verdicts: Verdicts) -> tuple[list[bool], list[bool]]:
+    """Each verdict's surging (above what is expected, an anomaly or the ongoing part of one)
+    and flat (neither, and a score under FLAT_SCORE), from the batch's columns: the patterns
+    build a verdict only for the points they go on to read."""
+    alarming = verdicts.is_anomaly | verdicts.ongoing
+    above = np.array([d == "above" for d in verdicts.directions], dtype=bool)
+    return (
+        (above & alarming).tolist(),
+        (~alarming & (verdicts.score < FLAT_SCORE)).tolist(),
+    )
 
 
 _MAX_ROLES_KEPT = 65536
@@ -143,37 +148,47 @@ class SecurityWatch:
         seasonal profiles by key, as `SeriesState.season` holds them, None for none yet (for
         the exfiltration's quiet hours)."""
         batch = ScoredPoints.of(scored)
+        surging, flat = _surging_and_flat(batch.verdicts)
         found: list[SecurityRef] = []
-        by_moment: dict[tuple[int, datetime], list] = defaultdict(list)
+        # the points with a role (by index) of each asset at each instant
+        by_moment: dict[tuple[int, datetime], list[tuple[str, int]]] = defaultdict(list)
         for i, point in enumerate(batch.points):
             role = self.role(point.metric)
             if role is None:
                 continue
-            s = batch[i]  # built for the points with a role only
-            by_moment[(s.point.asset_id, s.point.timestamp)].append((role, s))
+            by_moment[(point.asset_id, point.timestamp)].append((role, i))
             if role == "egress":
-                if not _surging(s.verdict):
-                    self._runs.pop((s.point.asset_id, s.point.metric), None)
-                elif ref := self._exfiltration(s, season_of(s.point.series_key)):
+                if not surging[i]:
+                    self._runs.pop((point.asset_id, point.metric), None)
+                elif ref := self._exfiltration(batch[i], season_of(point.series_key)):
                     found.append(ref)
             if role == "ingress":
-                self._fleet[s.point.asset_id] = s.point.timestamp
-                if _surging(s.verdict):
-                    bucket = int(s.point.timestamp.timestamp() // DDOS_BUCKET_SECONDS)
-                    self._surges[bucket][s.point.asset_id] = s.point.metric
+                self._fleet[point.asset_id] = point.timestamp
+                if surging[i]:
+                    bucket = int(point.timestamp.timestamp() // DDOS_BUCKET_SECONDS)
+                    self._surges[bucket][point.asset_id] = point.metric
         for (asset, ts), members in by_moment.items():
-            found += self._scan(asset, ts, members)
+            found += self._scan(asset, ts, members, batch, surging, flat)
         found += self._ddos(batch.points)
         return found
 
-    def _scan(self, asset: int, ts: datetime, members: list) -> list[SecurityRef]:
-        conns = [s for role, s in members if role == "connections" and _surging(s.verdict)]
-        bandwidth = [s for role, s in members if role in ("ingress", "egress")]
+    def _scan(
+        self,
+        asset: int,
+        ts: datetime,
+        members: list[tuple[str, int]],
+        batch: ScoredPoints,
+        surging: list[bool],
+        flat: list[bool],
+    ) -> list[SecurityRef]:
+        conns = [i for role, i in members if role == "connections" and surging[i]]
+        bandwidth = [i for role, i in members if role in ("ingress", "egress")]
         # flat: neither an anomaly nor the damped continuation of one (a repeat's score is
         # halved, and would pass for ordinary), and an ordinary score
-        if not conns or not bandwidth or not all(_flat(s.verdict) for s in bandwidth):
+        if not conns or not bandwidth or not all(flat[i] for i in bandwidth):
             return []
-        c = max(conns, key=lambda s: s.verdict.score)
+        c = batch[max(conns, key=lambda i: batch.verdicts.score[i])]
+        bandwidth = [batch[i] for i in bandwidth]
         return [
             SecurityRef(
                 asset,
