@@ -185,18 +185,19 @@ def process_batch(
         return engine.store.buffer[engine.store.slot(key)]
 
     if watch is not None:
-        for key, point in last.items():
-            if watch.bounded(point.metric):
-                r = row(key)
-                ref = watch.assess_line(
-                    point.asset_id,
-                    point.metric,
-                    convert.trend_of(r),
-                    lambda r=r: convert.season_of(r),
-                    point.timestamp,
-                )
-                if ref is not None:
-                    result.outlooks.append(ref)
+        bounded = [(key, point) for key, point in last.items() if watch.bounded(point.metric)]
+        slots = [engine.store.slot(key) for key, _ in bounded]
+        trends = convert.trends_of(engine.store.buffer, slots)
+        for (key, point), trend in zip(bounded, trends, strict=True):
+            ref = watch.assess_line(
+                point.asset_id,
+                point.metric,
+                trend,
+                lambda key=key: convert.season_of(row(key)),
+                point.timestamp,
+            )
+            if ref is not None:
+                result.outlooks.append(ref)
     if security is not None:
         result.security = security.assess(
             result.scored, lambda key: convert.season_of(row(key)) if key in last else None
