@@ -10,8 +10,9 @@ from psycopg.rows import dict_row
 
 from stream.sinks.postgres import stored_detector_scores
 
-#: rows of a metric history made into Python objects at once (about 50 ms of the event loop)
-_HISTORY_CHUNK_ROWS = 50_000
+#: rows of a metric history made into Python objects at once: a few ms of the event loop, which a
+#: request waiting for it needs several turns of
+_HISTORY_CHUNK_ROWS = 5_000
 
 _ASSET_KNOWN = """
 SELECT EXISTS (SELECT 1 FROM assets WHERE id = %(a)s)
@@ -99,7 +100,7 @@ async def metric_history(
 ) -> list[tuple[int, str, datetime, float]]:
     """(asset_id, metric, timestamp, value) rows since `since`, in time order, at most `limit`.
     The rows are made a chunk at a time, the event loop free between chunks: a training reads up
-    to two million, which took the API's every other request a second to wait for when made at
+    to two million, which took the API's every other request seconds to wait for when made at
     once (README, Benchmarks)."""
     where = '"timestamp" >= %(since)s'
     if asset_id is not None:
