@@ -188,7 +188,6 @@ class SecurityWatch:
         if not conns or not bandwidth or not all(flat[i] for i in bandwidth):
             return []
         c = batch[max(conns, key=lambda i: batch.verdicts.score[i])]
-        bandwidth = [batch[i] for i in bandwidth]
         return [
             SecurityRef(
                 asset,
@@ -199,7 +198,8 @@ class SecurityWatch:
                     "connections": c.point.value,
                     "expected_connections": c.verdict.expected,
                     "bandwidth_scores": {
-                        s.point.metric: round(s.verdict.score, 3) for s in bandwidth
+                        batch.points[i].metric: round(float(batch.verdicts.score[i]), 3)
+                        for i in bandwidth
                     },
                 },
             )
