@@ -4,7 +4,8 @@ The one home of the ensemble: the worker, `ems-ml replay`, the API's detect and 
 benchmarks all build their scorer here, the Python one (`build_scorer`) or the compiled engine
 that gives the same verdicts (`build_engine`; `ems-ml replay`, detect and train run it). A new
 detector is one module under `detectors/`, with its role, plus one line in `detectors()` (and,
-while both scorers run, its compiled twin under `engine/`).
+while both scorers run, its compiled twin under `engine/` plus one line in
+`engine.registry.MODULES`; `engine.contract` says what the twin declares).
 """
 
 from __future__ import annotations

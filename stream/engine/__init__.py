@@ -9,7 +9,11 @@ checkpoint of a series is a copy of its row.
 
 Each component is one module that declares its fields (`FIELDS`: name, dtype, shape) and its
 compiled steps, and reproduces one module of the Python path, which stays the reference the tests
-hold the engine to (`reference`):
+hold the engine to (`reference`). A detector module also keeps the typed detector contract
+(`contract`): it declares the Python detectors it reproduces (each a score column with its
+role), the scratch its step needs, and one compiled `step` of one signature; the loop
+(`core`) calls the steps of `registry.MODULES` in turn and the combination (`combine`) reads
+their roles, so neither names a detector, and a new one is one module plus one line there:
 
 | engine module | reproduces |
 |---|---|
@@ -52,6 +56,8 @@ _STREAM = _HERE.parent
 #: it takes its constants from
 SOURCES = (
     *sorted(_HERE.glob("*.py")),
+    _STREAM / "ensemble.py",  # the detectors' order, which the columns follow (`registry`)
+    _STREAM / "detectors" / "base.py",  # the roles
     _STREAM / "seasonality.py",
     _STREAM / "features.py",
     _STREAM / "detectors" / "calibration.py",

@@ -1,9 +1,10 @@
 """The combination by role, compiled: the second half of `Scorer.score_and_learn`.
 
 From the detectors' scores of a point: the evidence of each role, persistence, each channel
-against its own tail (`tails`), the strongest channel less the multiplicity, the record's bonus,
-repeat damping, the expected value and band, the warm-up, the metric's rule, and what drove the
-score, as `stream.scoring` computes them (see its docstring for why each step is there).
+against its own tail (`tails`), the strongest channel less the multiplicity, the long-memory
+bonus, repeat damping, the expected value and band, the warm-up, the metric's rule, and what
+drove the score, as `stream.scoring` computes them (see its docstring for why each step is
+there). It knows the detectors by their roles only (`registry.LAYOUT`), as `Scorer` does.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from numba import njit
 
 from stream import scoring as py
 from stream.detectors import calibration as calibration_py
-from stream.engine import hst, tails
+from stream.detectors.base import ROLES
+from stream.engine import contract, tails
+from stream.engine.registry import LAYOUT
 from stream.engine.scale import l_to_score, neg_log10_tail
 
 _L_HALF = calibration_py._L_HALF
@@ -24,7 +27,41 @@ _SQRT2 = math.sqrt(2.0)
 _PERSIST = py.PERSISTENCE_POINTS
 _RECORD_GATE = py.RECORD_GATE_L
 _REPEAT = py.REPEAT_FACTOR
-_POINT, _LEVEL, _SHAPE, _NOVELTY, _PERSISTENCE = range(5)
+#: the channels of evidence, as their tails are indexed (`tails.CHANNELS`)
+_POINT = tails.CHANNELS.index(py.PERSISTENT_ROLE)
+_SHAPE = tails.CHANNELS.index("shape")
+_PERSISTENCE = tails.CHANNELS.index(py.PERSISTENCE)
+_N_CHANNELS = len(tails.CHANNELS)
+
+#: the detectors as the combination knows them: each column's role (index in `ROLES`), how each
+#: role's evidence is combined and weighed, and the long-memory column (-1: none)
+_N = len(LAYOUT.names)
+_ROLE_OF = LAYOUT.roles
+_RULES = LAYOUT.rules
+_WEIGHTS = LAYOUT.weights
+_LONG_MEMORY = LAYOUT.long_memory
+_ROLE_LONG_MEMORY = ROLES.index("long_memory")
+#: the role of each channel (-1: persistence, which is no role)
+_ROLE_OF_CHANNEL = np.array(
+    [ROLES.index(ch) if ch in ROLES else -1 for ch in tails.CHANNELS], dtype=np.int64
+)
+#: the columns of each channel's role, flat, in the detectors' order: channel c's are
+#: `_MEMBERS[_FIRST[c]:_FIRST[c + 1]]`; with how the channel's evidence is combined and weighed
+_MEMBERS = np.array(
+    [k for role in _ROLE_OF_CHANNEL for k in range(_N) if _ROLE_OF[k] == role], dtype=np.int64
+)
+_FIRST = np.cumsum([0, *[int((_ROLE_OF == role).sum()) for role in _ROLE_OF_CHANNEL]])
+_CHANNEL_RULE = np.array([_RULES[role] if role >= 0 else -1 for role in _ROLE_OF_CHANNEL])
+_CHANNEL_WEIGHT = np.array([_WEIGHTS[role] if role >= 0 else 0.0 for role in _ROLE_OF_CHANNEL])
+#: the channels of the roles that have detectors, in the order `Scorer` first meets them (its
+#: detectors' order; the strongest of equal channels is the first), then with persistence
+_MET = [
+    tails.CHANNELS.index(ROLES[role])
+    for role in dict.fromkeys(LAYOUT.roles.tolist())
+    if ROLES[role] != "long_memory"
+]
+_CHANNELS = np.array(_MET, dtype=np.int64)
+_CHANNELS_PERSISTING = np.array([*_MET, _PERSISTENCE], dtype=np.int64)
 
 FIELDS = [
     ("evidence", "f8", (_PERSIST,)),
@@ -35,18 +72,8 @@ INITIAL: dict = {}
 
 #: what drove a score, as (detector, feature) codes: the detector is its column in
 #: `core.DETECTORS`; the feature one of `FEATURES`
-FEATURES = (
-    "value",
-    "level",
-    "volatility",
-    "stuck",
-    "persistence",
-    "change",
-    "jump",
-    "level5",
-    "level20",
-    "hour",
-)
+FEATURES = contract.FEATURES
+_PERSISTENCE_FEATURE = contract.FEATURE[py.PERSISTENCE]
 
 
 @njit(cache=True)
@@ -81,12 +108,26 @@ def l_to_z(L: float) -> float:
 
 
 @njit(cache=True)
-def _median3(a: float, b: float, c: float) -> float:
-    if a > b:
-        a, b = b, a
-    if b > c:
-        b = c
-    return max(a, b)
+def _within_role(members, held: int, rule: int) -> float:
+    """The evidence of a role from its `held` members' evidence (`scoring.ROLE_RULES`); sorts
+    `members` in place for the median."""
+    if rule == contract.MEDIAN:  # statistics.median: the middle one, or the mean of the two
+        for i in range(1, held):
+            v = members[i]
+            j = i
+            while j > 0 and members[j - 1] > v:
+                members[j] = members[j - 1]
+                j -= 1
+            members[j] = v
+        half = held // 2
+        return members[half] if held % 2 else (members[half - 1] + members[half]) / 2
+    combined = members[0]
+    for i in range(1, held):
+        if (rule == contract.HIGHEST and members[i] > combined) or (
+            rule == contract.LOWEST and members[i] < combined
+        ):
+            combined = members[i]
+    return combined
 
 
 #: the columns of a point's verdict (`combine`'s `out`); REFUSED: NaN for a point scored, the
@@ -107,47 +148,17 @@ def _median3(a: float, b: float, c: float) -> float:
     REPLAYED,
 ) = range(12)
 VERDICT_COLUMNS = 12
-#: the scratch numbers `combine` needs
-WORK = 9 + 5 + _PERSIST
-_RECORD = 8  # the record detector's column in `core.DETECTORS`
-#: each detector's own feature (`driver`), by column of `core.DETECTORS`; -1: the trees say
-_OWN_FEATURE = np.array([0, 0, 0, 1, 2, 3, -1, 0, 0])
-#: the record's measurements (bits of its flags) in the order its driver prefers them: by
-#: weight, then by name, as `RecordDetector.driver` takes the max of (weight, name)
-_RECORD_PREFERENCE = np.array([0, 1, 3, 2, 4])  # value, level5, level20, jump, hour
-_RECORD_FEATURE = np.array([0, 7, 6, 8, 9])  # value, level5, jump, level20, hour in FEATURES
+#: the scratch numbers `combine` needs: each column's evidence, a role's members, each
+#: channel's evidence, the persistence window sorted
+WORK = 2 * _N + _N_CHANNELS + _PERSIST
 
 
 @njit(cache=True)
-def record_feature(flags: int) -> int:
-    """`RecordDetector.driver` from the measurements at a record (bits of `record._NAMES`), as a
-    code of `FEATURES`: the weightiest, "value" when none is."""
-    for bit in _RECORD_PREFERENCE:
-        if flags & (1 << bit):
-            return _RECORD_FEATURE[bit]
-    return 0
-
-
-@njit(cache=True)
-def combine(
-    r,
-    work,
-    s,
-    record_l,
-    record_flags,
-    hst_inputs,
-    value,
-    component,
-    expectation,
-    rule,
-    count,
-    params,
-    out,
-) -> None:
+def combine(r, work, s, explained, x, component, rule, count, params, out) -> None:
     """The verdict on one point into `out` (`VERDICT_COLUMNS`), learning the series' tails,
-    evidence and peak. `s`: the detectors' scores (`core.DETECTORS` order); `hst_inputs`: the
-    trees' level, change and volatility inputs (before squashing); `expectation`:
-    (has, mean, std) of the point detector that states one; `rule`: (direction: 1 up, -1 down,
+    evidence and peak. `s`: the detectors' scores and `explained`: the feature that moved each
+    (`core.DETECTORS` order); `x`: the point's features, with what its detectors wrote there
+    (the expectation, the long-memory evidence; `contract`); `rule`: (direction: 1 up, -1 down,
     0 both; the least deviation that may alarm); `count`: points the series saw before;
     `params`: (alarm L, threshold, warm-up points, peak decay a point, escalation, ...); `work`:
     room for `WORK` numbers."""
@@ -158,13 +169,18 @@ def combine(
         params[3],
         params[4],
     )
-    Ls, evidence, ordered = work[:9], work[9:14], work[14 : 14 + _PERSIST]
-    for k in range(9):
+    value = x[contract.VALUE]
+    Ls, members = work[:_N], work[_N : 2 * _N]
+    evidence = work[2 * _N : 2 * _N + _N_CHANNELS]
+    ordered = work[2 * _N + _N_CHANNELS : 2 * _N + _N_CHANNELS + _PERSIST]
+    for k in range(_N):
         Ls[k] = score_to_l(s[k])
-    evidence[_POINT] = 1.0 * _median3(Ls[0], Ls[1], Ls[2])
-    evidence[_LEVEL] = 1.0 * max(Ls[3], Ls[4])
-    evidence[_SHAPE] = 1.0 * Ls[5]
-    evidence[_NOVELTY] = 1.0 * min(Ls[6], Ls[7])
+    evidence[:] = 0.0
+    for c in _CHANNELS:
+        first, held = _FIRST[c], _FIRST[c + 1] - _FIRST[c]
+        for j in range(held):
+            members[j] = Ls[_MEMBERS[first + j]]
+        evidence[c] = _CHANNEL_WEIGHT[c] * _within_role(members, held, _CHANNEL_RULE[c])
     # the last PERSISTENCE_POINTS point evidences, oldest first
     held = r.evidence_n
     if held == _PERSIST:
@@ -173,16 +189,16 @@ def combine(
         held -= 1
     r.evidence[held] = evidence[_POINT]
     r.evidence_n = held + 1
-    channels = 4
+    channels = _CHANNELS
     if r.evidence_n == _PERSIST:
         ordered[:] = r.evidence
         ordered.sort()
         median = (ordered[_PERSIST // 2 - 1] + ordered[_PERSIST // 2]) / 2
         evidence[_PERSISTENCE] = max(0.0, 3 * median - _LOG10_20)
-        channels = 5
-    multiplicity = math.log10(channels)
+        channels = _CHANNELS_PERSISTING
+    multiplicity = math.log10(len(channels))
     channel_alarm = alarm_l + multiplicity
-    for c in range(channels):
+    for c in channels:
         r.tail_has[c] = 1
         raw = evidence[c]
         evidence[c] = tails.calibrate(r, c, raw)
@@ -190,12 +206,13 @@ def combine(
             tails.observe_run(r, c, raw)
         else:
             tails.observe(r, c, raw, evidence[c] >= channel_alarm)
-    strongest = 0
-    for c in range(1, channels):
+    strongest = channels[0]
+    for c in channels[1:]:
         if evidence[c] > evidence[strongest]:
             strongest = c
     L = max(0.0, evidence[strongest] - multiplicity)
-    bonus = 1.0 * record_l * min(1.0, L / _RECORD_GATE)
+    record_l = x[contract.LONG_MEMORY_L] if _LONG_MEMORY >= 0 else 0.0
+    bonus = _WEIGHTS[_ROLE_LONG_MEMORY] * record_l * min(1.0, L / _RECORD_GATE)
     total = L + bonus
     peak = r.peak
     r.peak = max(peak * decay, total)
@@ -203,44 +220,37 @@ def combine(
     if total <= peak * escalation:
         score = score * _REPEAT
 
-    # what drove it
+    # what drove it: the long-memory detector where its bonus outweighed the rest, else the
+    # strongest detector of the strongest role (the point role's where persistence was)
     if bonus > L:
-        detector, feature = _RECORD, record_feature(record_flags)
+        detector = _LONG_MEMORY
+        feature = explained[detector]
     else:
-        role = _POINT if strongest == _PERSISTENCE else strongest
-        first, last = (
-            (0, 2)
-            if role == _POINT
-            else ((3, 4) if role == _LEVEL else ((5, 5) if role == _SHAPE else (6, 7)))
-        )
-        detector = first
-        for k in range(first + 1, last + 1):
-            if Ls[k] > Ls[detector]:
-                detector = k
-        if strongest == _PERSISTENCE:
-            feature = 4
-        elif _OWN_FEATURE[detector] >= 0:
-            feature = _OWN_FEATURE[detector]
-        else:  # the trees: the input farthest from usual, read only when they drove the score
-            feature = hst.feature(hst_inputs[0], hst_inputs[1], hst_inputs[2])
+        c = _POINT if strongest == _PERSISTENCE else strongest
+        detector = _MEMBERS[_FIRST[c]]
+        for j in range(_FIRST[c] + 1, _FIRST[c + 1]):
+            if Ls[_MEMBERS[j]] > Ls[detector]:
+                detector = _MEMBERS[j]
+        feature = _PERSISTENCE_FEATURE if strongest == _PERSISTENCE else explained[detector]
 
     # the expected value and the band
     expected, lower, upper, direction = np.nan, np.nan, np.nan, 0.0
-    if expectation[0] > 0:
-        expected = component + expectation[1]
+    expects = x[contract.EXPECTS] > 0
+    if expects:
+        expected = component + x[contract.EXPECTED_MEAN]
         held_tails = 0
-        for c in range(5):
+        for c in range(_N_CHANNELS):
             held_tails += r.tail_has[c]
         raw_l = alarm_l + math.log10(max(held_tails, 1))
         if r.tail_has[_POINT]:
             raw_l = tails.uncalibrate(r, _POINT, raw_l)
-        half_width = l_to_z(raw_l) * expectation[2]
+        half_width = l_to_z(raw_l) * x[contract.EXPECTED_STD]
         lower, upper = expected - half_width, expected + half_width
         direction = 1.0 if value >= expected else -1.0
 
     warmed_up = count >= warmup
     allowed = warmed_up
-    if allowed and expectation[0] > 0 and strongest != _SHAPE:
+    if allowed and expects and strongest != _SHAPE:
         deviation = value - expected
         if (rule[0] > 0 and deviation < 0) or (rule[0] < 0 and deviation > 0):
             allowed = False

@@ -7,31 +7,33 @@ what `Scorer.score_and_learn` says of each point (`Scored`): its signal, the sco
 the expected value and band, the direction, what drove it), learning every point into its
 series' row. A metric's rule (`stream.metric_rules`) reaches the compiled loop as a direction and
 a least deviation a point.
+
+The loop computes a point's features (`contract.POINT`) and calls each detector's step in turn
+(`registry.STEPS`), knowing none by name: what a detector is to the combination is its declared
+role (`contract`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from numba import literal_unroll, njit
+from numba.core.errors import NumbaExperimentalFeatureWarning
 
 from stream import scoring as scoring_py
 from stream.detectors.calibration import score_to_l
 from stream.engine import (
     capacity,
     combine,
+    contract,
     convert,
-    ewz,
-    flatline,
     forecast,
-    hst,
-    pattern,
-    record,
-    robust,
+    registry,
     rounding,
     season,
     tails,
@@ -42,31 +44,17 @@ from stream.features import SeriesState
 from stream.metric_rules import MetricRules
 from stream.scored import Verdicts
 
-#: the columns of the scores `score_batch` returns
-DETECTORS = (
-    "zscore",
-    "mad",
-    "iqr",
-    "shift",
-    "volatility",
-    "flatline",
-    "hst",
-    "pattern",
-    "record",
-)
-_COMPONENTS = (
-    season,
-    ewz,
-    robust,
-    flatline,
-    hst,
-    pattern,
-    record,
-    tails,
-    combine,
-    forecast,
-    capacity,
-)
+#: the columns of the scores `score_batch` returns (the Python ensemble's order)
+DETECTORS = registry.DETECTORS
+#: the parts of a row besides the window, each declaring its fields
+_COMPONENTS = (season, *registry.MODULES, tails, combine, forecast, capacity)
+_STEPS = registry.STEPS
+_COLUMNS = registry.LAYOUT.columns
+_STARTS = registry.LAYOUT.starts
+# numba calls the steps of a tuple of compiled functions (`literal_unroll`) through its
+# first-class function type, which it marks experimental; the engine's tests hold every score of
+# the loop to the Python path, so the warning says nothing a user could act on
+warnings.filterwarnings("ignore", category=NumbaExperimentalFeatureWarning)
 
 
 @njit(cache=True)
@@ -92,21 +80,21 @@ def _score_rows(
     offsets,
     rules,
     params,
+    work_offsets,
     signals,
     scores,
     verdicts,
 ) -> None:
-    own = np.empty(3)
-    scratch = np.empty(max(ewz.SHIFT_SPAN, ewz.VOLATILITY_SPAN, rows[0].win.shape[0] + 1))
-    paths = np.empty((hst._N_TREES, hst._HEIGHT + 1), dtype=np.int64)
-    subsequence = np.empty(pattern.LENGTH, dtype=np.uint8)
-    pattern_work = np.empty(2 * pattern.MEMORY * pattern.LENGTH, dtype=np.uint8)
-    measured = np.empty(record._M)
-    recent = np.empty(record._RECENT)
-    partials = np.empty(max(rows[0].win.shape[0], record._RECENT) + 2)
-    expectation = np.empty(3)
-    work = np.empty(combine.WORK)
-    hst_inputs = np.empty(3)
+    x = np.empty(contract.POINT)
+    window_scratch = np.empty(rows[0].win.shape[0] + 1)
+    partials = np.empty(rows[0].win.shape[0] + 2)
+    # each step's own scores and features, flat in module order (`registry.LAYOUT`), and each
+    # point's features by column of DETECTORS
+    own_scores = np.empty(len(_COLUMNS))
+    own_features = np.empty(len(_COLUMNS))
+    explained = np.empty(len(_COLUMNS))
+    work = np.empty(work_offsets[-1])
+    combine_work = np.empty(combine.WORK)
     ahead = np.empty(len(forecast._ALPHAS))
     threshold, warmup, half_life = params[1], params[2], params[5]
     # the rows that applied a point of the current message: they name the message once all of
@@ -136,53 +124,29 @@ def _score_rows(
         r.last_ms = millis[i]
         component = season.component(r, epoch)
         signal = value - component
-        n = r.hist_n
-        ordered = r.hist_sorted
-        resolution = 0.0 if np.isnan(r.resolution) else r.resolution
-        if n > 0:
-            center, spread = window.center_spread(ordered, n, resolution)
-        else:
-            center, spread = value, 1.0
-        long_spread = np.sqrt(r.long_var)
+        _features(r, value, signal, epoch, window_scratch, partials, x)
+        k = 0
+        for step in literal_unroll(_STEPS):
+            first, last = _STARTS[k], _STARTS[k + 1]
+            step(
+                r,
+                x,
+                own_scores[first:last],
+                own_features[first:last],
+                work[work_offsets[k] : work_offsets[k + 1]],
+            )
+            k += 1
         out = scores[i]
-        robust.score(ordered, n, signal, center, spread, long_spread, resolution, own)
-        out[1], out[2] = own[0], own[1]
-        # what the EW z-score expects, before it learns this point
-        expectation[0] = 1.0 if r.zscore_n >= 2 else 0.0
-        expectation[1] = r.zscore_mean
-        expectation[2] = window.spread_floor(r.zscore_mean, np.sqrt(r.zscore_var))
-        ewz.score_and_learn(r, signal, own, scratch)
-        out[0], out[3], out[4] = own[0], own[1], own[2]
-        lag1 = r.win[r.win_n - 1] if r.win_n > 0 else value
-        out[5] = flatline.score_and_learn(r, flatline.still(value, lag1, spread, n > 0, resolution))
-        level, change = (signal - center) / spread, (value - lag1) / spread
-        volatility = window.window_std(r, value, scratch, partials) / spread
-        out[6] = hst.score_and_learn(r, level, change, volatility, paths)
-        hst_inputs[0], hst_inputs[1], hst_inputs[2] = level, change, volatility
-        out[7] = pattern.score_and_learn(r, signal, center, spread, subsequence, pattern_work)
-        hour = (int(np.floor(epoch)) % 86_400) // 3600
-        out[8], record_l, record_flags = record.score_and_learn(
-            r, value, lag1, hour, measured, recent, partials
-        )
+        for j in range(len(_COLUMNS)):
+            out[_COLUMNS[j]] = own_scores[j]
+            explained[_COLUMNS[j]] = own_features[j]
         # the forecaster learns from the component the detectors used, before the profile learns
         profile = forecast.PROFILE_PHASING if r.season_mix < 1.0 else r.season_active
         forecast.learn(r, value, component, profile, ahead)
         season.learn(r, epoch, value)
         count = r.count
         combine.combine(
-            r,
-            work,
-            out,
-            record_l,
-            record_flags,
-            hst_inputs,
-            value,
-            component,
-            expectation,
-            rules[i],
-            count,
-            params,
-            verdicts[i],
+            r, combine_work, out, explained, x, component, rules[i], count, params, verdicts[i]
         )
         window.push(r, value, signal)
         # an anomalous point does not tilt the capacity line (`Scorer`)
@@ -194,6 +158,37 @@ def _score_rows(
             n_pending += 1
     if len(slots) > 0:
         _applied(rows, pending, n_pending, partitions[-1], offsets[-1])
+
+
+@njit(cache=True)
+def _features(r, value, signal, epoch, scratch, partials, x) -> None:
+    """The features of a point (`contract.POINT`) from its series' window before it, into `x`,
+    with nothing yet written by a detector; `scratch` and `partials`: room for the window and
+    one more (and two more)."""
+    n = r.hist_n
+    resolution = 0.0 if np.isnan(r.resolution) else r.resolution
+    if n > 0:
+        center, spread = window.center_spread(r.hist_sorted, n, resolution)
+    else:
+        center, spread = value, 1.0
+    lag1 = r.win[r.win_n - 1] if r.win_n > 0 else value
+    x[contract.VALUE] = value
+    x[contract.SIGNAL] = signal
+    x[contract.EPOCH] = epoch
+    x[contract.HOUR] = (int(np.floor(epoch)) % 86_400) // 3600
+    x[contract.CENTER] = center
+    x[contract.SPREAD] = spread
+    x[contract.LONG_SPREAD] = np.sqrt(r.long_var)
+    x[contract.RESOLUTION] = resolution
+    x[contract.HELD] = n
+    x[contract.LAG1] = lag1
+    x[contract.LEVEL] = (signal - center) / spread
+    x[contract.CHANGE] = (value - lag1) / spread
+    x[contract.VOLATILITY] = window.window_std(r, value, scratch, partials) / spread
+    x[contract.EXPECTS] = -1.0  # no point detector has stated an expectation yet
+    x[contract.EXPECTED_MEAN] = np.nan
+    x[contract.EXPECTED_STD] = np.nan
+    x[contract.LONG_MEMORY_L] = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +230,7 @@ class Scored:
             lower=v[:, combine.LOWER].copy(),
             upper=v[:, combine.UPPER].copy(),
             drivers=_named(
-                v[:, combine.DRIVER] * len(combine.FEATURES) + v[:, combine.FEATURE],
+                v[:, combine.DRIVER] * len(contract.FEATURES) + v[:, combine.FEATURE],
                 _driver_of_code,
             ),
             directions=_named(v[:, combine.DIRECTION], DIRECTIONS.get),
@@ -253,13 +248,13 @@ def _named(codes: np.ndarray, name) -> list:
 
 
 def _driver_of_code(code: float) -> str:
-    detector, feature = divmod(int(code), len(combine.FEATURES))
+    detector, feature = divmod(int(code), len(contract.FEATURES))
     return driver_name(detector, feature)
 
 
 def driver_name(detector: float, feature: float) -> str:
     """A verdict's DRIVER and FEATURE columns as `PointScore.driver` names them."""
-    return f"{DETECTORS[int(detector)]}:{combine.FEATURES[int(feature)]}"
+    return f"{DETECTORS[int(detector)]}:{contract.FEATURES[int(feature)]}"
 
 
 #: a verdict's DIRECTION column as `PointScore.direction` names it
@@ -294,6 +289,7 @@ class Engine:
             initial.update(component.INITIAL)
         self.store = SeriesStore(row_dtype(fields), initial, capacity)
         self.window_size = window_size
+        self._work_offsets = contract.work_offsets(registry.MODULES, window_size)
         #: names the rows' byte layout: a stored row is read back as bytes only into an engine
         #: of the same layout (`restore_row`)
         self.layout = hashlib.sha256(repr(self.store.dtype.descr).encode()).digest()[:16]
@@ -403,6 +399,7 @@ class Engine:
             offsets,
             rules,
             self._params,
+            self._work_offsets,
             signals,
             scores,
             verdicts,

@@ -14,6 +14,7 @@ import numpy as np
 from numba import njit
 
 from stream.detectors import zscore as py
+from stream.engine import contract as c
 from stream.engine.scale import z_to_score
 from stream.engine.window import ew_update, insert_sorted, spread_floor
 
@@ -29,6 +30,14 @@ FIELDS = [
     for part, dtype in (("n", "i8"), ("mean", "f8"), ("var", "f8"))
 ] + [("volatility_magnitude", "f8", ())]
 INITIAL = {"volatility_magnitude": np.nan}
+#: the columns its step writes (`contract`)
+COLUMNS = (py.ZScoreDetector, py.LevelShiftDetector, py.VolatilityDetector)
+_VALUE, _LEVEL, _VOLATILITY = c.FEATURE["value"], c.FEATURE["level"], c.FEATURE["volatility"]
+
+
+def work_size(window_size: int) -> int:
+    """Scratch words a point needs: the spans the shift and volatility measures read."""
+    return max(SHIFT_SPAN, VOLATILITY_SPAN)
 
 
 @njit(cache=True)
@@ -97,3 +106,18 @@ def score_and_learn(r, signal: float, out, scratch) -> None:
     else:
         a = max(ALPHA, 1.0 / r.volatility_n)
         r.volatility_magnitude += a * (abs(signal) - r.volatility_magnitude)
+
+
+@njit(cache=True)
+def step(r, x, scores, features, work) -> None:
+    """The contract's step (`contract`): zscore, shift and volatility of the point's signal,
+    after stating what the z-score expects of it (it is the ensemble's expecting point
+    detector), then learn it."""
+    if x[c.EXPECTS] < 0:
+        x[c.EXPECTS] = 1.0 if r.zscore_n >= 2 else 0.0
+        x[c.EXPECTED_MEAN] = r.zscore_mean
+        x[c.EXPECTED_STD] = spread_floor(r.zscore_mean, math.sqrt(r.zscore_var))
+    score_and_learn(r, x[c.SIGNAL], scores, work)
+    features[0] = _VALUE
+    features[1] = _LEVEL
+    features[2] = _VOLATILITY

@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit
 
 from stream.detectors import flatline as py
+from stream.engine import contract as c
 from stream.engine.scale import l_to_score
 
 _BUCKETS = np.array(py.RUN_BUCKETS, dtype=np.int64)
@@ -35,6 +36,14 @@ FIELDS = [
     ("flatline_at", "i8", (_N_BUCKETS,)),
 ]
 INITIAL = {"flatline_p": 1.0 / _PRIOR, "flatline_c": 1.0 / _PRIOR}
+#: the columns its step writes (`contract`)
+COLUMNS = (py.FlatlineDetector,)
+_STUCK = c.FEATURE["stuck"]
+
+
+def work_size(window_size: int) -> int:
+    """Scratch words a point needs: none."""
+    return 0
 
 
 @njit(cache=True)
@@ -113,3 +122,11 @@ def still(value: float, lag1: float, spread: float, has_history: bool, resolutio
     if resolution > 0:
         scale = min(scale, 0.5 * resolution / _STILL_SHARE)
     return abs(value - lag1) <= _STILL_SHARE * scale
+
+
+@njit(cache=True)
+def step(r, x, scores, features, work) -> None:
+    """The contract's step (`contract`): the stuck-value score of the point, then learn it."""
+    moved_little = still(x[c.VALUE], x[c.LAG1], x[c.SPREAD], x[c.HELD] > 0, x[c.RESOLUTION])
+    scores[0] = score_and_learn(r, moved_little)
+    features[0] = _STUCK

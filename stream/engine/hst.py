@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 from stream.detectors import hst as py
+from stream.engine import contract as c
 from stream.engine.scale import z_to_score
 
 _DETECTOR = py.HalfSpaceTrees()
@@ -33,6 +35,15 @@ FIELDS = [
     ("hst_var", "f8", ()),
 ]
 INITIAL: dict = {}
+#: the columns its step writes (`contract`)
+COLUMNS = (py.HalfSpaceTrees,)
+_PATH = _N_TREES * (_HEIGHT + 1)
+_LEVEL, _CHANGE, _VOLATILITY = c.FEATURE["level"], c.FEATURE["change"], c.FEATURE["volatility"]
+
+
+def work_size(window_size: int) -> int:
+    """Scratch words a point needs: the node each tree's path passes at each depth."""
+    return _PATH
 
 
 @njit(cache=True)
@@ -41,25 +52,27 @@ def squash(z: float) -> float:
 
 
 @njit(cache=True)
-def score_and_learn(r, level: float, change: float, volatility: float, paths) -> float:
-    """The calibrated score of the point with these features (`HalfSpaceTrees.vector` before
-    squashing), then learn it; `paths`: room for trees x (height + 1) nodes."""
-    u0, u1, u2 = squash(level), squash(change), squash(2.0 * (volatility - 1.0))
+def score_and_learn(r, u0: float, u1: float, u2: float, paths) -> float:
+    """The calibrated score of the point whose squashed inputs (`HalfSpaceTrees.vector`) are
+    u0, u1, u2, then learn it; `paths`: room for trees x (height + 1) nodes (tree t's path at
+    `paths[t * (height + 1):]`)."""
     for tree in range(_N_TREES):
         node = 0
-        paths[tree, 0] = 0
+        path = paths[tree * (_HEIGHT + 1) : (tree + 1) * (_HEIGHT + 1)]
+        path[0] = 0
         for depth in range(_HEIGHT):
             f = _FEATURE[tree, node]
             u = u0 if f == 0 else (u1 if f == 1 else u2)
             node = 2 * node + (2 if u >= _SPLIT[tree, node] else 1)
-            paths[tree, depth + 1] = node
+            path[depth + 1] = node
     raw = 0.0
     if r.hst_ready:
         total = 0.0
         for tree in range(_N_TREES):
             weight = 1.0
+            path = paths[tree * (_HEIGHT + 1) : (tree + 1) * (_HEIGHT + 1)]
             for depth in range(_HEIGHT + 1):
-                mass = float(r.hst_r[tree, paths[tree, depth]])
+                mass = float(r.hst_r[tree, path[depth]])
                 total += mass * weight
                 if mass < _SIZE_LIMIT:  # River stops at the first node lighter than the limit
                     break
@@ -76,8 +89,9 @@ def score_and_learn(r, level: float, change: float, volatility: float, paths) ->
         r.hst_var = (1 - a) * (r.hst_var + a * delta * delta)
         r.hst_n += 1
     for tree in range(_N_TREES):
+        path = paths[tree * (_HEIGHT + 1) : (tree + 1) * (_HEIGHT + 1)]
         for depth in range(_HEIGHT + 1):
-            r.hst_l[tree, paths[tree, depth]] += 1
+            r.hst_l[tree, path[depth]] += 1
     r.hst_k += 1
     if r.hst_k == _WINDOW:
         r.hst_r[:, :] = r.hst_l
@@ -88,12 +102,21 @@ def score_and_learn(r, level: float, change: float, volatility: float, paths) ->
 
 
 @njit(cache=True)
-def feature(level: float, change: float, volatility: float) -> int:
-    """`HalfSpaceTrees.driver`: the input farthest from usual (the first of equals), as a code of
-    `combine.FEATURES` (level 1, change 5, volatility 2)."""
-    far_level = abs(squash(level) - 0.5)
-    far_change = abs(squash(change) - 0.5)
-    far_volatility = abs(squash(2.0 * (volatility - 1.0)) - 0.5)
+def feature(u0: float, u1: float, u2: float) -> int:
+    """`HalfSpaceTrees.driver`: the squashed input farthest from usual (the first of equals), as
+    a code of `contract.FEATURES`."""
+    far_level, far_change, far_volatility = abs(u0 - 0.5), abs(u1 - 0.5), abs(u2 - 0.5)
     if far_level >= far_change and far_level >= far_volatility:
-        return 1
-    return 5 if far_change >= far_volatility else 2
+        return _LEVEL
+    return _CHANGE if far_change >= far_volatility else _VOLATILITY
+
+
+@njit(cache=True)
+def step(r, x, scores, features, work) -> None:
+    """The contract's step (`contract`): the trees' score of the point's level, change and
+    volatility, and which of them is farthest from usual, then learn it."""
+    u0 = squash(x[c.LEVEL])
+    u1 = squash(x[c.CHANGE])
+    u2 = squash(2.0 * (x[c.VOLATILITY] - 1.0))
+    scores[0] = score_and_learn(r, u0, u1, u2, work.view(np.int64))
+    features[0] = feature(u0, u1, u2)

@@ -14,6 +14,7 @@ import numpy as np
 from numba import njit
 
 from stream.detectors import pattern as py
+from stream.engine import contract as c
 from stream.engine.scale import z_to_score
 
 _DETECTOR = py.PatternDetector()
@@ -35,6 +36,18 @@ FIELDS = [
     ("pattern_var", "f8", ()),
 ]
 INITIAL: dict = {}
+#: the columns its step writes (`contract`)
+COLUMNS = (py.PatternDetector,)
+_VALUE = c.FEATURE["value"]
+#: the step's scratch, in bytes: the subsequence (whole words, so what follows stays aligned
+#: for the 64-bit view `_nearest_mean` takes), then the distances' room
+_SUBSEQUENCE = -(-LENGTH // 8) * 8
+_WORK_BYTES = _SUBSEQUENCE + 2 * MEMORY * LENGTH
+
+
+def work_size(window_size: int) -> int:
+    """Scratch words a point needs: the subsequence's bytes and the distances' room."""
+    return -(-_WORK_BYTES // 8)
 
 
 _LOW_BYTES = np.uint64(0x00FF00FF00FF00FF)
@@ -105,3 +118,19 @@ def score_and_learn(r, signal: float, center: float, spread: float, v, work) -> 
     r.pattern_mem[slot, :] = v
     r.pattern_n += 1
     return score
+
+
+@njit(cache=True)
+def step(r, x, scores, features, work) -> None:
+    """The contract's step (`contract`): the score of the subsequence ending with the point's
+    signal, then learn it."""
+    room = work.view(np.uint8)
+    scores[0] = score_and_learn(
+        r,
+        x[c.SIGNAL],
+        x[c.CENTER],
+        x[c.SPREAD],
+        room[:LENGTH],
+        room[_SUBSEQUENCE:_WORK_BYTES],
+    )
+    features[0] = _VALUE

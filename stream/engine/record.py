@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit
 
 from stream.detectors import record as py
+from stream.engine import contract as c
 from stream.engine.window import fsum
 
 _DETECTOR = py.RecordDetector()
@@ -54,6 +55,22 @@ INITIAL = {
     "record_by_hour": _BY_HOUR,
     "record_block": _FIRST_BLOCK,
 }
+#: the columns its step writes (`contract`)
+COLUMNS = (py.RecordDetector,)
+#: the measurements at a record (bits of its flags, in the order of `record._NAMES`) in the
+#: order its driver prefers them: by weight, then by name, as `RecordDetector.driver` takes the
+#: max of (weight, name)
+_PREFERENCE = np.array(
+    sorted(range(len(py._NAMES)), key=lambda b: (py._WEIGHTS[b], py._NAMES[b]), reverse=True)
+)
+_FEATURE_OF_BIT = np.array([c.FEATURE[name] for name in py._NAMES])
+_VALUE = c.FEATURE["value"]
+
+
+def work_size(window_size: int) -> int:
+    """Scratch words a point needs: the measurements, the recent values and their partial
+    sums."""
+    return _M + _RECENT + _RECENT + 2
 
 
 @njit(cache=True)
@@ -189,3 +206,27 @@ def score_and_learn(r, value: float, lag1: float, hour: int, m, scratch, partial
             r.record_mem_lo[i] = r.record_lo[i].min()
         r.record_has_mem = 1
     return score, evidence, flags
+
+
+@njit(cache=True)
+def feature(flags: int) -> int:
+    """`RecordDetector.driver` from the measurements at a record (`flags`, bits of
+    `record._NAMES`), as a code of `contract.FEATURES`: the weightiest, "value" when none is."""
+    for bit in _PREFERENCE:
+        if flags & (1 << bit):
+            return _FEATURE_OF_BIT[bit]
+    return _VALUE
+
+
+@njit(cache=True)
+def step(r, x, scores, features, work) -> None:
+    """The contract's step (`contract`): the record's score of the point and its evidence L
+    (the long-memory detector's), and the measurement at a record that drove it, then learn
+    it."""
+    measured, recent, partials = work[:_M], work[_M : _M + _RECENT], work[_M + _RECENT :]
+    score, evidence, flags = score_and_learn(
+        r, x[c.VALUE], x[c.LAG1], int(x[c.HOUR]), measured, recent, partials
+    )
+    scores[0] = score
+    x[c.LONG_MEMORY_L] = evidence
+    features[0] = feature(flags)

@@ -9,15 +9,25 @@ from __future__ import annotations
 from numba import njit
 
 from stream.detectors import robust as py
+from stream.engine import contract as c
 from stream.engine.scale import z_to_score
 from stream.engine.window import quantile, spread_floor
 
 FIELDS: list = []
 INITIAL: dict = {}
+#: the columns its step writes (`contract`)
+COLUMNS = (py.MADDetector, py.IQRDetector)
+_VALUE = c.FEATURE["value"]
+
 _MIN_HISTORY = py.MIN_HISTORY
 _LONG_RUN_SHARE = py.LONG_RUN_SHARE
 _IQR_TO_SIGMA = py._IQR_TO_SIGMA
 _Q3_Z = py._Q3_Z
+
+
+def work_size(window_size: int) -> int:
+    """Scratch words a point needs: none."""
+    return 0
 
 
 @njit(cache=True)
@@ -38,3 +48,21 @@ def score(ordered, n: int, signal, center, spread, long_spread, resolution, out)
     elif signal < q1:
         z = -(_Q3_Z + (q1 - signal) / sigma)
     out[1] = z_to_score(z)
+
+
+@njit(cache=True)
+def step(r, x, scores, features, work) -> None:
+    """The contract's step (`contract`): mad and iqr of the point's signal against the sorted
+    history in the window's fields; nothing to learn."""
+    score(
+        r.hist_sorted,
+        r.hist_n,
+        x[c.SIGNAL],
+        x[c.CENTER],
+        x[c.SPREAD],
+        x[c.LONG_SPREAD],
+        x[c.RESOLUTION],
+        scores,
+    )
+    features[0] = _VALUE
+    features[1] = _VALUE

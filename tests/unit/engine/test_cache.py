@@ -17,6 +17,8 @@ def test_an_edited_source_gets_another_cache_and_numba_cache_dir_is_honoured(tmp
 
 def test_every_engine_module_and_the_python_modules_it_reads_are_sources():
     names = {p.name for p in engine.SOURCES}
-    assert {"core.py", "combine.py", "season.py", "convert.py"} <= names
+    assert {"core.py", "combine.py", "season.py", "convert.py", "contract.py"} <= names
+    # the ensemble's order places the score columns the compiled combination reads
+    assert {"ensemble.py", "base.py"} <= names
     assert {"scoring.py", "tail_calibration.py", "seasonality.py", "zscore.py"} <= names
     assert all(p.exists() for p in engine.SOURCES)

@@ -7,7 +7,7 @@ import pytest
 
 from stream.config import Settings
 from stream.detectors.record import RecordDetector
-from stream.engine import convert
+from stream.engine import convert, record
 from stream.engine.combine import (
     DIRECTION,
     EXPECTED,
@@ -17,7 +17,6 @@ from stream.engine.combine import (
     ONGOING,
     SCORE,
     UPPER,
-    record_feature,
 )
 from stream.engine.core import DETECTORS, Engine
 from stream.engine.reference import score_series
@@ -289,7 +288,7 @@ def test_a_record_led_score_names_the_measurement_the_record_detector_names():
     for flags in range(32):
         records = [bool(flags & (1 << bit)) for bit in range(5)]
         detector._explained = (x, records)
-        assert FEATURES[record_feature(flags)] == detector.driver(x), flags
+        assert FEATURES[record.feature(flags)] == detector.driver(x), flags
 
 
 def test_the_engines_verdicts_as_point_scores_are_the_scorers_but_for_the_features():
