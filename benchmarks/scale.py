@@ -5,14 +5,16 @@
 Needs the local stack (`ems-ml stack up`). On a fresh topic, consumer group and database:
 1. stores `--series` mature states (each a demo-feed series scored for two days at one point a
    minute, as the worker stores a series' row) in `series_state`, as a deployment that has run
-   for days would have them;
+   for days would have them: each names the input partition its series' messages come on;
 2. starts a real `ems-ml worker`, produces one new point for every series and waits until every
-   score is stored: each state is read from PostgreSQL and then held in memory. Prints the rate
-   (from the first score to the last) and the worker's resident memory, in all and per series
-   beyond what it held at its first score;
-3. kills the worker with SIGKILL, starts it again and produces a new point for every series:
-   prints the time from the restart to its first score, and until every one of those points is
-   stored (each state read from PostgreSQL again: a restart keeps nothing in memory).
+   score is stored: each state is read from PostgreSQL (when the worker is given its partitions,
+   `STATE_PREFETCH_HOURS`, or by the batches with `--no-prefetch`) and then held in memory.
+   Prints the time from the start to the last score, from the first score to the last, and the
+   worker's resident memory, in all and per series beyond what it held at its first score;
+3. once a checkpoint has stored every row, kills the worker with SIGKILL, starts it again and
+   produces a new point for every series: prints the time from the restart to its first score,
+   and until every one of those points is stored (each state read from PostgreSQL again: a
+   restart keeps nothing in memory).
 Prints the command and the machine. Topics and the database are removed afterwards.
 """
 
@@ -32,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import psycopg
+from aiokafka.partitioner import DefaultPartitioner
 
 from benchmarks.deployment import fresh, produce, remove, stored, worker_env
 from benchmarks.failover import free_port, scored_by, wait_for
@@ -57,8 +60,8 @@ def demo_value(metric: str, ts: datetime, rng: random.Random) -> float:
 
 def mature_states(start: datetime) -> dict[str, bytes]:
     """One mature state per demo metric (stored bytes, as the worker stores a series' row:
-    `stream.engine.stored`), its last point just before `start`. They name no Kafka message of
-    this deployment (partition -1), so no new point is a replay."""
+    `stream.engine.stored`), its last point just before `start`. They name no Kafka message
+    (offset -1), so no new point is a replay."""
     engine = build_engine(Settings(_env_file=None))
     rng = random.Random(5)
     out = {}
@@ -79,12 +82,22 @@ def series(n: int) -> list[tuple[int, str]]:
     return [(1 + i // len(metrics), metrics[i % len(metrics)]) for i in range(n)]
 
 
+def partition_of(asset_id: int, partitions: int) -> int:
+    """The input partition the producer (aiokafka's default partitioner) sends an asset's
+    messages to: what a stored row of its series names after the worker has scored one."""
+    every = list(range(partitions))
+    return DefaultPartitioner()(str(asset_id).encode(), every, every)
+
+
 async def seed(settings: Settings, keys: list[tuple[int, str]], states: dict[str, bytes]) -> None:
     async with await psycopg.AsyncConnection.connect(settings.database_dsn) as conn:
         await postgres.ensure_schema(conn)
         for i in range(0, len(keys), CHUNK):
             rows = [
-                state_store.StateRow(f"{a}/{m}", -1, -1, states[m]) for a, m in keys[i : i + CHUNK]
+                state_store.StateRow(
+                    f"{a}/{m}", partition_of(a, settings.metrics_partitions), -1, states[m]
+                )
+                for a, m in keys[i : i + CHUNK]
             ]
             async with conn.transaction():
                 await state_store.save(conn, settings.consumer_group, rows)
@@ -104,6 +117,21 @@ def tick(keys: list[tuple[int, str]], at: datetime, seed: int) -> list[tuple[byt
     ]
 
 
+def checkpointed(settings: Settings, n: int, timeout: float = 600) -> None:
+    """Wait until a checkpoint has stored the row of each of the `n` series after its new point
+    (each row then names the message it includes)."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(settings.database_dsn) as conn:
+        while time.monotonic() < deadline:
+            done = conn.execute(
+                "SELECT count(*) FROM series_state WHERE source_offset >= 0"
+            ).fetchone()[0]
+            if done >= n:
+                return
+            time.sleep(0.2)
+    raise SystemExit(f"no checkpoint stored every row within {timeout:.0f} s")
+
+
 def memory_kb(pid: int) -> dict[str, int]:
     """VmHWM (peak) and VmRSS (now) of a process, in KB."""
     with open(f"/proc/{pid}/status") as f:
@@ -114,12 +142,19 @@ def memory_kb(pid: int) -> dict[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--series", type=int, default=100_000)
+    parser.add_argument(
+        "--no-prefetch",
+        action="store_true",
+        help="STATE_PREFETCH_HOURS=0: the batches read the rows, as before 2026-12-07",
+    )
     args = parser.parse_args()
     keys = series(args.series)
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
 
     base, settings = fresh("scale")
-    env = worker_env(settings, LOG_LEVEL="WARNING")
+    env = worker_env(
+        settings, LOG_LEVEL="WARNING", STATE_PREFETCH_HOURS="0" if args.no_prefetch else "24"
+    )
     logs = tempfile.mkdtemp(prefix="scale-")
     worker = None
 
@@ -136,12 +171,15 @@ def main() -> None:
         asyncio.run(seed(settings, keys, states))
         seeded = time.monotonic() - began
 
+        started_at = time.monotonic()
         worker = start_worker("first", free_port())
         asyncio.run(produce(settings, tick(keys, start, seed=1)))
         wait_for(settings, 1, timeout=300)
-        empty = memory_kb(worker.pid)  # a worker with next to no series: its own baseline
+        empty = memory_kb(worker.pid)  # a worker with its first batch's series: its baseline
         first_pass = wait_for(settings, len(keys), timeout=1800)
+        from_start = time.monotonic() - started_at
         held = memory_kb(worker.pid)
+        checkpointed(settings, len(keys))
 
         worker.send_signal(signal.SIGKILL)
         worker.wait()
@@ -167,9 +205,11 @@ def main() -> None:
     print(header("benchmarks.scale"))
     print(f"series: {len(keys):,}, each a state learnt from {MATURE_POINTS} points")
     print(f"stored state per series: {stored_size:,.0f} B; seeded in {seeded:.1f} s")
+    read = "by the batches" if args.no_prefetch else "when the partitions were given"
     print(
-        f"a new point of every series, each state read from PostgreSQL: {first_pass:.1f} s from "
-        f"the first score to the last, {len(keys) / first_pass:,.0f} points/s"
+        f"a new point of every series, each state read from PostgreSQL {read}: "
+        f"{from_start:.1f} s from the worker's start to the last score, {first_pass:.1f} s from "
+        f"the first score to the last ({len(keys) / first_pass:,.0f} points/s)"
     )
     per_series = (held["VmRSS"] - empty["VmRSS"]) * 1024 / len(keys)
     print(

@@ -79,10 +79,28 @@ class StateRow:
     payload: bytes
 
 
+#: the most bytes of states one statement of `save` carries: PostgreSQL refuses a message of
+#: 1 GB or more ("invalid message length", the connection closed), which a checkpoint of
+#: 100,000 series of 12 KB is; a checkpoint is then several statements in one transaction
+SAVE_STATEMENT_BYTES = 64 * 1024 * 1024
+
+
 async def save(conn: psycopg.AsyncConnection, group: str, rows: Sequence[StateRow]) -> None:
-    """Upsert `rows` for `group` inside the caller's transaction (one statement)."""
-    if not rows:
-        return
+    """Upsert `rows` for `group` inside the caller's transaction, in statements of at most
+    `SAVE_STATEMENT_BYTES` of states each (one row alone may be more)."""
+    start = 0
+    while start < len(rows):
+        end, size = start, 0
+        while end < len(rows) and (
+            end == start or size + len(rows[end].payload) <= SAVE_STATEMENT_BYTES
+        ):
+            size += len(rows[end].payload)
+            end += 1
+        await _upsert(conn, group, rows[start:end])
+        start = end
+
+
+async def _upsert(conn: psycopg.AsyncConnection, group: str, rows: Sequence[StateRow]) -> None:
     # the arrays go in binary (%b in `_UPSERT`): with %s psycopg dumps an array parameter as text,
     # hex-escaping each state in Python, 273 ms for 500 states of 9 KB against 16 ms in binary
     # (`binary=True` only asks for binary results)

@@ -122,3 +122,40 @@ def test_the_rows_of_given_partitions_stored_lately_are_read_in_chunks(settings,
     assert got == {f"{i}/cpu_usage": f"row {i}".encode() for i in (0, 1, 4, 6)}
     assert seen["none asked"] == []
     assert seen["older too"] == ["0/cpu_usage", "3/cpu_usage", "6/cpu_usage"]
+
+
+async def _save_in_statements(settings, monkeypatch) -> dict:
+    async with await psycopg.AsyncConnection.connect(settings.database_dsn) as conn:
+        await ensure_schema(conn)
+    # a statement carries at most 20 bytes of states here (64 MB in a worker): 7 rows of 5
+    # bytes and one of 30 (more than a statement's room, alone) make three statements
+    monkeypatch.setattr("stream.sinks.state_store.SAVE_STATEMENT_BYTES", 20)
+    async with AsyncConnectionPool(settings.database_dsn, open=False) as pool:
+        store = StateStore(pool=pool, group="g1")
+        rows = [StateRow(f"{i}/cpu_usage", 0, 5, f"row {i}".encode()) for i in range(7)]
+        rows.append(StateRow("big/cpu_usage", 0, 5, b"x" * 30))
+        await store.save(rows)
+        saved = await store.load_payloads([r.key for r in rows])
+        # a statement after the first fails (an offset beyond bigint): none of them is stored
+        later = [StateRow(f"{i}/mem", 0, 5, f"row {i}".encode()) for i in range(6)]
+        later.append(StateRow("6/mem", 0, 2**70, b"bad"))
+        try:
+            await store.save(later)
+            refused = None
+        except Exception as e:  # noqa: BLE001 - whichever error the store raises
+            refused = e
+        return {
+            "saved": saved,
+            "refused": refused,
+            "after the refusal": await store.load_payloads([r.key for r in later]),
+        }
+
+
+def test_a_checkpoint_larger_than_a_statement_is_stored_whole_or_not_at_all(settings, monkeypatch):
+    seen = asyncio.run(_save_in_statements(settings, monkeypatch))
+    assert seen["saved"] == {
+        **{f"{i}/cpu_usage": f"row {i}".encode() for i in range(7)},
+        "big/cpu_usage": b"x" * 30,
+    }
+    assert seen["refused"] is not None
+    assert seen["after the refusal"] == {}
