@@ -37,7 +37,7 @@ import os
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -272,47 +272,6 @@ class BatchHandler:
             self._queue_checkpoint()
             await self._written()
             self.forget_states()
-
-    async def prefetch(self, partitions: Collection[int], *, within_seconds: float) -> int:
-        """Hold the stored rows whose last message came on one of `partitions` (stored within
-        `within_seconds`), for each series the engine holds no row of; returns how many it took.
-        Called when partitions are assigned, before their first batch: a restarted worker
-        then reads its rows in one pass instead of batch by batch, each batch waiting for its
-        new series' rows. It only saves time: a row it misses (another partition's last
-        message, older, or the store failing) is read when its series' next batch comes, as
-        without it; a row the engine holds is never replaced."""
-        if not partitions:
-            return 0
-        started, taken = time.perf_counter(), 0
-        store = self._engine.store
-        async with self._lock:
-            try:
-                async for chunk in self._store.stored_for(
-                    partitions, within_seconds=within_seconds
-                ):
-                    for key, payload in chunk:
-                        if store.slot(key) is None:
-                            self.trained[key] = stored.restore(self._engine, key, payload)
-                            taken += 1
-            except StorageError as e:
-                log.warning(
-                    "rows of partitions %s not read ahead (read by batch): %s", partitions, e
-                )
-            except ValueError as e:
-                # a row no engine here can read: hold none of them, so its batch meets it as
-                # it would have without the prefetch (and stops the worker, as a batch does)
-                self.forget_states()
-                taken = 0
-                log.warning(
-                    "rows of partitions %s not read ahead (read by batch): %s", partitions, e
-                )
-        seconds = time.perf_counter() - started
-        metrics.PREFETCHED_ROWS.inc(taken)
-        metrics.PREFETCH_SECONDS.observe(seconds)
-        log.info(
-            "read %d stored rows of partitions %s in %.1f s", taken, sorted(partitions), seconds
-        )
-        return taken
 
     async def checkpoint(self) -> None:
         """Store the rows changed since the last checkpoint, each naming the last message it

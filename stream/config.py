@@ -166,12 +166,6 @@ class Settings(BaseSettings):
         description="How often the series rows batches changed are stored; their offsets commit "
         "after; 0: after every batch",
     )
-    state_prefetch_hours: float = Field(
-        24.0,
-        ge=0,
-        description="When partitions are assigned, the series rows of those partitions stored "
-        "within this many hours are read at once, not batch by batch; 0: never",
-    )
     write_backlog_points: int = Field(
         50_000,
         ge=1,

@@ -15,9 +15,7 @@ Contract with the batch handler (`stream.agents.BatchHandler`):
   messages, so consuming them again skips them;
 - `on_revoked`, given at construction, is awaited when partitions are taken away, before the
   group moves them (aiokafka's rebalance listener), and a new generation begins: a batch of an
-  earlier generation must not be scored, another worker may own its partitions by now;
-- `on_assigned`, if given, is awaited with the input topic's partitions this worker is given,
-  before any of their records is fetched.
+  earlier generation must not be scored, another worker may own its partitions by now.
 """
 
 from __future__ import annotations
@@ -44,28 +42,18 @@ class _Rebalance(ConsumerRebalanceListener):
         await self._owner.on_revoked()
 
     async def on_partitions_assigned(self, assigned) -> None:
-        partitions = {tp.partition for tp in assigned if tp.topic == self._owner.topic}
-        if partitions:
-            log.info("assigned partitions %s", sorted(partitions))
-            if self._owner.on_assigned is not None:
-                await self._owner.on_assigned(partitions)
+        if assigned:
+            log.info("assigned partitions %s", sorted(tp.partition for tp in assigned))
 
 
 class InputConsumer:
     """The input topic's records for this worker, in batches of at most `BATCH_SIZE` taken within
     `BATCH_TIMEOUT_SECONDS` of the first, offsets committed by the caller only."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        on_revoked: Callable[[], Awaitable[None]],
-        on_assigned: Callable[[set[int]], Awaitable[None]] | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, *, on_revoked: Callable[[], Awaitable[None]]) -> None:
         session = settings.consumer_session_timeout_seconds
         self.topic = settings.metrics_topic
         self.on_revoked = on_revoked
-        self.on_assigned = on_assigned
         #: bumped before each revocation's handler runs (see the module's contract)
         self.generation = 0
         self._batch_size = settings.batch_size

@@ -48,17 +48,6 @@ CHECKPOINT_SECONDS = Histogram(
     "Time to store a checkpoint's rows",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-# Series rows read at once when partitions were assigned (`BatchHandler.prefetch`), and how
-# long the reading took.
-PREFETCHED_ROWS = Counter(
-    "ems_ml_state_prefetched_rows_total",
-    "Series rows read from the state store when partitions were assigned",
-)
-PREFETCH_SECONDS = Histogram(
-    "ems_ml_state_prefetch_duration_seconds",
-    "Time to read the stored rows of newly assigned partitions",
-    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
-)
 # Messages in the partition after the last one this worker processed.
 CONSUMER_LAG = Gauge(
     "ems_ml_consumer_lag_messages", "Messages not yet processed", ["topic", "partition"]

@@ -153,11 +153,7 @@ async def serve(settings: Settings) -> None:
         except Exception as e:  # noqa: BLE001 - rows not stored: their offsets must not commit
             stop_worker(e)
 
-    async def assigned(partitions: set[int]) -> None:
-        if settings.state_prefetch_hours > 0:
-            await handler.prefetch(partitions, within_seconds=settings.state_prefetch_hours * 3600)
-
-    consumer = InputConsumer(settings, on_revoked=revoked, on_assigned=assigned)
+    consumer = InputConsumer(settings, on_revoked=revoked)
     handler = BatchHandler(
         engine=build_engine(settings),
         model_version=MODEL_VERSION,

@@ -13,7 +13,7 @@ states.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import psycopg
@@ -57,15 +57,6 @@ _SELECT = """
 SELECT series_key, state FROM series_state
 WHERE consumer_group = %s AND series_key = ANY(%s::text[])
 """
-
-# the rows whose last message came on one of the partitions, stored lately
-_BY_PARTITION = """
-SELECT series_key, state FROM series_state
-WHERE consumer_group = %s AND source_partition = ANY(%s::int[])
-  AND updated_at >= now() - make_interval(secs => %s)
-"""
-#: rows a prefetch hands over at a time (tens of MB)
-PREFETCH_CHUNK = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,23 +138,3 @@ class StateStore:
                 return {key: bytes(payload) for key, payload in await cur.fetchall()}
         except (psycopg.Error, PoolTimeout) as e:
             raise storage_failure(e, f"loading {len(wanted)} series states") from e
-
-    async def stored_for(
-        self, partitions: Iterable[int], *, within_seconds: float
-    ) -> AsyncIterator[list[tuple[str, bytes]]]:
-        """(key, stored bytes) of every row of the group whose last message came on one of
-        `partitions` and that was stored within the last `within_seconds`, a chunk of at most
-        `PREFETCH_CHUNK` at a time, read through one server-side cursor. Raises `StorageError`
-        (retry) or `StorageRefused` (do not)."""
-        wanted = sorted(set(partitions))
-        if not wanted:
-            return
-        try:
-            await open_pool(self._pool)
-            async with self._pool.connection() as conn, conn.transaction():
-                async with conn.cursor(name="prefetch", binary=True) as cur:
-                    await cur.execute(_BY_PARTITION, (self.group, wanted, within_seconds))
-                    while rows := await cur.fetchmany(PREFETCH_CHUNK):
-                        yield [(key, bytes(payload)) for key, payload in rows]
-        except (psycopg.Error, PoolTimeout) as e:
-            raise storage_failure(e, f"reading the stored rows of partitions {wanted}") from e

@@ -90,40 +90,6 @@ def test_a_batch_written_again_after_a_crash_counts_nothing_twice(settings):
     assert by_kind["scan"][1]["detections"] == 1
 
 
-async def _stored_for(settings, monkeypatch) -> dict:
-    async with await psycopg.AsyncConnection.connect(settings.database_dsn) as conn:
-        await ensure_schema(conn)
-    async with AsyncConnectionPool(settings.database_dsn, open=False) as pool:
-        store, other = StateStore(pool=pool, group="g1"), StateStore(pool=pool, group="g2")
-        rows = [StateRow(f"{i}/cpu_usage", i % 3, 5, f"row {i}".encode()) for i in range(7)]
-        await store.save(rows)
-        await other.save([StateRow("9/cpu_usage", 0, 5, b"another group's")])
-        async with pool.connection() as conn:  # one row of partition 0 last stored two days ago
-            await conn.execute(
-                "UPDATE series_state SET updated_at = now() - interval '2 days' "
-                "WHERE consumer_group = 'g1' AND series_key = '3/cpu_usage'"
-            )
-        monkeypatch.setattr("stream.sinks.state_store.PREFETCH_CHUNK", 2)
-        chunks = [c async for c in store.stored_for([0, 1], within_seconds=86_400)]
-        older = [c async for c in store.stored_for([0], within_seconds=3 * 86_400)]
-        return {
-            "chunks": chunks,
-            "none asked": [c async for c in store.stored_for([], within_seconds=86_400)],
-            "older too": sorted(key for c in older for key, _ in c),
-        }
-
-
-def test_the_rows_of_given_partitions_stored_lately_are_read_in_chunks(settings, monkeypatch):
-    seen = asyncio.run(_stored_for(settings, monkeypatch))
-    chunks = seen["chunks"]
-    assert all(len(c) <= 2 for c in chunks) and len(chunks) >= 2
-    got = dict(item for c in chunks for item in c)
-    # partitions 0 and 1 of g1 (i % 3 < 2), but 3, stored two days ago; not g2's, not partition 2
-    assert got == {f"{i}/cpu_usage": f"row {i}".encode() for i in (0, 1, 4, 6)}
-    assert seen["none asked"] == []
-    assert seen["older too"] == ["0/cpu_usage", "3/cpu_usage", "6/cpu_usage"]
-
-
 async def _save_in_statements(settings, monkeypatch) -> dict:
     async with await psycopg.AsyncConnection.connect(settings.database_dsn) as conn:
         await ensure_schema(conn)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import re
 import subprocess
 import sys
 import time
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import psycopg
 import pytest
@@ -196,60 +195,6 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_scores_nothing_twice(setti
     assert stored.keys() == expected.keys()
     mismatched = [k for k in expected if abs(stored[k][0] - expected[k]) > 1e-9]
     assert mismatched == []
-
-
-def restored_by_batches(worker) -> float:
-    """How many of the worker's batches had to read series rows from the state store."""
-    import httpx
-
-    text = httpx.get(f"http://127.0.0.1:{worker.metrics_port}/metrics", timeout=5).text
-    found = re.search(r'^ems_ml_batch_phase_seconds_count\{phase="restore"\} (\S+)$', text, re.M)
-    return float(found.group(1)) if found else 0.0
-
-
-def test_a_restarted_worker_reads_its_stored_rows_at_once_and_scores_on_exactly(
-    settings, start_worker
-):
-    """The rows of the partitions a worker is given are read when they are given, in one pass:
-    none of its batches waits to read a row, and every score is that of one uninterrupted
-    run. With the read-ahead off, the batches read them, as before."""
-    points = list(synthetic_points(assets=6, ticks=80, anomaly_probability=0.01, seed=5))
-    values, keys = encoded(points)
-    half = len(values) // 2
-    asyncio.run(produce(settings, values[:half], keys[:half]))
-    first = start_worker(STATE_CHECKPOINT_SECONDS="0")  # every batch's rows stored with it
-    first.wait_ready()
-    assert wait_for_count(settings, half) == half
-    with psycopg.connect(settings.database_dsn) as conn:
-        assert wait_until(
-            lambda: (
-                conn.execute("SELECT count(*) FROM series_state").fetchone()[0]
-                == len({(p.asset_id, p.metric) for p in points})
-            ),
-            20,
-        )
-        rows = conn.execute("SELECT count(*) FROM series_state").fetchone()[0]
-    first.kill()
-
-    second = start_worker()
-    second.wait_ready()
-    asyncio.run(produce(settings, values[half:], keys[half:]))
-    assert wait_for_count(settings, len(values)) == len(values)
-    assert second.counter("ems_ml_state_prefetched_rows_total") == rows
-    assert restored_by_batches(second) == 0
-    expected = expected_scores(settings, values)
-    stored = scores_in_db(settings)
-    assert [k for k in expected if abs(stored[k][0] - expected[k]) > 1e-9] == []
-
-    second.kill()  # and without the read-ahead, the batches read the rows
-    third = start_worker(STATE_PREFETCH_HOURS="0")
-    third.wait_ready()
-    after = points[-1].timestamp + timedelta(minutes=1)
-    more = list(synthetic_points(assets=6, ticks=2, start=after, anomaly_probability=0.0))
-    asyncio.run(produce(settings, *encoded(more)))
-    assert wait_for_count(settings, len(values) + len(more)) == len(values) + len(more)
-    assert third.counter("ems_ml_state_prefetched_rows_total") == 0
-    assert restored_by_batches(third) > 0
 
 
 async def committed_and_end_offsets(settings) -> tuple[dict[int, int | None], dict[int, int]]:
