@@ -7,10 +7,9 @@ Needs the local stack (`ems-ml stack up`). On a fresh topic, consumer group and 
    minute, as the worker stores a series' row) in `series_state`, as a deployment that has run
    for days would have them: each names the input partition its series' messages come on;
 2. starts a real `ems-ml worker`, produces one new point for every series and waits until every
-   score is stored: each state is read from PostgreSQL (when the worker is given its partitions,
-   `STATE_PREFETCH_HOURS`, or by the batches with `--no-prefetch`) and then held in memory.
-   Prints the time from the start to the last score, from the first score to the last, and the
-   worker's resident memory, in all and per series beyond what it held at its first score;
+   score is stored: each state is read from PostgreSQL by the batch of its series, then held in
+   memory. Prints the rate (from the first score to the last) and the worker's resident memory,
+   in all and per series beyond what it held at its first score;
 3. once a checkpoint has stored every row, kills the worker with SIGKILL, starts it again and
    produces a new point for every series: prints the time from the restart to its first score,
    and until every one of those points is stored (each state read from PostgreSQL again: a
@@ -142,19 +141,12 @@ def memory_kb(pid: int) -> dict[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--series", type=int, default=100_000)
-    parser.add_argument(
-        "--no-prefetch",
-        action="store_true",
-        help="STATE_PREFETCH_HOURS=0: the batches read the rows, as before 2026-12-07",
-    )
     args = parser.parse_args()
     keys = series(args.series)
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
 
     base, settings = fresh("scale")
-    env = worker_env(
-        settings, LOG_LEVEL="WARNING", STATE_PREFETCH_HOURS="0" if args.no_prefetch else "24"
-    )
+    env = worker_env(settings, LOG_LEVEL="WARNING")
     logs = tempfile.mkdtemp(prefix="scale-")
     worker = None
 
@@ -171,13 +163,11 @@ def main() -> None:
         asyncio.run(seed(settings, keys, states))
         seeded = time.monotonic() - began
 
-        started_at = time.monotonic()
         worker = start_worker("first", free_port())
         asyncio.run(produce(settings, tick(keys, start, seed=1)))
         wait_for(settings, 1, timeout=300)
         empty = memory_kb(worker.pid)  # a worker with its first batch's series: its baseline
         first_pass = wait_for(settings, len(keys), timeout=1800)
-        from_start = time.monotonic() - started_at
         held = memory_kb(worker.pid)
         checkpointed(settings, len(keys))
 
@@ -205,11 +195,10 @@ def main() -> None:
     print(header("benchmarks.scale"))
     print(f"series: {len(keys):,}, each a state learnt from {MATURE_POINTS} points")
     print(f"stored state per series: {stored_size:,.0f} B; seeded in {seeded:.1f} s")
-    read = "by the batches" if args.no_prefetch else "when the partitions were given"
     print(
-        f"a new point of every series, each state read from PostgreSQL {read}: "
-        f"{from_start:.1f} s from the worker's start to the last score, {first_pass:.1f} s from "
-        f"the first score to the last ({len(keys) / first_pass:,.0f} points/s)"
+        f"a new point of every series, each state read from PostgreSQL by its batch: "
+        f"{first_pass:.1f} s from the first score to the last, {len(keys) / first_pass:,.0f} "
+        "points/s"
     )
     per_series = (held["VmRSS"] - empty["VmRSS"]) * 1024 / len(keys)
     print(
