@@ -56,6 +56,13 @@ def test_integers_booleans_and_texts_come_back_as_given(settings):
     ]
 
 
+def test_bytes_and_small_integers_come_back_as_given(settings):
+    rows = [b"", b"\x00\xff" * 3, bytes(range(256)) * 50, b"row"]
+    partitions = [0, -1, 2**31 - 1, -(2**31)]
+    back = _back(settings, pg_arrays.bytea_array(rows), pg_arrays.int4_array(partitions))
+    assert back == [(rows, "bytea[]"), (partitions, "integer[]")]
+
+
 def test_times_come_back_as_the_same_instants_to_the_microsecond(settings):
     t0 = datetime(2026, 12, 7, 1, 2, 3, 456789, tzinfo=UTC)
     times = [
@@ -78,12 +85,16 @@ def test_empty_arrays_are_empty(settings):
         pg_arrays.bool_array([]),
         pg_arrays.timestamptz_array([]),
         pg_arrays.text_array([]),
+        pg_arrays.bytea_array([]),
+        pg_arrays.int4_array([]),
     )
-    assert [value for value, _ in back] == [[], [], [], [], []]
+    assert [value for value, _ in back] == [[], [], [], [], [], [], []]
 
 
 def test_values_an_array_cannot_hold_are_refused_before_anything_is_sent():
     with pytest.raises(OverflowError):
         pg_arrays.int8_array([2**63])
+    with pytest.raises(OverflowError):
+        pg_arrays.int4_array([2**31])
     with pytest.raises(TypeError):
         pg_arrays.timestamptz_array([datetime(2026, 1, 1)])  # naive: which instant?
