@@ -21,16 +21,25 @@ MAX_OTHER_SERIES = 200
 # MAX_OTHER_SERIES series of dozens of points each, once for every incident change, and a row a
 # point cost the worker more than the ranking (README, Benchmarks). Each candidate's points are
 # read on their own through the key (asset_id, metric, ts), LATERAL: joined as one set, the
-# planner read a young table's whole partition for them, at every incident change (README,
-# Root-cause hints).
+# planner read a young table's whole partition for them, at every incident change. The asset's
+# own metrics are found by skipping through the key from one metric to the next (`own`, one
+# index probe a metric), not by reading the asset's rows of the window: the key cannot be read
+# by time for an asset alone, so that read went through every point of the asset in the month's
+# partition (README, Root-cause hints). A metric of the asset with no point in the window (one
+# it no longer reports) has no arrays and is left out at the end.
 _CANDIDATE_SCORES = """
-WITH others AS (
+WITH RECURSIVE own(metric) AS (
+    SELECT min(metric) FROM anomaly_scores WHERE asset_id = %(asset)s
+    UNION ALL
+    SELECT (SELECT min(s.metric) FROM anomaly_scores s
+            WHERE s.asset_id = %(asset)s AND s.metric > own.metric)
+    FROM own WHERE own.metric IS NOT NULL
+), others AS (
     SELECT asset_id, metric FROM anomaly_scores
     WHERE is_anomaly AND ts BETWEEN %(start)s AND %(end)s AND asset_id <> %(asset)s
     GROUP BY asset_id, metric ORDER BY count(*) DESC, asset_id, metric LIMIT %(limit)s
 ), candidates AS (
-    SELECT DISTINCT asset_id, metric FROM anomaly_scores
-    WHERE asset_id = %(asset)s AND ts BETWEEN %(start)s AND %(end)s
+    SELECT %(asset)s::bigint AS asset_id, metric FROM own WHERE metric IS NOT NULL
     UNION ALL
     SELECT asset_id, metric FROM others
 )
@@ -42,6 +51,7 @@ FROM candidates c CROSS JOIN LATERAL (
     WHERE s.asset_id = c.asset_id AND s.metric = c.metric
       AND s.ts BETWEEN %(start)s AND %(end)s
 ) p
+WHERE p.stamps IS NOT NULL
 ORDER BY c.asset_id, c.metric
 """
 

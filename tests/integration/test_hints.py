@@ -22,17 +22,20 @@ def _minutes(m: float) -> datetime:
     return STARTED + timedelta(minutes=m)
 
 
-async def _hints(settings, rows: list[tuple]) -> list[tuple[int, str, datetime, float]]:
+async def _hints(
+    settings, rows: list[tuple], elsewhen: list[tuple] = ()
+) -> list[tuple[int, str, datetime, float]]:
     """The hints of an incident of asset 1 on cpu_usage starting at STARTED, with `rows`
     (asset, metric, minutes from STARTED, score) stored, each series quiet every minute of the
-    window otherwise."""
+    window otherwise, and `elsewhen` stored as they are."""
     async with await psycopg.AsyncConnection.connect(settings.database_dsn) as conn:
         await ensure_schema(conn)
-        await ensure_month_partitions(conn, {month_start(_minutes(-120))})
+        await ensure_month_partitions(conn, {month_start(_minutes(-24 * 60))})
         given = {(a, m, t): s for a, m, t, s in rows}
         for asset, metric in {(a, m) for a, m, _, _ in rows}:
             for t in range(-45, 20):
                 given.setdefault((asset, metric, t), QUIET)
+        given.update({(a, m, t): s for a, m, t, s in elsewhen})
         await conn.cursor().executemany(
             "INSERT INTO anomaly_scores (asset_id, metric, ts, value, score, is_anomaly, "
             "model_version) VALUES (%s, %s, %s, 1.0, %s, %s, 'test')",
@@ -99,3 +102,16 @@ def test_at_most_max_other_series_of_other_assets_the_most_anomalous_first(setti
         (2, "latency_ms"),
         (4, "cpu_usage"),
     }
+
+
+def test_an_own_metric_with_no_point_in_the_window_is_no_candidate(settings):
+    # the asset reported disk_usage hours ago and no longer; after the incident, a metric whose
+    # name sorts between the others ("gpu") came: neither has a point in the window
+    found = asyncio.run(
+        _hints(
+            settings,
+            [(1, "cpu_usage", 0, ALARM), (1, "memory_usage", -5, MOVED)],
+            elsewhen=[(1, "disk_usage", -600, ALARM), (1, "gpu", 60, ALARM)],
+        )
+    )
+    assert {(a, m) for a, m, _, _ in found} == {(1, "cpu_usage"), (1, "memory_usage")}
