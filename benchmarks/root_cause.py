@@ -1,6 +1,7 @@
 """Root-cause hints on synthetic incidents whose cause is known: top-1 and top-3 accuracy.
 
     python -m benchmarks.root_cause [--scenarios 40]
+    python -m benchmarks.root_cause --timing [--lists 60]
 
 Each scenario: 4 assets x 2 metrics at one point a minute, a day and a half of normal behaviour (a
 daily shape, Gaussian noise) scored by the worker's own scorer; then one series, the cause, shifts
@@ -12,6 +13,12 @@ does), with its peak metric, and the candidates are those the API gives `stream.
 the asset's own metrics and every series of another asset with an anomaly in the window. Beside it,
 the baseline an operator has without hints: the candidates ordered by their first anomaly.
 Scenarios are split by index (even / odd); nothing in `stream.root_cause` was tuned on either.
+
+`--timing`: the ranking's time a list instead, on lists of the size a dense feed gives the
+worker (`TIMING_CANDIDATES` series of a window's points at one a minute, some of them moving
+before the incident): the worker's three hints (`rank(..., limit=3)`, what an EMS event names)
+beside every hint worded (what `GET /api/v1/incidents/{id}` returns), in the same run,
+alternating; prints the median and the 90th percentile in milliseconds.
 """
 
 from __future__ import annotations
@@ -19,8 +26,12 @@ from __future__ import annotations
 import argparse
 import math
 import random
+import statistics
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+
+import numpy as np
 
 from benchmarks.machine import header
 from stream import root_cause
@@ -156,11 +167,60 @@ def evaluate(indices: Sequence[int]) -> dict[str, float]:
     return {"incidents": counted, **{k: v / counted if counted else 0.0 for k, v in hits.items()}}
 
 
+#: candidates of a timed list: what `benchmarks.e2e --series 2000 --points 100` gave a list
+TIMING_CANDIDATES = 117
+
+
+def timing_list(seed: int) -> tuple[list[SeriesScores], dict]:
+    """A hint list's candidates (as `stream.hints` reads them) and the incident they explain:
+    quiet series, a fifth of which move to anomalous scores 1 to 20 minutes before the start."""
+    rng = np.random.default_rng(seed)
+    started = T0 + timedelta(hours=12)
+    start, end = root_cause.window(started)
+    minutes = int((end - start).total_seconds() // 60) + 1
+    epochs = np.array(
+        [root_cause.epoch_us(start + timedelta(minutes=i)) for i in range(minutes)],
+        dtype=np.int64,
+    )
+    series = []
+    for k in range(TIMING_CANDIDATES):
+        scores = rng.uniform(0.0, 0.5, minutes)
+        if k == 0 or rng.random() < 0.2:  # the incident's own series, and the movers
+            onset = (started - start).total_seconds() // 60 - (0 if k == 0 else rng.integers(1, 20))
+            scores[int(onset) :] = rng.uniform(0.7, 0.99, minutes - int(onset))
+        series.append(SeriesScores(1 + k // 5, METRICS[k % 2], epochs, scores))
+    incident = {"asset_id": 1, "metric": METRICS[0], "started_at": started}
+    return series, incident
+
+
+def timing(lists: int) -> None:
+    times: dict[int | None, list[float]] = {3: [], None: []}
+    hints: dict[int | None, int] = {3: 0, None: 0}
+    for n in range(lists):
+        series, incident = timing_list(n)
+        for limit in (3, None) if n % 2 == 0 else (None, 3):
+            began = time.perf_counter()
+            hints[limit] += len(root_cause.rank(series, limit=limit, **incident))
+            times[limit].append((time.perf_counter() - began) * 1000)
+    for limit, label in ((3, "three hints (the worker)"), (None, "every hint (the API)")):
+        ms = sorted(times[limit])
+        print(
+            f"{label}: median {statistics.median(ms):.2f} ms, 90th percentile "
+            f"{ms[int(0.9 * (len(ms) - 1))]:.2f} ms a list of {TIMING_CANDIDATES} candidates "
+            f"({hints[limit] / lists:.1f} hints a list)"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scenarios", type=int, default=40)
+    parser.add_argument("--timing", action="store_true", help="time the ranking instead")
+    parser.add_argument("--lists", type=int, default=60, help="lists timed (--timing)")
     args = parser.parse_args(argv)
     print(header("benchmarks.root_cause"))
+    if args.timing:
+        timing(args.lists)
+        return
     print("| half | incidents | hints top-1 | hints top-3 | first anomaly top-1 | top-3 |")
     print("|---|---|---|---|---|---|")
     for half in ("even", "odd"):
