@@ -38,8 +38,9 @@ from stream.sinks import postgres
 METRICS = ("cpu_usage", "memory_usage", "latency_ms", "packet_loss", "bandwidth")
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 #: the hint list's query as it was until 2026-12-07: the asset's own candidates are the distinct
-#: metrics of its rows in the window
-REFERENCE_SQL = """
+#: metrics of its rows in the window; the rest is the query's own (its last filter changes
+#: nothing here: each of these candidates has a point in the window)
+REFERENCE_SQL = f"""
 WITH others AS (
     SELECT asset_id, metric FROM anomaly_scores
     WHERE is_anomaly AND ts BETWEEN %(start)s AND %(end)s AND asset_id <> %(asset)s
@@ -50,16 +51,7 @@ WITH others AS (
     UNION ALL
     SELECT asset_id, metric FROM others
 )
-SELECT c.asset_id, c.metric, p.stamps, p.scores
-FROM candidates c CROSS JOIN LATERAL (
-    SELECT array_agg((extract(epoch FROM s.ts) * 1000000)::int8 ORDER BY s.ts) AS stamps,
-           array_agg(s.score ORDER BY s.ts) AS scores
-    FROM anomaly_scores s
-    WHERE s.asset_id = c.asset_id AND s.metric = c.metric
-      AND s.ts BETWEEN %(start)s AND %(end)s
-) p
-ORDER BY c.asset_id, c.metric
-"""
+{hints._CANDIDATE_SCORES[hints._CANDIDATE_SCORES.index("SELECT c.asset_id") :]}"""
 
 
 async def fill(conn: psycopg.AsyncConnection, assets: int, days: int) -> int:
