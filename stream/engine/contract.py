@@ -20,7 +20,8 @@ A detector module of the engine (`registry.MODULES`) reproduces one or more Pyth
   `x[LONG_MEMORY_L]` (one long-memory detector at most: its evidence is added, not combined).
 
 A step reads only `x`, its own fields and the window's (`window.fields`: the history the
-features came from), so the order of the steps does not change any score.
+features came from), so the order of the steps changes no score; it only decides which point
+detector's expectation is the band's (the first).
 
 `layout(modules, names)` checks the declarations and places every column: a module whose role
 the combination has no weight for, a name declared twice, a detector the Python ensemble has
@@ -111,8 +112,8 @@ class Layout:
 
 def layout(modules: Sequence, names: Sequence[str]) -> Layout:
     """The layout of `modules`' columns in the order of `names` (the Python ensemble's
-    detectors). Raises ImportError where a declaration breaks the
-    contract (see the module docstring)."""
+    detectors). Raises ImportError where a declaration breaks the contract (see the module
+    docstring)."""
     placed: dict[str, int] = {}
     roles = np.full(len(names), -1, dtype=np.int64)
     columns, starts = [], [0]
