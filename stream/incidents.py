@@ -407,5 +407,5 @@ class IncidentTracker:
         found = await hints.for_incident(conn, incident, limit=root_cause.TOP_IN_DESCRIPTION)
         if found:
             payload["description"] += " " + root_cause.describe(found)
-            payload["details"]["hints"] = hints.as_details(found[: root_cause.TOP_IN_DESCRIPTION])
+            payload["details"]["hints"] = hints.as_details(found)
         return await queue_change(conn, incident, kind, payload, queue_outbox=self.queue_outbox)

@@ -54,25 +54,22 @@ def squash(z: float) -> float:
 @njit(cache=True)
 def score_and_learn(r, u0: float, u1: float, u2: float, paths) -> float:
     """The calibrated score of the point whose squashed inputs (`HalfSpaceTrees.vector`) are
-    u0, u1, u2, then learn it; `paths`: room for trees x (height + 1) nodes (tree t's path at
-    `paths[t * (height + 1):]`)."""
+    u0, u1, u2, then learn it; `paths`: room for trees x (height + 1) nodes."""
     for tree in range(_N_TREES):
         node = 0
-        path = paths[tree * (_HEIGHT + 1) : (tree + 1) * (_HEIGHT + 1)]
-        path[0] = 0
+        paths[tree, 0] = 0
         for depth in range(_HEIGHT):
             f = _FEATURE[tree, node]
             u = u0 if f == 0 else (u1 if f == 1 else u2)
             node = 2 * node + (2 if u >= _SPLIT[tree, node] else 1)
-            path[depth + 1] = node
+            paths[tree, depth + 1] = node
     raw = 0.0
     if r.hst_ready:
         total = 0.0
         for tree in range(_N_TREES):
             weight = 1.0
-            path = paths[tree * (_HEIGHT + 1) : (tree + 1) * (_HEIGHT + 1)]
             for depth in range(_HEIGHT + 1):
-                mass = float(r.hst_r[tree, path[depth]])
+                mass = float(r.hst_r[tree, paths[tree, depth]])
                 total += mass * weight
                 if mass < _SIZE_LIMIT:  # River stops at the first node lighter than the limit
                     break
@@ -89,9 +86,8 @@ def score_and_learn(r, u0: float, u1: float, u2: float, paths) -> float:
         r.hst_var = (1 - a) * (r.hst_var + a * delta * delta)
         r.hst_n += 1
     for tree in range(_N_TREES):
-        path = paths[tree * (_HEIGHT + 1) : (tree + 1) * (_HEIGHT + 1)]
         for depth in range(_HEIGHT + 1):
-            r.hst_l[tree, path[depth]] += 1
+            r.hst_l[tree, paths[tree, depth]] += 1
     r.hst_k += 1
     if r.hst_k == _WINDOW:
         r.hst_r[:, :] = r.hst_l
@@ -118,5 +114,6 @@ def step(r, x, scores, features, work) -> None:
     u0 = squash(x[c.LEVEL])
     u1 = squash(x[c.CHANGE])
     u2 = squash(2.0 * (x[c.VOLATILITY] - 1.0))
-    scores[0] = score_and_learn(r, u0, u1, u2, work.view(np.int64))
+    paths = work.view(np.int64)[:_PATH].reshape((_N_TREES, _HEIGHT + 1))
+    scores[0] = score_and_learn(r, u0, u1, u2, paths)
     features[0] = feature(u0, u1, u2)
