@@ -10,8 +10,9 @@ topic, then, in the same run:
    first stored score until every score is in `anomaly_scores`, as the service stores them.
 Prints the rates and their ratios, where the worker's time went (`ems_ml_batch_phase_seconds`),
 and the CPU the worker and PostgreSQL used a point (which reads apart from the machine's speed
-how much of the worker's wall time is waiting), with the command and the machine. Topics and
-the database are removed afterwards.
+how much of the worker's wall time is waiting), and the incident changes it queued (each one
+reads and ranks root-cause hints), with the command and the machine. Topics and the database are
+removed afterwards.
 """
 
 from __future__ import annotations
@@ -112,6 +113,8 @@ class WorkerRun:
     #: scores to the last
     worker_cpu: float
     postgres_cpu: float
+    #: the incident changes the run published, by kind (each carries its hint list)
+    changes: dict[str, int]
 
 
 def worker_rate(
@@ -157,6 +160,7 @@ def worker_rate(
                 phases=phase_seconds(port),
                 worker_cpu=(worker_cpu_seconds(port) - first[1]) / points,
                 postgres_cpu=(postgres_cpu_seconds() - first[2]) / points,
+                changes=incident_changes(port),
             )
         finally:
             proc.terminate()
@@ -174,6 +178,13 @@ def stored_rate(settings: Settings) -> float:
             "SELECT count(*) FROM anomaly_scores WHERE scored_at = %s", (first,)
         ).fetchone()
     return (total - at_first) / (last - first).total_seconds()
+
+
+def incident_changes(port: int) -> dict[str, int]:
+    """The incident changes the worker published, by kind (`ems_ml_incident_events_total`)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    found = re.finditer(r'ems_ml_incident_events_total\{kind="(\w+)"\} (\S+)', text)
+    return {m.group(1): int(float(m.group(2))) for m in found}
 
 
 def main() -> None:
@@ -222,6 +233,8 @@ def main() -> None:
         f"CPU us a point: worker {run.worker_cpu * 1e6:.0f}, "
         f"PostgreSQL {run.postgres_cpu * 1e6:.0f} (every postgres process on the machine)"
     )
+    changes = ", ".join(f"{run.changes.get(k, 0):,} {k}" for k in ("open", "update", "resolve"))
+    print(f"incident changes published (each with its root-cause hints): {changes}")
 
 
 if __name__ == "__main__":
