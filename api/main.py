@@ -72,12 +72,15 @@ async def _refresh_health_metrics(pool: AsyncConnectionPool) -> None:
 
 
 def _warm_engine(window_size: int) -> None:
-    """Compile the scoring engine (or load it from its cache) so that the first detect or train
-    request does not wait for it (half a minute on a machine that never compiled it)."""
+    """Compile the scoring engine and the root-cause ranking (or load them from their cache) so
+    that the first detect, train or incident request does not wait for it (half a minute on a
+    machine that never compiled it)."""
     try:
+        from stream import root_cause
         from stream.engine.core import warm
 
         log.info("scoring engine ready in %.1f s", warm(window_size))
+        log.info("root-cause ranking ready in %.1f s", root_cause.warm())
     except Exception:  # the request that needs it will say what is wrong
         log.exception("could not compile the scoring engine")
 

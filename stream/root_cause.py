@@ -35,12 +35,13 @@ Pure code: it takes score series and returns hints; the SQL that fetches them is
 
 from __future__ import annotations
 
-import statistics
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from numba import njit
 
 #: the score at which a series counts as having moved (below the alarm: about 1 in 500 points)
 ONSET_SCORE = 0.6
@@ -154,21 +155,117 @@ class _Grid:
         over the buckets both have a point in (0 where fewer than 3, or either is constant).
         A row's figure is the same whichever other rows are asked with it (each is reduced on
         its own), so a caller asks only for the rows that need this lag."""
-        width = self.values.shape[1]
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.empty(len(rows))
+        _lag_correlations(self.values, target, rows, np.full(len(rows), lag, np.int64), out)
+        return out
+
+    def best_correlations(self, target: int, rows: np.ndarray, lags: np.ndarray) -> np.ndarray:
+        """For each of `rows` (ascending, repeats adjacent), the highest of its `correlations`
+        over the lags paired with it in `lags` (one entry a pair, ascending within a row), the
+        first of equals; `best[k]` is the `k`-th distinct row's."""
+        out = np.empty(len(rows))
+        _lag_correlations(self.values, target, rows, lags, out)
+        first = np.ones(len(rows), dtype=bool)
+        first[1:] = rows[1:] != rows[:-1]
+        return _first_maxima(out, np.flatnonzero(first))
+
+
+# numpy's order of additions in a sum along a row (pairwise, eight running sums within a block of
+# 128): the compiled correlations add in that order, so a figure is the one the array
+# operations gave before, to the bit (`tests/unit/test_root_cause.py`), and no ranking moves
+_PAIRWISE_BLOCK = 128
+
+
+@njit(cache=True)
+def _pairwise_sum(a, n: int) -> float:
+    """The sum of `a[:n]` as numpy's `sum` adds it (its pairwise summation)."""
+    if n < 8:
+        res = -0.0
+        for i in range(n):
+            res += a[i]
+        return res
+    if n <= _PAIRWISE_BLOCK:
+        r0, r1, r2, r3, r4, r5, r6, r7 = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]
+        i = 8
+        while i < n - n % 8:
+            r0 += a[i]
+            r1 += a[i + 1]
+            r2 += a[i + 2]
+            r3 += a[i + 3]
+            r4 += a[i + 4]
+            r5 += a[i + 5]
+            r6 += a[i + 6]
+            r7 += a[i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += a[i]
+            i += 1
+        return res
+    half = n // 2
+    half -= half % 8
+    return _pairwise_sum(a, half) + _pairwise_sum(a[half:], n - half)
+
+
+@njit(cache=True)
+def _lag_correlations(values, target: int, rows, lags, out) -> None:
+    """`out[k]`: the Pearson correlation of row `rows[k]` of `values`, `lags[k]` columns
+    earlier, with row `target`, over the columns where neither is NaN (0 where fewer than 3,
+    or either is constant): a hint list's every (candidate, lead) pair in one call, not a
+    dozen array operations a lead."""
+    width = values.shape[1]
+    xs, ys, terms = np.empty(width), np.empty(width), np.empty(width)
+    for k in range(len(rows)):
+        lag = lags[k]
         if lag >= width:
-            return np.zeros(len(rows))
-        x = self.values[rows, : width - lag]
-        y = np.broadcast_to(self.values[target, lag:], x.shape)
-        both = ~np.isnan(x) & ~np.isnan(y)
-        n = both.sum(axis=1)
-        safe_n = np.maximum(n, 1)
-        xz, yz = np.where(both, x, 0.0), np.where(both, y, 0.0)
-        dx = np.where(both, x - (xz.sum(axis=1) / safe_n)[:, None], 0.0)
-        dy = np.where(both, y - (yz.sum(axis=1) / safe_n)[:, None], 0.0)
-        sxy, sxx, syy = (dx * dy).sum(axis=1), (dx * dx).sum(axis=1), (dy * dy).sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = sxy / np.sqrt(sxx * syy)
-        return np.where((n >= 3) & (sxx > 0) & (syy > 0), r, 0.0)
+            out[k] = 0.0
+            continue
+        m, row = width - lag, rows[k]
+        n = 0
+        for j in range(m):
+            x, y = values[row, j], values[target, lag + j]
+            if np.isnan(x) or np.isnan(y):
+                xs[j], ys[j] = np.nan, np.nan
+            else:
+                xs[j], ys[j] = x, y
+                n += 1
+        held = max(n, 1)
+        for j in range(m):
+            terms[j] = 0.0 if np.isnan(xs[j]) else xs[j]
+        mean_x = _pairwise_sum(terms, m) / held
+        for j in range(m):
+            terms[j] = 0.0 if np.isnan(ys[j]) else ys[j]
+        mean_y = _pairwise_sum(terms, m) / held
+        for j in range(m):
+            if np.isnan(xs[j]):
+                xs[j], ys[j] = 0.0, 0.0
+            else:
+                xs[j], ys[j] = xs[j] - mean_x, ys[j] - mean_y
+        for j in range(m):
+            terms[j] = xs[j] * ys[j]
+        sxy = _pairwise_sum(terms, m)
+        for j in range(m):
+            terms[j] = xs[j] * xs[j]
+        sxx = _pairwise_sum(terms, m)
+        for j in range(m):
+            terms[j] = ys[j] * ys[j]
+        syy = _pairwise_sum(terms, m)
+        out[k] = sxy / np.sqrt(sxx * syy) if n >= 3 and sxx > 0 and syy > 0 else 0.0
+
+
+@njit(cache=True)
+def _first_maxima(values, starts):
+    """The highest of each run of `values` beginning at each of `starts` (ascending; the last
+    runs to the end), the first of equals, as Python's `max` picks it."""
+    best = np.empty(len(starts))
+    for k in range(len(starts)):
+        end = starts[k + 1] if k + 1 < len(starts) else len(values)
+        best[k] = values[starts[k]]
+        for j in range(starts[k] + 1, end):
+            if values[j] > best[k]:
+                best[k] = values[j]
+    return best
 
 
 def _concatenated(series: Sequence[SeriesScores]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -258,6 +355,36 @@ def _onset(s: SeriesScores, start_us: int, end_us: int, started_us: int) -> int 
     return min(episodes, key=lambda e: (distance(e), e[0]))[0]
 
 
+def _held_after(
+    series: Sequence[SeriesScores], moved: list[int], onsets: list[int | None]
+) -> np.ndarray:
+    """For each of the `moved` series, the median of its (at most `SUSTAINED_POINTS`) scores
+    after its onset (0 where none): whether its change held."""
+    stamps, scores, _ = _concatenated([series[i] for i in moved])
+    lengths = np.array([len(series[i].epochs_us) for i in moved], dtype=np.int64)
+    firsts = np.cumsum(lengths) - lengths
+    return _medians_after(
+        stamps, scores, firsts, lengths, np.array([onsets[i] for i in moved], dtype=np.int64)
+    )
+
+
+@njit(cache=True)
+def _medians_after(stamps, scores, firsts, lengths, onsets):
+    """For each series `k` (its points at `firsts[k]`, `lengths[k]` of them, in time order),
+    the median of its first `SUSTAINED_POINTS` scores after `onsets[k]`, as
+    `statistics.median` gives it (0 where none)."""
+    out = np.zeros(len(firsts))
+    for k in range(len(firsts)):
+        first, end = firsts[k], firsts[k] + lengths[k]
+        after = first + np.searchsorted(stamps[first:end], onsets[k], side="right")
+        points = np.sort(scores[after : min(after + SUSTAINED_POINTS, end)])
+        n = len(points)
+        if n:
+            mid = n // 2
+            out[k] = points[mid] if n % 2 else (points[mid - 1] + points[mid]) / 2
+    return out
+
+
 def rank(
     series: Sequence[SeriesScores],
     *,
@@ -290,32 +417,24 @@ def rank(
         lags[i] = range(
             max(0, lead - LAG_SLACK), max(0, min(MAX_LAG_BUCKETS, lead + LAG_SLACK)) + 1
         )
-    at_lags: dict[int, list[float]] = {i: [] for i in moved}
+    # without scores of the peak metric nothing moves with it: every correlation 0
+    correlations: dict[int, float] = {}
     if target is not None:
         rows = [*moved, target] if target not in moved else moved
         grid = _Grid([series[i] for i in rows], start_us, end_us, bucket)
-        target_row = rows.index(target)
-        # each series at its own few lags only, not every series at every lag any one needs
-        rows_by_lag: dict[int, list[int]] = {}
-        for row, i in enumerate(moved):
-            for lag in lags[i]:
-                rows_by_lag.setdefault(lag, []).append(row)
-        for lag in sorted(rows_by_lag):
-            rows_at = rows_by_lag[lag]
-            found = grid.correlations(target_row, lag, rows_at).tolist()
-            for row, r in zip(rows_at, found, strict=True):
-                at_lags[moved[row]].append(r)
-    else:  # no scores of the peak metric: nothing to move with
-        at_lags = {i: [0.0] for i in moved}
+        # each series at its own few lags only, every (series, lag) pair in one compiled call
+        pair_rows = [row for row, i in enumerate(moved) for _ in lags[i]]
+        pair_lags = [lag for i in moved for lag in lags[i]]
+        with_lags = [i for i in moved if len(lags[i])]
+        if pair_rows:
+            best = grid.best_correlations(
+                rows.index(target), np.array(pair_rows, np.int64), np.array(pair_lags, np.int64)
+            ).tolist()
+            correlations = dict(zip(with_lags, best, strict=True))
     # each moved series' sort key: its correlation, whether its change held, its onset
-    correlations, held = {}, {}
     for i in moved:
-        s = series[i]
-        correlations[i] = 1.0 if i == target else max(at_lags[i], default=0.0)
-        # the points after the onset (a series is in time order)
-        after = s.epochs_us.searchsorted(onsets[i], side="right")
-        points_after = s.scores[after : after + SUSTAINED_POINTS].tolist()
-        held[i] = statistics.median(points_after) if points_after else 0.0
+        correlations[i] = 1.0 if i == target else correlations.get(i, 0.0)
+    held = dict(zip(moved, _held_after(series, moved, onsets).tolist(), strict=True))
     ranked = sorted(
         moved,
         key=lambda i: (
@@ -377,3 +496,20 @@ def describe(hints: Sequence[Hint]) -> str:
     if not top:
         return ""
     return "Moved first: " + "; ".join(h.reason for h in top) + "."
+
+
+def warm() -> float:
+    """Compile the ranking's loops (or load them from numba's cache); the seconds it took. A
+    worker calls it before its first batch, so its first incident change does not wait the
+    seconds a first compile takes inside a batch."""
+    began = time.perf_counter()
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    stamps = [t0 + timedelta(minutes=i) for i in range(12)]
+    moving = [0.1] * 6 + [0.9] * 6
+    rank(
+        [SeriesScores.of(1, "a", stamps, moving), SeriesScores.of(2, "b", stamps, moving)],
+        asset_id=1,
+        metric="a",
+        started_at=stamps[6],
+    )
+    return time.perf_counter() - began

@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import start_http_server
 from psycopg_pool import AsyncConnectionPool
 
-from stream import metrics
+from stream import metrics, root_cause
 from stream.agents import BatchHandler, ModelWatcher, SilenceSweeper, stop_worker
 from stream.capacity import parse_capacity_rules
 from stream.config import Settings, configure_logging
@@ -72,6 +72,7 @@ def run_worker(settings: Settings) -> None:
     asyncio.run(_prepare(settings))
     # before the first batch: a first compile (half a minute) inside it would stall the consumer
     log.info("scoring engine ready in %.1f s", warm(settings.window_size))
+    log.info("root-cause ranking ready in %.1f s", root_cause.warm())
     # What start-up made (modules, the compiled engine, pydantic's schemas) lives as long as the
     # process: frozen out of the cyclic collector's sight, its full collections walk only what
     # the batches make. They took 14% of the worker's CPU in `benchmarks.e2e` (README). A batch

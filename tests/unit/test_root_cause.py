@@ -179,3 +179,53 @@ def test_a_series_correlation_is_the_same_asked_alone_or_with_every_other():
         every = grid.correlations(0, lag, range(len(series)))
         some = [3, 8, 21]
         assert grid.correlations(0, lag, some).tolist() == every[some].tolist()
+
+
+def _correlations_by_array_operations(values, target: int, lag: int) -> np.ndarray:
+    """Every row's correlation at `lag` with row `target` by numpy's array operations: what
+    the ranking computed before its loop was compiled (2026-12-07), kept as the reference."""
+    width = values.shape[1]
+    if lag >= width:
+        return np.zeros(len(values))
+    x = values[:, : width - lag]
+    y = np.broadcast_to(values[target, lag:], x.shape)
+    both = ~np.isnan(x) & ~np.isnan(y)
+    n = both.sum(axis=1)
+    safe_n = np.maximum(n, 1)
+    xz, yz = np.where(both, x, 0.0), np.where(both, y, 0.0)
+    dx = np.where(both, x - (xz.sum(axis=1) / safe_n)[:, None], 0.0)
+    dy = np.where(both, y - (yz.sum(axis=1) / safe_n)[:, None], 0.0)
+    sxy, sxx, syy = (dx * dy).sum(axis=1), (dx * dx).sum(axis=1), (dy * dy).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = sxy / np.sqrt(sxx * syy)
+    return np.where((n >= 3) & (sxx > 0) & (syy > 0), r, 0.0)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_compiled_correlations_are_the_array_operations_figures_to_the_bit(seed):
+    # widths below 8, within numpy's block of 128 and beyond it (its sums add in another order
+    # there), gaps, constant rows, and leads up to past the width
+    rng = np.random.default_rng(seed)
+    for width in (2, 7, 8, 46, 129, 300):
+        values = rng.uniform(0.0, 1.0, (9, width))
+        values[rng.random(values.shape) < rng.uniform(0.0, 0.5)] = np.nan
+        values[int(rng.integers(9))] = 0.5
+        grid = _Grid([], 0, 0, 1.0)
+        grid.values = values
+        target = int(rng.integers(9))
+        for lag in (0, 1, 3, 30, width - 1, width + 2):
+            compiled = grid.correlations(target, lag, range(9))
+            expected = _correlations_by_array_operations(values, target, lag)
+            assert compiled.tobytes() == expected.tobytes(), (width, lag)
+
+
+def test_a_series_best_correlation_is_its_highest_over_its_own_lags():
+    series = random_series(11)
+    start, end = (epoch_us(t) for t in window(STARTED))
+    grid = _Grid(series, start, end, 60.0)
+    rows, lags = [1, 1, 1, 4, 9, 9], [0, 2, 5, 3, 1, 7]
+    best = grid.best_correlations(0, np.array(rows), np.array(lags))
+    each = {row: [] for row in rows}
+    for row, lag in zip(rows, lags, strict=True):
+        each[row].append(grid.correlations(0, lag, [row])[0])
+    assert best.tolist() == [max(each[row]) for row in (1, 4, 9)]
