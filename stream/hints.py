@@ -4,30 +4,44 @@ The SQL half of `stream.root_cause`: the candidates are the incident's asset's o
 every series of another asset with an anomaly in the hints' window (through the partial index
 of anomalies by time), at most `MAX_OTHER_SERIES` of those, the most anomalous first. Used by
 `GET /api/v1/incidents/{id}` and for the top hints in the EMS event of an incident's change.
+
+The worker builds a hint list at every incident change, and the lists of incidents near each
+other in time read mostly the same series over mostly the same minutes. It keeps the scores it
+has read (`ScoreCache`) and reads from PostgreSQL only what it does not hold: a series' points
+after the newest one it holds, none at all where it holds the whole window. That is exact
+because a series' scores are stored in time order and never changed: the worker refuses a
+point not after its series' last one, one worker at a time writes a series, and a stored score
+is never updated (a replayed point hits the key and is skipped). So once a read has returned a
+series' points up to some instant, no point of that series at or before it can appear later.
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
 
 import numpy as np
 from psycopg import AsyncConnection
 
 from stream import root_cause
-from stream.root_cause import Hint, SeriesScores
+from stream.root_cause import Hint, SeriesScores, epoch_us
+from stream.sinks import pg_arrays
 
 #: series of other assets a hint list looks at, at most
 MAX_OTHER_SERIES = 200
+#: scores a worker holds for its hint lists, at most (16 bytes each); the series used longest
+#: ago go first
+MAX_HELD_POINTS = 1_000_000
+#: how far before a hint list's window a held series keeps its points: an incident's later
+#: changes read its window again, and one that lasts hours reads a window that far back
+HELD_SECONDS = 6 * 3600.0
 
-# one row a series, its points as two arrays (in time order): a hint list reads up to
-# MAX_OTHER_SERIES series of dozens of points each, once for every incident change, and a row a
-# point cost the worker more than the ranking (README, Benchmarks). Each candidate's points are
-# read on their own through the key (asset_id, metric, ts), LATERAL: joined as one set, the
-# planner read a young table's whole partition for them, at every incident change. The asset's
-# own metrics are found by skipping through the key from one metric to the next (`own`, one
-# index probe a metric), not by reading the asset's rows of the window: the key cannot be read
-# by time for an asset alone, so that read went through every point of the asset in the month's
-# partition (README, Root-cause hints). A metric of the asset with no point in the window (one
-# it no longer reports) has no arrays and is left out at the end.
-_CANDIDATE_SCORES = """
+# The candidates, in (asset, metric) order. The asset's own metrics are found by skipping
+# through the key from one metric to the next (`own`, one index probe a metric), not by reading
+# the asset's rows of the window: the key cannot be read by time for an asset alone, so that
+# read went through every point of the asset in the month's partition (README, Root-cause
+# hints). A metric of the asset with no point in the window (one it no longer reports) has no
+# points read and is left out.
+_CANDIDATES = """
 WITH RECURSIVE own(metric) AS (
     SELECT min(metric) FROM anomaly_scores WHERE asset_id = %(asset)s
     UNION ALL
@@ -43,39 +57,191 @@ WITH RECURSIVE own(metric) AS (
     UNION ALL
     SELECT asset_id, metric FROM others
 )
-SELECT c.asset_id, c.metric, p.stamps, p.scores
-FROM candidates c CROSS JOIN LATERAL (
+SELECT asset_id, metric FROM candidates ORDER BY asset_id, metric
+"""
+
+# The points of each series given, in the window and after the instant given for it, as one row
+# a series (two arrays, in time order): a hint list reads up to MAX_OTHER_SERIES series of
+# dozens of points each, and a row a point cost the worker more than the ranking (README,
+# Benchmarks). Each series' points are read on their own through the key (asset_id, metric,
+# ts), LATERAL: joined as one set, the planner read a young table's whole partition for them.
+# The window's bounds stay constants, so only its months' partitions are looked at.
+_POINTS = """
+SELECT c.n - 1, p.stamps, p.scores
+FROM unnest(%(assets)s::int8[], %(metrics)s::text[], %(after)s::timestamptz[])
+    WITH ORDINALITY AS c(asset_id, metric, after, n)
+CROSS JOIN LATERAL (
     SELECT array_agg((extract(epoch FROM s.ts) * 1000000)::int8 ORDER BY s.ts) AS stamps,
            array_agg(s.score ORDER BY s.ts) AS scores
     FROM anomaly_scores s
     WHERE s.asset_id = c.asset_id AND s.metric = c.metric
-      AND s.ts BETWEEN %(start)s AND %(end)s
+      AND s.ts BETWEEN %(start)s AND %(end)s AND s.ts > c.after
 ) p
 WHERE p.stamps IS NOT NULL
-ORDER BY c.asset_id, c.metric
 """
 
 
+class _Held:
+    """A series' scores held: every score stored of it from `from_us` to its newest point held,
+    in time order; never empty. The points live in buffers with room to grow (a series that is
+    a candidate of many lists gains a few points a list: appending is not a copy of all it
+    holds each time), at `[first:count]`."""
+
+    __slots__ = ("from_us", "stamps", "scores", "first", "count")
+
+    def __init__(self, from_us: int, stamps: np.ndarray, scores: np.ndarray) -> None:
+        self.from_us, self.first, self.count = from_us, 0, 0
+        self.stamps, self.scores = np.empty(0, np.int64), np.empty(0)
+        self.append(stamps, scores)
+
+    @property
+    def points(self) -> int:
+        return self.count - self.first
+
+    @property
+    def newest(self) -> int:
+        return int(self.stamps[self.count - 1])
+
+    def append(self, stamps: np.ndarray, scores: np.ndarray) -> None:
+        """Hold points after the newest held, in time order."""
+        end = self.count + len(stamps)
+        if end > len(self.stamps):
+            held, room = self.points, max(64, 2 * (self.points + len(stamps)))
+            grown_stamps, grown_scores = np.empty(room, np.int64), np.empty(room)
+            grown_stamps[:held] = self.stamps[self.first : self.count]
+            grown_scores[:held] = self.scores[self.first : self.count]
+            self.stamps, self.scores, self.first, self.count = grown_stamps, grown_scores, 0, held
+            end = held + len(stamps)
+        self.stamps[self.count : end] = stamps
+        self.scores[self.count : end] = scores
+        self.count = end
+
+    def cut(self, floor_us: int) -> int:
+        """Forget the points before `floor_us` (after `from_us`); how many were forgotten."""
+        if self.from_us >= floor_us:
+            return 0
+        cut = int(self.stamps[self.first : self.count].searchsorted(floor_us))
+        self.first += cut
+        self.from_us = floor_us
+        return cut
+
+    def between(self, start_us: int, end_us: int) -> tuple[np.ndarray, np.ndarray]:
+        """The points from `start_us` to `end_us`, both included (copies)."""
+        stamps = self.stamps[self.first : self.count]
+        lo = int(stamps.searchsorted(start_us, side="left"))
+        hi = int(stamps.searchsorted(end_us, side="right"))
+        return stamps[lo:hi].copy(), self.scores[self.first + lo : self.first + hi].copy()
+
+
+class ScoreCache:
+    """The scores of the series a worker's hint lists have read (see the module's docstring for
+    why holding them is exact), at most about `max_points` of them, each series' from at most
+    `held_seconds` before the window of the list that last read it.
+
+    For one list: `after` says where each candidate's read starts (or that none is needed), `add`
+    takes what the reads returned, `window` gives each candidate's points in the window, and
+    `trim` then forgets the series used longest ago while more than `max_points` are held."""
+
+    def __init__(
+        self, max_points: int = MAX_HELD_POINTS, held_seconds: float = HELD_SECONDS
+    ) -> None:
+        self.max_points = max_points
+        self.held_us = int(held_seconds * 1e6)
+        self._series: OrderedDict[tuple[int, str], _Held] = OrderedDict()
+        self._points = 0
+
+    @property
+    def points(self) -> int:
+        """The scores held now."""
+        return self._points
+
+    def after(self, key: tuple[int, str], start_us: int, end_us: int) -> int | None:
+        """Where a read of the series `key` for a window from `start_us` to `end_us` starts:
+        its points after the instant returned (None: the whole window is held)."""
+        held = self._series.get(key)
+        if held is None or held.from_us > start_us or held.newest < start_us - 1:
+            return start_us - 1  # the whole window: nothing held reaches it
+        return None if held.newest >= end_us else held.newest
+
+    def add(
+        self, key: tuple[int, str], after_us: int, stamps: np.ndarray, scores: np.ndarray
+    ) -> None:
+        """Hold what a read of `key` after `after_us` (as `after` said) returned: its points
+        from there on, in time order (none: nothing new)."""
+        held = self._series.get(key)
+        if held is not None and held.from_us <= after_us and held.newest == after_us:
+            held.append(stamps, scores)
+            self._points += len(stamps)
+            return
+        self._forget(key)  # a read of the whole window replaces what was held
+        if len(stamps):
+            self._series[key] = _Held(after_us + 1, stamps, scores)
+            self._points += len(stamps)
+
+    def window(self, key: tuple[int, str], start_us: int, end_us: int) -> SeriesScores | None:
+        """The series' points from `start_us` to `end_us` as held (after `add`), None where it
+        has none there; forgets what it held more than `held_seconds` before `start_us`."""
+        held = self._series.get(key)
+        if held is None:
+            return None
+        self._series.move_to_end(key)
+        self._points -= held.cut(start_us - self.held_us)
+        stamps, scores = held.between(start_us, end_us)
+        if not held.points:
+            self._forget(key)
+        return SeriesScores(key[0], key[1], stamps, scores) if len(stamps) else None
+
+    def trim(self) -> None:
+        """Forget the series used longest ago while more than `max_points` are held."""
+        while self._points > self.max_points and self._series:
+            self._forget(next(iter(self._series)))
+
+    def _forget(self, key: tuple[int, str]) -> None:
+        held = self._series.pop(key, None)
+        if held is not None:
+            self._points -= held.points
+
+
 async def for_incident(
-    conn: AsyncConnection, incident: dict, limit: int | None = None
+    conn: AsyncConnection,
+    incident: dict,
+    limit: int | None = None,
+    cache: ScoreCache | None = None,
 ) -> list[Hint]:
     """The ranked hints of `incident` (a row of `incidents`: asset_id, started_at, peak_metric),
-    from the scores stored now; the first `limit` of them (all by default)."""
+    from the scores stored now; the first `limit` of them (all by default). `cache`: the
+    scores read for earlier lists, which this one reads on from (the worker's); without it,
+    every candidate's window is read."""
     start, end = root_cause.window(incident["started_at"])
+    start_us, end_us = epoch_us(start), epoch_us(end)
+    cache = cache if cache is not None else ScoreCache()
     cur = await conn.execute(
-        _CANDIDATE_SCORES,
+        _CANDIDATES,
         {"asset": incident["asset_id"], "start": start, "end": end, "limit": MAX_OTHER_SERIES},
-        binary=True,
     )
-    series = [
-        SeriesScores(
-            asset_id,
-            metric,
-            np.array(stamps, dtype=np.int64),
-            np.array(scores, dtype=np.float64),
-        )
-        for asset_id, metric, stamps, scores in await cur.fetchall()
+    keys = [(asset_id, metric) for asset_id, metric in await cur.fetchall()]
+    reads = [
+        (key, after) for key in keys if (after := cache.after(key, start_us, end_us)) is not None
     ]
+    found: dict[int, tuple[list, list]] = {}
+    if reads:
+        cur = await conn.execute(
+            _POINTS,
+            {
+                "assets": pg_arrays.int8_array([a for (a, _), _ in reads]),
+                "metrics": pg_arrays.text_array([m for (_, m), _ in reads], conn.info.encoding),
+                "after": pg_arrays.timestamptz_epoch_us_array([after for _, after in reads]),
+                "start": start,
+                "end": end,
+            },
+            binary=True,
+        )
+        found = {n: (stamps, scores) for n, stamps, scores in await cur.fetchall()}
+    for n, (key, after) in enumerate(reads):
+        stamps, scores = found.get(n, ((), ()))
+        cache.add(key, after, np.array(stamps, np.int64), np.array(scores, np.float64))
+    series = [s for key in keys if (s := cache.window(key, start_us, end_us)) is not None]
+    cache.trim()
     return root_cause.rank(
         series,
         asset_id=incident["asset_id"],

@@ -213,6 +213,8 @@ class IncidentTracker:
         self.queue_outbox = queue_outbox
         #: whether EMS's `assets` table has a `criticality` column (read once)
         self._has_criticality: bool | None = None
+        #: the scores earlier hint lists read, which the next ones read on from
+        self._hint_scores = hints.ScoreCache()
 
     async def apply(
         self,
@@ -404,7 +406,9 @@ class IncidentTracker:
     async def _queue(self, conn, incident: dict, kind: str) -> IncidentEvent:
         payload = event_payload(incident)
         # what moved first, from the scores stored so far (this batch's included)
-        found = await hints.for_incident(conn, incident, limit=root_cause.TOP_IN_DESCRIPTION)
+        found = await hints.for_incident(
+            conn, incident, limit=root_cause.TOP_IN_DESCRIPTION, cache=self._hint_scores
+        )
         if found:
             payload["description"] += " " + root_cause.describe(found)
             payload["details"]["hints"] = hints.as_details(found)

@@ -37,6 +37,7 @@ _TIMESTAMPTZ, _TIMESTAMPTZ_ARRAY = 1184, 1185
 
 #: what PostgreSQL's binary times count microseconds from
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_PG_EPOCH_US = (_PG_EPOCH - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 _NULL_LENGTH = (-1).to_bytes(4, "big", signed=True)
 
 
@@ -128,6 +129,13 @@ def timestamptz_array(values: Sequence[datetime]) -> PgArray:
     converted once (a batch holds a few ticks). Raises TypeError for a naive datetime."""
     micros = {ts: (ts - _PG_EPOCH) // timedelta(microseconds=1) for ts in set(values)}
     counts = np.fromiter(map(micros.__getitem__, values), dtype=np.int64, count=len(values))
+    return PgArray(_fixed(counts.astype(">i8"), _TIMESTAMPTZ, None), _TIMESTAMPTZ_ARRAY)
+
+
+def timestamptz_epoch_us_array(epochs_us: Sequence[int] | np.ndarray) -> PgArray:
+    """A timestamptz[] of instants given as microseconds since 1970 (as `root_cause.epoch_us`
+    counts them), exactly."""
+    counts = np.asarray(epochs_us, dtype=np.int64) - _PG_EPOCH_US
     return PgArray(_fixed(counts.astype(">i8"), _TIMESTAMPTZ, None), _TIMESTAMPTZ_ARRAY)
 
 

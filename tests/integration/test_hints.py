@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import psycopg
 import pytest
 
@@ -115,3 +116,98 @@ def test_an_own_metric_with_no_point_in_the_window_is_no_candidate(settings):
         )
     )
     assert {(a, m) for a, m, _, _ in found} == {(1, "cpu_usage"), (1, "memory_usage")}
+
+
+def _hint_fields(found) -> list[tuple]:
+    return [
+        (h.asset_id, h.metric, h.onset, h.lead_seconds, h.correlation, h.peak_score, h.sustained)
+        for h in found
+    ]
+
+
+async def _store_minute(conn, minute: int, scores: dict[tuple[int, str], float]) -> None:
+    await conn.cursor().executemany(
+        "INSERT INTO anomaly_scores (asset_id, metric, ts, value, score, is_anomaly, "
+        "model_version) VALUES (%s, %s, %s, 1.0, %s, %s, 'test')",
+        [(a, m, _minutes(minute), s, s >= 0.7) for (a, m), s in scores.items()],
+    )
+
+
+def test_lists_read_on_from_held_scores_give_the_hints_of_a_whole_read(settings):
+    """A worker's hint lists, fed tick by tick as it stores scores, with incidents starting now
+    and then and changing later (windows still open, closed, and far back), held to the lists
+    read whole from PostgreSQL at the same moment: every field of every hint the same, with a
+    held-points budget small enough that series are forgotten and read again."""
+    rng = np.random.default_rng(5)
+    series = [(a, m) for a in range(1, 7) for m in ("cpu_usage", "latency_ms")]
+
+    async def run() -> int:
+        async with await psycopg.AsyncConnection.connect(settings.database_dsn) as conn:
+            await ensure_schema(conn)
+            await ensure_month_partitions(conn, {month_start(_minutes(-24 * 60))})
+            cache = hints.ScoreCache(max_points=900, held_seconds=3 * 3600)
+            starts = [-60]
+            compared = 0
+            for minute in range(-60, 240):
+                scores = {k: float(rng.uniform(0.0, 0.5)) for k in series}
+                for k in series:
+                    if rng.random() < 0.04:
+                        scores[k] = float(rng.uniform(0.6, 0.99))
+                await _store_minute(conn, minute, scores)
+                if minute % 7 == 0:
+                    starts.append(minute)
+                if minute % 3:
+                    continue
+                # an incident that starts now, and a change of one started earlier
+                for start in sorted({minute, starts[int(rng.integers(len(starts)))]}):
+                    asset, metric = series[int(rng.integers(len(series)))]
+                    incident = {
+                        "asset_id": asset,
+                        "started_at": _minutes(start),
+                        "peak_metric": metric,
+                    }
+                    held = await hints.for_incident(conn, incident, cache=cache)
+                    whole = await hints.for_incident(conn, incident)
+                    assert _hint_fields(held) == _hint_fields(whole), (minute, start)
+                    compared += bool(whole)
+                assert cache.points <= 900 + 12 * 46
+            await conn.rollback()
+            return compared
+
+    assert asyncio.run(run()) > 100
+
+
+def test_a_window_held_whole_is_not_read_again(settings):
+    async def run() -> tuple[list, list, list]:
+        async with await psycopg.AsyncConnection.connect(settings.database_dsn) as conn:
+            await ensure_schema(conn)
+            await ensure_month_partitions(conn, {month_start(_minutes(-24 * 60))})
+            for minute in range(-40, 30):
+                moved = minute >= -5
+                await _store_minute(
+                    conn,
+                    minute,
+                    {
+                        (1, "cpu_usage"): ALARM if minute >= 0 else QUIET,
+                        (2, "latency_ms"): ALARM if moved else QUIET,
+                    },
+                )
+            incident = {"asset_id": 1, "started_at": STARTED, "peak_metric": "cpu_usage"}
+            cache = hints.ScoreCache()
+            first = await hints.for_incident(conn, incident, cache=cache)
+            # the other asset's quiet points change (no worker does this: a stored score
+            # stays): a list that read them again would find it moving from the window's start
+            await conn.execute(
+                "UPDATE anomaly_scores SET score = %s WHERE asset_id = 2 AND NOT is_anomaly",
+                (MOVED,),
+            )
+            again = await hints.for_incident(conn, incident, cache=cache)
+            whole = await hints.for_incident(conn, incident)
+            await conn.rollback()
+            return first, again, whole
+
+    first, again, whole = asyncio.run(run())
+    assert (2, "latency_ms") in {(h.asset_id, h.metric) for h in first}
+    assert _hint_fields(again) == _hint_fields(first)
+    onsets = {(h.asset_id, h.metric): h.onset for h in whole}
+    assert onsets[(2, "latency_ms")] == _minutes(-30)  # the read proves the change was there

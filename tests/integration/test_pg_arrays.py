@@ -11,6 +11,7 @@ import numpy as np
 import psycopg
 import pytest
 
+from stream.root_cause import epoch_us
 from stream.sinks import pg_arrays
 
 pytestmark = pytest.mark.integration
@@ -73,6 +74,18 @@ def test_times_come_back_as_the_same_instants_to_the_microsecond(settings):
         datetime(1970, 1, 1, tzinfo=UTC),
     ]
     [(back, kind)] = _back(settings, pg_arrays.timestamptz_array(times))
+    assert kind == "timestamp with time zone[]"
+    assert back == times
+
+
+def test_times_given_as_epoch_microseconds_come_back_as_those_instants(settings):
+    times = [
+        datetime(2026, 12, 7, 1, 2, 3, 456789, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),  # before PostgreSQL's epoch
+        datetime(1970, 1, 1, tzinfo=UTC),
+    ]
+    epochs = [epoch_us(t) for t in times]
+    [(back, kind)] = _back(settings, pg_arrays.timestamptz_epoch_us_array(np.array(epochs)))
     assert kind == "timestamp with time zone[]"
     assert back == times
 
