@@ -126,11 +126,12 @@ class _Held:
         return cut
 
     def between(self, start_us: int, end_us: int) -> tuple[np.ndarray, np.ndarray]:
-        """The points from `start_us` to `end_us`, both included (copies)."""
+        """The points from `start_us` to `end_us`, both included (views: what is held is only
+        ever appended to, past them, or copied into new buffers)."""
         stamps = self.stamps[self.first : self.count]
-        lo = int(stamps.searchsorted(start_us, side="left"))
-        hi = int(stamps.searchsorted(end_us, side="right"))
-        return stamps[lo:hi].copy(), self.scores[self.first + lo : self.first + hi].copy()
+        lo = stamps.searchsorted(start_us)
+        hi = stamps.searchsorted(end_us, side="right")
+        return stamps[lo:hi], self.scores[self.first + lo : self.first + hi]
 
 
 class ScoreCache:
@@ -185,10 +186,13 @@ class ScoreCache:
         if held is None:
             return None
         self._series.move_to_end(key)
-        self._points -= held.cut(start_us - self.held_us)
+        floor = start_us - self.held_us
+        if held.from_us < floor:
+            self._points -= held.cut(floor)
+            if held.first == held.count:
+                self._forget(key)
+                return None
         stamps, scores = held.between(start_us, end_us)
-        if not held.points:
-            self._forget(key)
         return SeriesScores(key[0], key[1], stamps, scores) if len(stamps) else None
 
     def trim(self) -> None:
