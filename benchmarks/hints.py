@@ -1,20 +1,25 @@
-"""A hint list's query on a table with days of history, beside the form it replaced.
+"""A hint list's reading of its candidates on a table with days of history, beside the forms
+it replaced.
 
     .venv/bin/python -m benchmarks.hints [--assets 10] [--days 20] [--incidents 30]
 
 Needs the local stack's PostgreSQL (`ems-ml stack up`). Fills the scores' table of a fresh
 database with `--assets` assets x 5 metrics at one point a minute for `--days` days (random
 scores, 0.5% of them anomalies), as a month's partition holds them after that many days; then
-for `--incidents` incidents at random times of the last day, times, alternating, in turn:
+for `--incidents` incidents at random times of the last day, taken in time order, times,
+alternating, in turn:
 
-1. the query `stream.hints.for_incident` sends (the asset's own metrics found by skipping
-   through the key, a metric at a time), and
-2. the reference: the form it had until 2026-12-07 (`REFERENCE_SQL`: the asset's own metrics
-   read from its rows of the window, which the key can only give by reading every point of the
+1. `stream.hints.candidate_scores` as the API reads them: every candidate's window read (the
+   asset's own metrics found by skipping through the key, a metric at a time);
+2. the same with one `ScoreCache` across the lists, as the worker reads them: what an earlier
+   list read is not read again (here the table does not grow, so a window a list has read is
+   held whole: the figure of an incident's later changes, not of its first);
+3. the reference: the query of until 2026-12-07 (`REFERENCE_SQL`: the asset's own metrics read
+   from its rows of the window, which the key can only give by reading every point of the
    asset in the partition);
 
-and prints the median and the 90th percentile of each, in milliseconds, checks that both read
-the same rows, and drops the database. Prints the command and the machine.
+and prints the median and the 90th percentile of each, in milliseconds, checks that all three
+read the same scores, and drops the database. Prints the command and the machine.
 """
 
 from __future__ import annotations
@@ -38,9 +43,8 @@ from stream.sinks import postgres
 METRICS = ("cpu_usage", "memory_usage", "latency_ms", "packet_loss", "bandwidth")
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 #: the hint list's query as it was until 2026-12-07: the asset's own candidates are the distinct
-#: metrics of its rows in the window; the rest is the query's own (its last filter changes
-#: nothing here: each of these candidates has a point in the window)
-REFERENCE_SQL = f"""
+#: metrics of its rows in the window, and each candidate's points are read in the same statement
+REFERENCE_SQL = """
 WITH others AS (
     SELECT asset_id, metric FROM anomaly_scores
     WHERE is_anomaly AND ts BETWEEN %(start)s AND %(end)s AND asset_id <> %(asset)s
@@ -51,7 +55,17 @@ WITH others AS (
     UNION ALL
     SELECT asset_id, metric FROM others
 )
-{hints._CANDIDATE_SCORES[hints._CANDIDATE_SCORES.index("SELECT c.asset_id") :]}"""
+SELECT c.asset_id, c.metric, p.stamps, p.scores
+FROM candidates c CROSS JOIN LATERAL (
+    SELECT array_agg((extract(epoch FROM s.ts) * 1000000)::int8 ORDER BY s.ts) AS stamps,
+           array_agg(s.score ORDER BY s.ts) AS scores
+    FROM anomaly_scores s
+    WHERE s.asset_id = c.asset_id AND s.metric = c.metric
+      AND s.ts BETWEEN %(start)s AND %(end)s
+) p
+WHERE p.stamps IS NOT NULL
+ORDER BY c.asset_id, c.metric
+"""
 
 
 async def fill(conn: psycopg.AsyncConnection, assets: int, days: int) -> int:
@@ -72,11 +86,9 @@ async def fill(conn: psycopg.AsyncConnection, assets: int, days: int) -> int:
     return (await cur.fetchone())[0]
 
 
-async def timed(conn: psycopg.AsyncConnection, sql: str, args: dict) -> tuple[float, list]:
-    started = time.perf_counter()
-    cur = await conn.execute(sql, args, binary=True)
-    rows = await cur.fetchall()
-    return (time.perf_counter() - started) * 1000, [(a, m, list(t), list(s)) for a, m, t, s in rows]
+async def reference(conn: psycopg.AsyncConnection, query: dict) -> list:
+    cur = await conn.execute(REFERENCE_SQL, query, binary=True)
+    return [(a, m, list(t), list(s)) for a, m, t, s in await cur.fetchall()]
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> None:
@@ -89,30 +101,43 @@ async def run(settings: Settings, args: argparse.Namespace) -> None:
             f"{args.days} days), filled in {time.perf_counter() - started:.1f} s"
         )
         last_day = T0 + timedelta(days=args.days - 1)
-        times: dict[str, list[float]] = {"hints": [], "reference": []}
+        at = sorted(
+            last_day + timedelta(minutes=rng.randrange(60, 1380)) for _ in range(args.incidents)
+        )
+        cache = hints.ScoreCache()
+        times: dict[str, list[float]] = {"whole": [], "held": [], "reference": []}
         same = True
-        for n in range(args.incidents):
-            at = last_day + timedelta(minutes=rng.randrange(60, 1380))
-            start, end = root_cause.window(at)
-            query = {
-                "asset": rng.randint(1, args.assets),
-                "start": start,
-                "end": end,
-                "limit": hints.MAX_OTHER_SERIES,
+        for n, started_at in enumerate(at):
+            asset = rng.randint(1, args.assets)
+            start, end = root_cause.window(started_at)
+            query = {"asset": asset, "start": start, "end": end, "limit": hints.MAX_OTHER_SERIES}
+            reads = {
+                "whole": lambda: hints.candidate_scores(c, asset, started_at),  # noqa: B023
+                "held": lambda: hints.candidate_scores(c, asset, started_at, cache),  # noqa: B023
+                "reference": lambda: reference(c, query),  # noqa: B023
             }
-            order = [("hints", hints._CANDIDATE_SCORES), ("reference", REFERENCE_SQL)]
             got = {}
-            for name, sql in order if n % 2 == 0 else order[::-1]:
-                ms, got[name] = await timed(c, sql, query)
-                times[name].append(ms)
-            same = same and got["hints"] == got["reference"]
-    for name, label in (("hints", "the query now"), ("reference", "before (reference)")):
+            for name in list(reads) if n % 2 == 0 else list(reads)[::-1]:
+                began = time.perf_counter()
+                got[name] = await reads[name]()
+                times[name].append((time.perf_counter() - began) * 1000)
+            for name in ("whole", "held"):
+                got[name] = [
+                    (s.asset_id, s.metric, s.epochs_us.tolist(), s.scores.tolist())
+                    for s in got[name]
+                ]
+            same = same and got["whole"] == got["held"] == got["reference"]
+    for name, label in (
+        ("whole", "every window read (the API)"),
+        ("held", "read on from what earlier lists read (the worker)"),
+        ("reference", "the query before (reference)"),
+    ):
         ms = sorted(times[name])
         print(
             f"{label}: median {statistics.median(ms):.2f} ms, "
             f"90th percentile {ms[int(0.9 * (len(ms) - 1))]:.2f} ms a list"
         )
-    print(f"both read the same rows: {same}")
+    print(f"all three read the same scores: {same}")
 
 
 def main() -> None:

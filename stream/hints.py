@@ -18,6 +18,7 @@ series' points up to some instant, no point of that series at or before it can a
 from __future__ import annotations
 
 from collections import OrderedDict
+from datetime import datetime
 
 import numpy as np
 from psycopg import AsyncConnection
@@ -206,24 +207,20 @@ class ScoreCache:
             self._points -= held.points
 
 
-async def for_incident(
-    conn: AsyncConnection,
-    incident: dict,
-    limit: int | None = None,
-    cache: ScoreCache | None = None,
-) -> list[Hint]:
-    """The ranked hints of `incident` (a row of `incidents`: asset_id, started_at, peak_metric),
-    from the scores stored now; the first `limit` of them (all by default). `cache`: the
-    scores read for earlier lists, which this one reads on from (the worker's); without it,
-    every candidate's window is read."""
-    start, end = root_cause.window(incident["started_at"])
+async def candidate_scores(
+    conn: AsyncConnection, asset_id: int, started_at: datetime, cache: ScoreCache | None = None
+) -> list[SeriesScores]:
+    """The scores over `root_cause.window(started_at)` of the candidates of an incident of
+    `asset_id` starting then, in (asset, metric) order, each with a point in the window.
+    `cache`: the scores read for earlier lists, which this one reads on from (the worker's);
+    without it, every candidate's window is read."""
+    start, end = root_cause.window(started_at)
     start_us, end_us = epoch_us(start), epoch_us(end)
     cache = cache if cache is not None else ScoreCache()
     cur = await conn.execute(
-        _CANDIDATES,
-        {"asset": incident["asset_id"], "start": start, "end": end, "limit": MAX_OTHER_SERIES},
+        _CANDIDATES, {"asset": asset_id, "start": start, "end": end, "limit": MAX_OTHER_SERIES}
     )
-    keys = [(asset_id, metric) for asset_id, metric in await cur.fetchall()]
+    keys = [(asset, metric) for asset, metric in await cur.fetchall()]
     reads = [
         (key, after) for key in keys if (after := cache.after(key, start_us, end_us)) is not None
     ]
@@ -246,6 +243,19 @@ async def for_incident(
         cache.add(key, after, np.array(stamps, np.int64), np.array(scores, np.float64))
     series = [s for key in keys if (s := cache.window(key, start_us, end_us)) is not None]
     cache.trim()
+    return series
+
+
+async def for_incident(
+    conn: AsyncConnection,
+    incident: dict,
+    limit: int | None = None,
+    cache: ScoreCache | None = None,
+) -> list[Hint]:
+    """The ranked hints of `incident` (a row of `incidents`: asset_id, started_at, peak_metric),
+    from the scores stored now (`candidate_scores`, read on from `cache` where given); the
+    first `limit` of them (all by default)."""
+    series = await candidate_scores(conn, incident["asset_id"], incident["started_at"], cache)
     return root_cause.rank(
         series,
         asset_id=incident["asset_id"],
