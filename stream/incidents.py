@@ -31,7 +31,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from stream import hints, priority, root_cause
+from stream import hints, metrics, priority, root_cause
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
@@ -409,6 +409,7 @@ class IncidentTracker:
         found = await hints.for_incident(
             conn, incident, limit=root_cause.TOP_IN_DESCRIPTION, cache=self._hint_scores
         )
+        metrics.HINT_SCORES_HELD.set(self._hint_scores.points)
         if found:
             payload["description"] += " " + root_cause.describe(found)
             payload["details"]["hints"] = hints.as_details(found)

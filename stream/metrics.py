@@ -62,3 +62,7 @@ EMS_CORE_RETRIES = Counter("ems_ml_ems_core_retries_total", "EMS Core delivery r
 EMS_CORE_BACKLOG = Gauge("ems_ml_ems_core_backlog", "Outbox rows not yet delivered to EMS Core")
 # Incident changes published on the anomalies topic, by kind.
 INCIDENT_EVENTS = Counter("ems_ml_incident_events_total", "Incident changes", ["kind"])
+HINT_SCORES_HELD = Gauge(
+    "ems_ml_hint_scores_held",
+    "Scores the worker holds for root-cause hint lists (16 bytes each; at most MAX_HELD_POINTS)",
+)

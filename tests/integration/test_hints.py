@@ -211,3 +211,36 @@ def test_a_window_held_whole_is_not_read_again(settings):
     assert _hint_fields(again) == _hint_fields(first)
     onsets = {(h.asset_id, h.metric): h.onset for h in whole}
     assert onsets[(2, "latency_ms")] == _minutes(-30)  # the read proves the change was there
+
+
+def test_the_worker_reports_the_scores_it_holds_for_its_hint_lists(settings):
+    """`ems_ml_hint_scores_held`: after an incident's change, the scores its hint list read."""
+    from prometheus_client import REGISTRY
+    from psycopg_pool import AsyncConnectionPool
+
+    from stream.incidents import IncidentTracker
+    from stream.sinks.postgres import ScoreWriter
+    from tests.integration.conftest import scored_point
+
+    async def run() -> list:
+        async with await psycopg.AsyncConnection.connect(settings.database_dsn) as conn:
+            await ensure_schema(conn)
+        async with AsyncConnectionPool(settings.database_dsn, open=False) as pool:
+            writer = ScoreWriter(pool=pool, incidents=IncidentTracker(quiet_seconds=900))
+            quiet = [
+                scored_point(asset_id=a, ts=_minutes(m), value=1.0, score=QUIET, is_anomaly=False)
+                for m in range(-20, 0)
+                for a in (1, 2)
+            ]
+            await writer.write(quiet)
+            alarm = [
+                scored_point(asset_id=a, ts=_minutes(0), value=9.0, score=ALARM, is_anomaly=True)
+                for a in (1, 2)
+            ]
+            return await writer.write(alarm)
+
+    changes = asyncio.run(run())
+    assert [c.body["type"] for c in changes] == ["incident.open", "incident.open"]
+    # each asset's own series and the other's, 21 points each, read by the first list and
+    # held for the second
+    assert REGISTRY.get_sample_value("ems_ml_hint_scores_held") == 42
