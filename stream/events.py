@@ -263,15 +263,15 @@ def decode_metric_message(
 
 
 def _decode(raw: bytes | None, limits: InputLimits | None, now: datetime | None) -> DecodedMessage:
-    result = DecodedMessage()
     if raw is None or not raw.strip():
-        result.errors.append("empty message")
-        return result
+        return DecodedMessage(errors=["empty message"])
     if limits is not None and len(raw) > limits.max_message_bytes:
-        result.errors.append(
-            f"message of {len(raw)} bytes exceeds MAX_MESSAGE_BYTES ({limits.max_message_bytes})"
+        return DecodedMessage(
+            errors=[
+                f"message of {len(raw)} bytes exceeds MAX_MESSAGE_BYTES "
+                f"({limits.max_message_bytes})"
+            ]
         )
-        return result
     try:
         # orjson (C) reads what a producer sends, UTF-8 JSON, five times faster; what it refuses
         # (another encoding, NaN, deep nesting, huge integers, bad JSON) is read again the slow
@@ -289,15 +289,28 @@ def _decode(raw: bytes | None, limits: InputLimits | None, now: datetime | None)
             )
             document = _JSON.decode(text)
     except RecursionError:
-        result.errors.append("not valid JSON: nested too deeply")
-        return result
+        return DecodedMessage(errors=["not valid JSON: nested too deeply"])
     except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:
         reason = e.msg if isinstance(e, json.JSONDecodeError) else str(e)
         where = (
             f" at line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) else ""
         )
-        result.errors.append(f"not valid JSON: {reason}{where}")
-        return result
+        return DecodedMessage(errors=[f"not valid JSON: {reason}{where}"])
+    if type(document) is dict:
+        # one plainly valid point, the message a feed sends most: its fields checked at once,
+        # without the general path's per-element bookkeeping (what it returns, for a third of
+        # the time); anything else takes the general path, which names what is wrong
+        fields = plain_fields(
+            document.get("asset_id"),
+            document.get("metric"),
+            document.get("value"),
+            document.get("timestamp"),
+        )
+        if fields is not None and (
+            limits is None or limits.check_time(fields[3], now or datetime.now(UTC)) is None
+        ):
+            return DecodedMessage([MetricPoint(*fields)], [], [""])
+    result = DecodedMessage()
     items = document if isinstance(document, list) else [document]
     if not items:
         result.errors.append("empty array")

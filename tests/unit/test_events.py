@@ -53,6 +53,16 @@ def test_asset_id_as_digit_string_is_accepted():
     assert decode_metric_message(encode({**GOOD, "asset_id": "17"})).points[0].asset_id == 17
 
 
+def test_one_object_decodes_as_the_same_object_alone_in_an_array():
+    # a plainly valid object takes a shorter path than an array's elements: the same point,
+    # named for later reasons without an element's number
+    for raw in (GOOD, {**GOOD, "timestamp": 1_768_991_400_000, "asset_id": "17", "x": [1]}):
+        alone, listed = decode_metric_message(encode(raw)), decode_metric_message(encode([raw]))
+        assert alone.points == listed.points and len(alone.points) == 1
+        assert (alone.errors, alone.prefixes) == ([], [""])
+        assert (listed.errors, listed.prefixes) == ([], ["element 0: "])
+
+
 def test_an_array_is_many_points():
     decoded = decode_metric_message(encode([GOOD, {**GOOD, "metric": "memory_usage"}]))
     assert [p.metric for p in decoded.points] == ["cpu_usage", "memory_usage"]
