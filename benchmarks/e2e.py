@@ -10,7 +10,7 @@ topic, then, in the same run:
    first stored score until every score is in `anomaly_scores`, as the service stores them.
 Prints the rates and their ratios, where the worker's time went (`ems_ml_batch_phase_seconds`),
 and the CPU the worker and PostgreSQL used a point (which reads apart from the machine's speed
-how much of the worker's wall time is waiting), and the incident changes it queued (each one
+how much of the worker's wall time is waiting), and the incident changes it published (each one
 reads and ranks root-cause hints), with the command and the machine. Topics and the database are
 removed afterwards.
 """
