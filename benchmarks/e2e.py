@@ -1,6 +1,6 @@
 """End to end: a real `ems-ml worker` from Kafka to PostgreSQL, beside a plain consumer's rate.
 
-    .venv/bin/python -m benchmarks.e2e [--series 2000] [--points 50] [--batch 500] [--checkpoint 5]
+    .venv/bin/python -m benchmarks.e2e [--series 2000] [--points 50] [--batch 5000] [--checkpoint 5]
 
 Needs the local stack (`ems-ml stack up`). Produces series x points demo-feed messages to a fresh
 topic, then, in the same run:
@@ -191,7 +191,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--series", type=int, default=2000, help="series (multiple of 4)")
     parser.add_argument("--points", type=int, default=50, help="points per series")
-    parser.add_argument("--batch", type=int, default=500, help="the worker's BATCH_SIZE")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=Settings.model_fields["batch_size"].default,
+        help="the worker's BATCH_SIZE (default: its default)",
+    )
     parser.add_argument(
         "--checkpoint", type=float, default=5.0, help="the worker's STATE_CHECKPOINT_SECONDS"
     )

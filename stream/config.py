@@ -156,7 +156,7 @@ class Settings(BaseSettings):
         description="Static group membership: this worker's own stable id (unique in the group); "
         "a restarted worker with it takes its partitions back at once; empty: dynamic",
     )
-    batch_size: int = Field(500, ge=1, description="Most events scored and written in one batch")
+    batch_size: int = Field(5000, ge=1, description="Most events scored and written in one batch")
     batch_timeout_seconds: float = Field(
         0.05, gt=0, description="Longest wait to fill a batch before it is processed anyway"
     )
