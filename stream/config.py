@@ -160,6 +160,12 @@ class Settings(BaseSettings):
     batch_timeout_seconds: float = Field(
         0.05, gt=0, description="Longest wait to fill a batch before it is processed anyway"
     )
+    batch_fill: int = Field(
+        500,
+        ge=1,
+        description="Events a batch waits for (at most BATCH_TIMEOUT_SECONDS); once it holds "
+        "them it takes only what has arrived already, up to BATCH_SIZE",
+    )
     state_checkpoint_seconds: float = Field(
         5.0,
         ge=0,
