@@ -158,7 +158,9 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(5000, ge=1, description="Most events scored and written in one batch")
     batch_timeout_seconds: float = Field(
-        0.05, gt=0, description="Longest wait to fill a batch before it is processed anyway"
+        0.05,
+        gt=0,
+        description="Longest wait for a batch's BATCH_FILL events before it is processed anyway",
     )
     batch_fill: int = Field(
         500,
