@@ -8,6 +8,7 @@ from datetime import datetime
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from stream.sinks import state_store
 from stream.sinks.postgres import stored_detector_scores
 
 #: rows of a metric history made into Python objects at once: a few ms of the event loop, which a
@@ -167,14 +168,17 @@ async def asset_incidents(conn: AsyncConnection, *, asset_id: int, since: dateti
 
 
 async def series_state(conn: AsyncConnection, *, group: str, key: str) -> bytes | None:
-    """The stored state of one series of the workers' consumer group (`stream.state_codec`)."""
+    """The stored state of one series of the workers' consumer group (`stream.state_codec`), its
+    delta added to its base (`stream.sinks.state_store`). Raises ValueError for a delta that is
+    not its base's."""
     row = await (
         await conn.execute(
-            "SELECT state FROM series_state WHERE consumer_group = %s AND series_key = %s",
+            "SELECT state, delta, base_id FROM series_state "
+            "WHERE consumer_group = %s AND series_key = %s",
             (group, key),
         )
     ).fetchone()
-    return None if row is None else bytes(row[0])
+    return None if row is None else state_store.as_stored(*row).payload
 
 
 async def health_inputs(

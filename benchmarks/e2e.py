@@ -11,7 +11,8 @@ topic, then, in the same run:
 Prints the rates and their ratios, where the worker's time went (`ems_ml_batch_phase_seconds`),
 and the CPU the worker and PostgreSQL used a point (which reads apart from the machine's speed
 how much of the worker's wall time is waiting), and the incident changes it published (each one
-reads and ranks root-cause hints), with the command and the machine. Topics and the database are
+reads and ranks root-cause hints) and how its checkpoints stored rows (a new series' first row
+whole, then what changed since), with the command and the machine. Topics and the database are
 removed afterwards.
 """
 
@@ -115,6 +116,8 @@ class WorkerRun:
     postgres_cpu: float
     #: the incident changes the run published, by kind (each carries its hint list)
     changes: dict[str, int]
+    #: the rows its checkpoints stored, by how (delta, whole)
+    rows_stored: dict[str, int]
 
 
 def worker_rate(
@@ -161,6 +164,7 @@ def worker_rate(
                 worker_cpu=(worker_cpu_seconds(port) - first[1]) / points,
                 postgres_cpu=(postgres_cpu_seconds() - first[2]) / points,
                 changes=incident_changes(port),
+                rows_stored=rows_stored(port),
             )
         finally:
             proc.terminate()
@@ -184,6 +188,13 @@ def incident_changes(port: int) -> dict[str, int]:
     """The incident changes the worker published, by kind (`ems_ml_incident_events_total`)."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     found = re.finditer(r'ems_ml_incident_events_total\{kind="(\w+)"\} (\S+)', text)
+    return {m.group(1): int(float(m.group(2))) for m in found}
+
+
+def rows_stored(port: int) -> dict[str, int]:
+    """The rows the worker's checkpoints stored, by how (`ems_ml_checkpoint_rows_stored_total`)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    found = re.finditer(r'ems_ml_checkpoint_rows_stored_total\{kind="(\w+)"\} (\S+)', text)
     return {m.group(1): int(float(m.group(2))) for m in found}
 
 
@@ -240,6 +251,10 @@ def main() -> None:
     )
     changes = ", ".join(f"{run.changes.get(k, 0):,} {k}" for k in ("open", "update", "resolve"))
     print(f"incident changes published (each with its root-cause hints): {changes}")
+    print(
+        f"series rows stored by checkpoints: {run.rows_stored.get('delta', 0):,} as what changed "
+        f"since their base, {run.rows_stored.get('whole', 0):,} whole"
+    )
 
 
 if __name__ == "__main__":

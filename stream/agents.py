@@ -10,7 +10,10 @@ Order of a batch, which is what makes a SIGKILL at any moment lose nothing and s
    PostgreSQL transaction (`stream.sinks`), then publish the incidents' changes;
 5. every `STATE_CHECKPOINT_SECONDS` (0: after every batch), a checkpoint: store the rows the
    batches since the last one changed, each naming the last offset it includes, in one
-   transaction, and only then commit those batches' offsets (`stream.consumer`).
+   transaction, and only then commit those batches' offsets (`stream.consumer`). A row goes
+   as what changed since its base, the row as last stored whole, which the worker holds
+   (`stream.state_codec.encode_delta`), or whole as the next base when it has changed too
+   much; either is stored only where it does not go back (`stream.sinks.state_store`).
 Writes and checkpoints run in a queue of their own while the next batches are fetched, scored
 and published: one at a time, in the order queued, each once the one before has ended. A
 checkpoint takes its rows when it is queued, so it stores them only after the scores of every
@@ -44,7 +47,7 @@ from typing import NoReturn
 
 import psycopg
 
-from stream import metrics, models_store
+from stream import metrics, models_store, state_codec
 from stream.engine import stored
 from stream.engine.core import Engine
 from stream.errors import PublishError, StorageError, StorageRefused
@@ -56,7 +59,7 @@ from stream.predictions import CapacityWatch
 from stream.security import SecurityWatch
 from stream.sinks.kafka_events import EventPublisher
 from stream.sinks.postgres import ScoreWriter
-from stream.sinks.state_store import StateRow, StateStore
+from stream.sinks.state_store import Checkpoint, StateRow, StateStore, Stored
 from stream.sinks.topic_outbox import TopicMessage, TopicOutbox
 
 log = logging.getLogger(__name__)
@@ -245,6 +248,9 @@ class BatchHandler:
         self._store = store
         #: the trained model each series the engine holds started from (None: none)
         self.trained: dict[str, str | None] = {}
+        #: each series' base as stored (its `base_id`, its bytes), which a checkpoint stores
+        #: the row's changes against; changed only by checkpoints, which run one at a time
+        self._bases: dict[str, tuple[int, bytes]] = {}
         #: Last offset processed per (topic, partition), for the consumer-lag gauge.
         self.positions: dict[tuple[str, int], int] = {}
         #: The active trained model, set by ModelWatcher.
@@ -263,6 +269,7 @@ class BatchHandler:
         self._backlog = 0
         self._engine.store.clear()
         self.trained.clear()
+        self._bases.clear()
         self._dirty.clear()
         self._uncommitted.clear()
 
@@ -339,9 +346,22 @@ class BatchHandler:
     ) -> None:
         if rows:
             started = time.perf_counter()
-            await retry_until_done(
-                lambda: self._store.save(rows), sink="postgres", transient=StorageError
-            )
+            bases = {r.key: base for r in rows if (base := self._bases.get(r.key)) is not None}
+            # XOR and LZ4 release the GIL: the next batches are scored meanwhile
+            deltas = await asyncio.to_thread(_deltas, rows, bases)
+            stored: list[Checkpoint] = []
+
+            async def save() -> None:
+                stored[:] = [await self._store.save(rows, deltas)]
+
+            await retry_until_done(save, sink="postgres", transient=StorageError)
+            for row in rows:
+                if row.key in stored[0].bases:
+                    self._bases[row.key] = (stored[0].bases[row.key], row.payload)
+                elif row.key not in stored[0].deltas:  # refused: the next is stored whole
+                    self._bases.pop(row.key, None)
+            metrics.CHECKPOINT_ROWS_STORED.labels(kind="delta").inc(len(stored[0].deltas))
+            metrics.CHECKPOINT_ROWS_STORED.labels(kind="whole").inc(len(stored[0].bases))
             metrics.CHECKPOINT_ROWS.observe(len(rows))
             seconds = time.perf_counter() - started
             metrics.CHECKPOINT_SECONDS.observe(seconds)
@@ -420,14 +440,16 @@ class BatchHandler:
         store = self._engine.store
         missing = {key for key in keys if store.slot(key) is None}
         if missing:
-            loaded: dict[str, bytes] = {}
+            loaded: dict[str, Stored] = {}
 
             async def load() -> None:
-                loaded.update(await self._store.load_payloads(missing))
+                loaded.update(await self._store.load(missing))
 
             await retry_until_done(load, sink="postgres", transient=StorageError)
-            for key, payload in loaded.items():
-                self.trained[key] = stored.restore(self._engine, key, payload)
+            for key, row in loaded.items():
+                self.trained[key] = stored.restore(self._engine, key, row.payload)
+                if row.base_id is not None:
+                    self._bases[key] = (row.base_id, row.base)
             phase.done("restore")
         self._adopt_model(keys)
         result = process_batch(
@@ -545,6 +567,18 @@ class BatchHandler:
                 len(result.scored),
                 len(anomalies),
             )
+
+
+def _deltas(
+    rows: Sequence[StateRow], bases: Mapping[str, tuple[int, bytes]]
+) -> dict[str, tuple[int, bytes]]:
+    """The rows worth storing as deltas: each one's (`base_id`, delta against that base)."""
+    deltas = {}
+    for row in rows:
+        base = bases.get(row.key)
+        if base is not None and (delta := state_codec.encode_delta(base[1], row.payload)):
+            deltas[row.key] = (base[0], delta)
+    return deltas
 
 
 class _Phases:

@@ -43,6 +43,12 @@ CHECKPOINT_ROWS = Histogram(
     "Series rows stored by a checkpoint",
     buckets=(1, 10, 100, 1000, 10_000, 100_000),
 )
+# How checkpoints stored their rows: as what changed since the row's base, or whole (a new base).
+CHECKPOINT_ROWS_STORED = Counter(
+    "ems_ml_checkpoint_rows_stored_total",
+    "Series rows stored by checkpoints, by how: delta (changes since the row's base) or whole",
+    ["kind"],
+)
 CHECKPOINT_SECONDS = Histogram(
     "ems_ml_checkpoint_duration_seconds",
     "Time to store a checkpoint's rows",

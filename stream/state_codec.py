@@ -22,6 +22,7 @@ import json
 import struct
 from dataclasses import dataclass
 
+import lz4.block
 import msgpack
 import numpy as np
 
@@ -35,6 +36,11 @@ _ROW = 0xC1
 _ROW_FORMAT = 1
 #: after the two bytes above: the 16-byte layout, the window size, the model version's length
 _ROW_HEADER = struct.Struct("<16sIH")
+#: a delta larger than this share of its row is not made: the row has changed so much since its
+#: base that storing it whole, as the next base, costs about as much and makes the next deltas
+#: small again (past about 2 KB a value leaves the table's page and costs PostgreSQL several
+#: times more, README, Delivery guarantees)
+DELTA_MAX_SHARE = 0.25
 
 
 def _pack_other(obj):
@@ -109,3 +115,27 @@ def decode_row(payload: bytes) -> StoredRow | None:
     layout, window_size, n = _ROW_HEADER.unpack_from(payload, 2)
     version = payload[start : start + n].decode() or None
     return StoredRow(layout, window_size, version, payload[start + n :])
+
+
+def encode_delta(base: bytes, payload: bytes) -> bytes | None:
+    """The stored bytes `payload` as what changed since `base` (both stored bytes of one series,
+    as `encode_row` gives them): the two XORed, compressed with LZ4. None where that would be
+    more than `DELTA_MAX_SHARE` of `payload`, or the two differ in length (a header that
+    changed: a model adopted, a new window): then the payload is stored whole."""
+    if len(base) != len(payload):
+        return None
+    changed = np.bitwise_xor(np.frombuffer(base, np.uint8), np.frombuffer(payload, np.uint8))
+    delta = lz4.block.compress(changed, store_size=True)
+    return delta if len(delta) <= DELTA_MAX_SHARE * len(payload) else None
+
+
+def apply_delta(base: bytes, delta: bytes) -> bytes:
+    """The stored bytes `encode_delta(base, payload)` was made from: `payload`. Raises
+    ValueError for a delta that is not one of `base`'s (cut short, another length)."""
+    try:
+        changed = lz4.block.decompress(delta)
+    except (lz4.block.LZ4BlockError, ValueError) as e:
+        raise ValueError(f"a stored series delta that does not decompress: {e}") from e
+    if len(changed) != len(base):
+        raise ValueError(f"a stored series delta of {len(changed)} bytes for a row of {len(base)}")
+    return np.bitwise_xor(np.frombuffer(base, np.uint8), np.frombuffer(changed, np.uint8)).tobytes()

@@ -125,12 +125,15 @@ class WorkerProcess:
             time.sleep(0.2)
         raise AssertionError(f"worker not ready in {timeout}s:\n{self.log()[-3000:]}")
 
-    def samples(self, name: str) -> list[float]:
-        """Every sample of a Prometheus metric (one per label set), from the worker's endpoint."""
+    def samples(self, name: str, **labels: str) -> list[float]:
+        """Every sample of a Prometheus metric (one per label set), from the worker's endpoint;
+        with `labels`, the one of those labels (a metric of one label)."""
         import httpx
 
         text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
-        pattern = rf"^{re.escape(name)}(?:\{{[^}}]*\}})? ([0-9.e+]+)$"
+        chosen = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        these = re.escape("{" + chosen + "}") if labels else r"(?:\{[^}]*\})?"
+        pattern = rf"^{re.escape(name)}{these} ([0-9.e+]+)$"
         return [float(v) for v in re.findall(pattern, text, flags=re.MULTILINE)]
 
     def counter(self, name: str) -> float:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import numpy as np
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from api import queries
+from stream import state_codec
 from stream.incidents import IncidentTracker
 from stream.security import SecurityRef, SecurityTracker
 from stream.sinks.postgres import ScoreWriter, ensure_schema
@@ -125,3 +128,67 @@ def test_a_checkpoint_larger_than_a_statement_is_stored_whole_or_not_at_all(sett
     }
     assert seen["refused"] is not None
     assert seen["after the refusal"] == {}
+
+
+def payload(seed: int) -> bytes:
+    """Bytes the size of a worker's row (the store XORs whatever bytes it is given)."""
+    return np.random.default_rng(seed).integers(0, 256, 12_000, dtype=np.uint8).tobytes()
+
+
+def changed(row: bytes, at: int) -> bytes:
+    """`row` with a few bytes changed near `at`, as a point changes a series' row."""
+    out = bytearray(row)
+    out[at : at + 16] = bytes(16)
+    return bytes(out)
+
+
+async def _deltas(settings) -> dict:
+    async with await psycopg.AsyncConnection.connect(settings.database_dsn) as conn:
+        await ensure_schema(conn)
+    async with AsyncConnectionPool(settings.database_dsn, open=False) as pool:
+        store = StateStore(pool=pool, group="g1")
+        key = "1/cpu_usage"
+        base = payload(1)
+        seen = {"first": await store.save([StateRow(key, 0, 10, base)])}
+        base_id = seen["first"].bases[key]
+        # one worker moves the row on twice from the base it stored: each delta onto that base
+        for offset, at in ((20, 100), (30, 5000)):
+            row = changed(base if offset == 20 else seen["20"], at)
+            delta = {key: (base_id, state_codec.encode_delta(base, row))}
+            seen[f"checkpoint {offset}"] = await store.save([StateRow(key, 0, offset, row)], delta)
+            seen[str(offset)] = row
+        seen["read"] = (await store.load([key]))[key]
+        async with pool.connection() as conn:
+            seen["api"] = await queries.series_state(conn, group="g1", key=key)
+            cur = await conn.execute("SELECT length(delta) FROM series_state")
+            (seen["delta bytes"],) = await cur.fetchone()
+        # a worker that holds another base (one that lost the series and comes back late, or
+        # one whose base the store replaced): its delta is not added to the stored base; its
+        # row goes whole, where it does not go back
+        newer = changed(seen["30"], 9000)
+        stale = {key: (base_id + 1000, state_codec.encode_delta(base, newer))}
+        seen["other base"] = await store.save([StateRow(key, 0, 40, newer)], stale)
+        seen["after other base"] = (await store.load([key]))[key]
+        older = {key: (seen["other base"].bases[key], state_codec.encode_delta(newer, base))}
+        seen["going back"] = await store.save([StateRow(key, 0, 35, base)], older)
+        seen["after going back"] = (await store.load([key]))[key]
+        return seen
+
+
+def test_a_row_stored_as_deltas_onto_its_base_reads_back_whole_and_never_goes_back(settings):
+    seen = asyncio.run(_deltas(settings))
+    key = "1/cpu_usage"
+    assert seen["first"].deltas == set() and seen["first"].bases.keys() == {key}
+    assert seen["checkpoint 20"].deltas == {key} and seen["checkpoint 20"].bases == {}
+    assert seen["checkpoint 30"].deltas == {key}
+    read = seen["read"]
+    assert read.payload == seen["30"]  # the base and its last delta: the row as it was last
+    assert read.base == payload(1) and read.base_id == seen["first"].bases[key]
+    assert seen["api"] == seen["30"]
+    assert seen["delta bytes"] < 200  # a few changed bytes, not the 12 KB row
+    assert seen["other base"].deltas == set() and seen["other base"].bases.keys() == {key}
+    after = seen["after other base"]
+    assert after.payload == after.base == changed(seen["30"], 9000)
+    assert after.base_id == seen["other base"].bases[key]
+    assert seen["going back"].deltas == set() and seen["going back"].bases == {}
+    assert seen["after going back"] == after

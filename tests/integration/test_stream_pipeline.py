@@ -197,6 +197,41 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_scores_nothing_twice(setti
     assert mismatched == []
 
 
+def test_a_worker_killed_after_checkpoints_of_deltas_goes_on_from_base_and_delta(
+    settings, start_worker
+):
+    """Checkpoints after every batch store each row whole once and then as what changed since:
+    a worker killed after them reads each row back as its base and last delta, goes on storing
+    deltas onto the bases it read, and every score is that of one uninterrupted run."""
+    points = list(synthetic_points(assets=4, ticks=80, anomaly_probability=0.01, seed=21))
+    values, keys = encoded(points)
+    half = len(values) // 2
+    env = {"BATCH_SIZE": "40", "STATE_CHECKPOINT_SECONDS": "0"}
+    stored_as = "ems_ml_checkpoint_rows_stored_total"
+    first = start_worker(**env)
+    first.wait_ready()
+    asyncio.run(produce(settings, values[:half], keys[:half]))
+    assert wait_for_count(settings, half) == half
+    assert wait_until(lambda: first.samples(stored_as, kind="delta") >= [20.0], 20)
+    first.kill()
+    with psycopg.connect(settings.database_dsn) as conn:
+        (with_delta,) = conn.execute(
+            "SELECT count(*) FROM series_state WHERE delta IS NOT NULL"
+        ).fetchone()
+    # of the 20 series (4 assets x 5 metrics), those not just stored whole again as a new base
+    assert with_delta >= 10
+
+    second = start_worker(**env)
+    second.wait_ready()
+    asyncio.run(produce(settings, values[half:], keys[half:]))
+    assert wait_for_count(settings, len(values)) == len(values)
+    assert second.samples(stored_as, kind="delta")[0] > 0
+    expected = expected_scores(settings, values)
+    stored = scores_in_db(settings)
+    assert stored.keys() == expected.keys()
+    assert [k for k in expected if abs(stored[k][0] - expected[k]) > 1e-9] == []
+
+
 async def committed_and_end_offsets(settings) -> tuple[dict[int, int | None], dict[int, int]]:
     """The worker group's committed offset and the end offset of each input partition."""
     consumer = AIOKafkaConsumer(

@@ -7,7 +7,7 @@ import pytest
 
 from stream import state_codec
 from stream.config import Settings
-from stream.ensemble import build_scorer
+from stream.ensemble import build_engine, build_scorer
 from stream.features import SeriesState
 
 
@@ -70,3 +70,46 @@ def test_non_finite_values_survive():
 def test_bytes_that_are_no_state_are_refused_with_a_clear_error(payload):
     with pytest.raises(ValueError, match="not a stored series state|unknown extension"):
         state_codec.decode(payload)
+
+
+def engine_rows(points: int, more: int) -> tuple[bytes, bytes]:
+    """A demo-like series' stored bytes after `points` points on the worker's engine, and after
+    `more` points more."""
+    engine = build_engine(Settings(_env_file=None))
+    rng = np.random.default_rng(5)
+    values = 50 + 10 * np.sin(np.arange(points + more) / 240) + rng.normal(0, 2, points + more)
+    stamps = 1.7e9 + 60.0 * np.arange(points + more)
+
+    def stored_after(n: int) -> bytes:
+        engine.score_batch(["s"] * n, values[:n], stamps[:n])
+        return state_codec.encode_row(engine.row_bytes("s"), engine.layout, 60, None)
+
+    base = stored_after(points)
+    engine.score_batch(["s"] * more, values[points:], stamps[points:])
+    return base, state_codec.encode_row(engine.row_bytes("s"), engine.layout, 60, None)
+
+
+def test_a_row_stored_as_what_changed_since_its_base_reads_back_to_the_byte():
+    base, later = engine_rows(600, 3)
+    delta = state_codec.encode_delta(base, later)
+    assert delta is not None and len(delta) < len(later) / 5  # what makes a checkpoint cheap
+    assert state_codec.apply_delta(base, delta) == later
+    assert state_codec.apply_delta(later, state_codec.encode_delta(later, later)) == later
+
+
+def test_a_row_that_changed_too_much_or_grew_is_stored_whole():
+    base, later = engine_rows(600, 3)
+    rng = np.random.default_rng(1)
+    noise = rng.integers(0, 256, len(later), dtype=np.uint8).tobytes()
+    assert state_codec.encode_delta(base, noise) is None  # more than DELTA_MAX_SHARE
+    assert state_codec.encode_delta(base, later + b"\0") is None  # a longer header
+
+
+@pytest.mark.parametrize("delta", [b"", b"\x00\x01", b"\xff" * 40])
+def test_a_delta_that_is_not_its_bases_is_refused_with_a_clear_error(delta):
+    base, later = engine_rows(100, 1)
+    with pytest.raises(ValueError, match="stored series delta"):
+        state_codec.apply_delta(base, delta)
+    shorter = state_codec.encode_delta(base[:-8], later[:-8])
+    with pytest.raises(ValueError, match="stored series delta of"):
+        state_codec.apply_delta(base, shorter)
