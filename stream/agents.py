@@ -47,7 +47,7 @@ from typing import NoReturn
 
 import psycopg
 
-from stream import metrics, models_store, state_codec
+from stream import metrics, models_store
 from stream.engine import stored
 from stream.engine.core import Engine
 from stream.errors import PublishError, StorageError, StorageRefused
@@ -57,6 +57,7 @@ from stream.maintenance import Windows
 from stream.pipeline import BatchResult, RawMessage, decode_batch, process_batch, series_keys
 from stream.predictions import CapacityWatch
 from stream.security import SecurityWatch
+from stream.sinks import state_store
 from stream.sinks.kafka_events import EventPublisher
 from stream.sinks.postgres import ScoreWriter
 from stream.sinks.state_store import Checkpoint, StateRow, StateStore, Stored
@@ -210,6 +211,7 @@ class BatchHandler:
         maintenance: Windows | None = None,
         security: SecurityWatch | None = None,
         checkpoint_seconds: float = 0.0,
+        checkpoint_deltas: bool = True,
         write_backlog_points: int = 50_000,
         commit: Callable[[Mapping[tuple[str, int], int]], Awaitable[None]] | None = None,
     ) -> None:
@@ -218,6 +220,8 @@ class BatchHandler:
         self._commit = commit
         #: how often the rows batches changed are stored (`checkpoint`); 0: after every batch
         self.checkpoint_seconds = checkpoint_seconds
+        #: whether checkpoints store rows as what changed since their base (`_bases`)
+        self._checkpoint_deltas = checkpoint_deltas
         #: scored points the queue of writes may hold before the scoring waits for it
         self._backlog_limit = write_backlog_points
         #: the series whose rows changed since the last checkpoint
@@ -348,26 +352,31 @@ class BatchHandler:
             started = time.perf_counter()
             bases = {r.key: base for r in rows if (base := self._bases.get(r.key)) is not None}
             # XOR and LZ4 release the GIL: the next batches are scored meanwhile
-            deltas = await asyncio.to_thread(_deltas, rows, bases)
+            deltas = await asyncio.to_thread(state_store.deltas, rows, bases)
             stored: list[Checkpoint] = []
 
             async def save() -> None:
                 stored[:] = [await self._store.save(rows, deltas)]
 
             await retry_until_done(save, sink="postgres", transient=StorageError)
-            for row in rows:
-                if row.key in stored[0].bases:
-                    self._bases[row.key] = (stored[0].bases[row.key], row.payload)
-                elif row.key not in stored[0].deltas:  # refused: the next is stored whole
-                    self._bases.pop(row.key, None)
-            metrics.CHECKPOINT_ROWS_STORED.labels(kind="delta").inc(len(stored[0].deltas))
-            metrics.CHECKPOINT_ROWS_STORED.labels(kind="whole").inc(len(stored[0].bases))
+            self._keep_bases(rows, stored[0])
             metrics.CHECKPOINT_ROWS.observe(len(rows))
             seconds = time.perf_counter() - started
             metrics.CHECKPOINT_SECONDS.observe(seconds)
             metrics.BATCH_PHASE_SECONDS.labels(phase="checkpoint").observe(seconds)
         if offsets and self._commit is not None:
             await self._commit(offsets)
+
+    def _keep_bases(self, rows: list[StateRow], stored: Checkpoint) -> None:
+        """Hold each row a checkpoint stored whole as its series' base; forget the base of a
+        row it refused (a worker's older state), whose next row then goes whole."""
+        for row in rows:
+            if row.key in stored.bases and self._checkpoint_deltas:
+                self._bases[row.key] = (stored.bases[row.key], row.payload)
+            elif row.key not in stored.deltas:
+                self._bases.pop(row.key, None)
+        metrics.CHECKPOINT_ROWS_STORED.labels(kind="delta").inc(len(stored.deltas))
+        metrics.CHECKPOINT_ROWS_STORED.labels(kind="whole").inc(len(stored.bases))
 
     @property
     def checkpoint_due(self) -> bool:
@@ -448,7 +457,7 @@ class BatchHandler:
             await retry_until_done(load, sink="postgres", transient=StorageError)
             for key, row in loaded.items():
                 self.trained[key] = stored.restore(self._engine, key, row.payload)
-                if row.base_id is not None:
+                if row.base_id is not None and self._checkpoint_deltas:
                     self._bases[key] = (row.base_id, row.base)
             phase.done("restore")
         self._adopt_model(keys)
@@ -567,18 +576,6 @@ class BatchHandler:
                 len(result.scored),
                 len(anomalies),
             )
-
-
-def _deltas(
-    rows: Sequence[StateRow], bases: Mapping[str, tuple[int, bytes]]
-) -> dict[str, tuple[int, bytes]]:
-    """The rows worth storing as deltas: each one's (`base_id`, delta against that base)."""
-    deltas = {}
-    for row in rows:
-        base = bases.get(row.key)
-        if base is not None and (delta := state_codec.encode_delta(base[1], row.payload)):
-            deltas[row.key] = (base[0], delta)
-    return deltas
 
 
 class _Phases:

@@ -174,6 +174,11 @@ class Settings(BaseSettings):
         description="How often the series rows batches changed are stored; their offsets commit "
         "after; 0: after every batch",
     )
+    checkpoint_deltas: bool = Field(
+        True,
+        description="Checkpoints store a row as what changed since it was last stored whole; the "
+        "worker then holds that row too (12.4 KB a series); false: every row whole",
+    )
     write_backlog_points: int = Field(
         50_000,
         ge=1,

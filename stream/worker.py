@@ -167,6 +167,7 @@ async def serve(settings: Settings) -> None:
         maintenance=Windows(dsn=settings.database_dsn),
         security=SecurityWatch(parse_security_metrics(settings.security_metrics)),
         checkpoint_seconds=settings.state_checkpoint_seconds,
+        checkpoint_deltas=settings.checkpoint_deltas,
         write_backlog_points=settings.write_backlog_points,
         commit=consumer.commit,
     )

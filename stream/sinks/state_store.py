@@ -138,6 +138,20 @@ def _statements(sizes: Sequence[int]) -> Iterable[tuple[int, int]]:
         start = end
 
 
+def deltas(
+    rows: Sequence[StateRow], bases: Mapping[str, tuple[int, bytes]]
+) -> dict[str, tuple[int, bytes]]:
+    """Of `rows`, those worth storing as what changed since their base in `bases` (its
+    `base_id`, its bytes): each one's (`base_id`, delta), `stream.state_codec.encode_delta`.
+    Pure code that holds no lock: callers run it beside the event loop."""
+    found = {}
+    for row in rows:
+        base = bases.get(row.key)
+        if base is not None and (delta := state_codec.encode_delta(base[1], row.payload)):
+            found[row.key] = (base[0], delta)
+    return found
+
+
 async def save(
     conn: psycopg.AsyncConnection, group: str, rows: Sequence[StateRow]
 ) -> dict[str, int]:

@@ -232,6 +232,21 @@ def test_a_worker_killed_after_checkpoints_of_deltas_goes_on_from_base_and_delta
     assert [k for k in expected if abs(stored[k][0] - expected[k]) > 1e-9] == []
 
 
+def test_a_worker_told_not_to_store_deltas_stores_every_row_whole(settings, start_worker):
+    """`CHECKPOINT_DELTAS=false`: no base held, every checkpoint's rows whole."""
+    points = list(synthetic_points(assets=4, ticks=20, anomaly_probability=0.0, seed=4))
+    values, keys = encoded(points)
+    worker = start_worker(BATCH_SIZE="40", STATE_CHECKPOINT_SECONDS="0", CHECKPOINT_DELTAS="false")
+    worker.wait_ready()
+    asyncio.run(produce(settings, values, keys))
+    assert wait_for_count(settings, len(values)) == len(values)
+    stored_as = "ems_ml_checkpoint_rows_stored_total"
+    assert wait_until(lambda: worker.samples(stored_as, kind="whole") >= [40.0], 20)
+    assert worker.samples(stored_as, kind="delta") == [0.0]
+    with psycopg.connect(settings.database_dsn) as conn:
+        assert conn.execute("SELECT count(delta) FROM series_state").fetchone() == (0,)
+
+
 async def committed_and_end_offsets(settings) -> tuple[dict[int, int | None], dict[int, int]]:
     """The worker group's committed offset and the end offset of each input partition."""
     consumer = AIOKafkaConsumer(
