@@ -1,14 +1,15 @@
-"""What a checkpoint of a row's changed parts would store, against the whole row (issue #12).
+"""What a checkpoint of a row's changed parts stores, against the whole row (issue #12).
 
     .venv/bin/python -m benchmarks.row_delta [--learnt 1500] [--series 20]
 
-Sizes a checkpoint that is not built (README, Not done yet): each series a demo-like feed would
-send (a daily shape, Gaussian noise, one point a minute; `--series` of them, seeds 0, 1, ...)
-learns `--learnt` points on the worker's engine (its settings' defaults), and its row is kept
-as if stored. After 1, 2, 3, 8, 20, 80, 380 and 1,380 more points the row is compared with the
-stored one word by word (8 bytes): the words changed, and the row XORed with the stored one and
-compressed with zlib at level 1 (what such a checkpoint would send), beside the whole row
-compressed the same way (today's checkpoint sends the row and PostgreSQL compresses it with
+Sizes the checkpoint's deltas (README, Delivery guarantees; `benchmarks.checkpoint` times them
+on PostgreSQL): each series a demo-like feed would send (a daily shape, Gaussian noise, one
+point a minute; `--series` of them, seeds 0, 1, ...) learns `--learnt` points on the worker's
+engine (its settings' defaults), and its row is kept as if stored. After 1, 2, 3, 8, 20, 80, 380
+and 1,380 more points the row is compared with the stored one word by word (8 bytes): the words
+changed, the row XORed with the stored one and compressed with LZ4 (what a checkpoint sends,
+`stream.state_codec.encode_delta`) and with zlib at level 1, beside the whole row compressed
+with zlib the same way (a row stored whole is sent as it is, and PostgreSQL compresses it with
 lz4, README, Storage). Prints the median over the series, in bytes.
 """
 
@@ -18,6 +19,7 @@ import argparse
 import statistics
 import zlib
 
+import lz4.block
 import numpy as np
 
 from benchmarks.machine import header
@@ -35,8 +37,9 @@ def _feed(seed: int, n: int) -> np.ndarray:
     return 50 + 10 * np.sin(minutes * 2 * np.pi / 1440) + rng.normal(0, 2, n)
 
 
-def measure(seed: int, learnt: int) -> list[tuple[int, int, int, int]]:
-    """(points since stored, words changed, XOR compressed, whole row compressed) for one series."""
+def measure(seed: int, learnt: int) -> list[tuple[int, int, int, int, int]]:
+    """(points since stored, words changed, XOR with LZ4, XOR with zlib, whole row with zlib) for
+    one series."""
     engine = build_engine(Settings())
     values = _feed(seed, learnt + _AFTER[-1])
     stamps = _START + _MINUTE * np.arange(len(values))
@@ -58,6 +61,7 @@ def measure(seed: int, learnt: int) -> list[tuple[int, int, int, int]]:
             (
                 after,
                 changed,
+                len(lz4.block.compress(xor, store_size=True)),
                 len(zlib.compress(xor.tobytes(), 1)),
                 len(zlib.compress(row.tobytes(), 1)),
             )
@@ -77,11 +81,16 @@ def main() -> None:
         f"{args.series} series, each row kept after {args.learnt} points; a row is {row_bytes:,} B "
         f"({row_bytes // 8:,} words); medians over the series"
     )
-    print("| points since kept | words changed | changed parts (XOR, zlib 1) | whole row |")
-    print("|---|---|---|---|")
+    print(
+        "| points since kept | words changed | changed parts: XOR, LZ4 (sent) | XOR, zlib 1 "
+        "| whole row, zlib 1 |"
+    )
+    print("|---|---|---|---|---|")
     for k, after in enumerate(_AFTER):
-        changed, xor, whole = (statistics.median(run[k][i] for run in runs) for i in (1, 2, 3))
-        print(f"| {after:,} | {changed:,.0f} | {xor:,.0f} B | {whole:,.0f} B |")
+        changed, sent, xor, whole = (
+            statistics.median(run[k][i] for run in runs) for i in (1, 2, 3, 4)
+        )
+        print(f"| {after:,} | {changed:,.0f} | {sent:,.0f} B | {xor:,.0f} B | {whole:,.0f} B |")
 
 
 def _row_of_a_new_engine() -> bytes:
