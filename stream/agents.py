@@ -253,7 +253,8 @@ class BatchHandler:
         #: the trained model each series the engine holds started from (None: none)
         self.trained: dict[str, str | None] = {}
         #: each series' base as stored (its `base_id`, its bytes), which a checkpoint stores
-        #: the row's changes against; changed only by checkpoints, which run one at a time
+        #: the row's changes against: set when a row is read, and by checkpoints (one at a
+        #: time) as they store rows whole
         self._bases: dict[str, tuple[int, bytes]] = {}
         #: Last offset processed per (topic, partition), for the consumer-lag gauge.
         self.positions: dict[tuple[str, int], int] = {}

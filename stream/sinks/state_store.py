@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS series_state (
 );
 ALTER TABLE series_state ADD COLUMN IF NOT EXISTS delta BYTEA;
 ALTER TABLE series_state ADD COLUMN IF NOT EXISTS base_id BIGINT;
--- a delta is LZ4 already: not compressed again, kept in the row's page while it fits
+-- a delta is LZ4 already: not compressed again; in the row's page while the row is under 2 KB
 ALTER TABLE series_state ALTER COLUMN delta SET STORAGE EXTERNAL;
 CREATE SEQUENCE IF NOT EXISTS series_state_base_id;
 """
