@@ -353,11 +353,11 @@ class BatchHandler:
             started = time.perf_counter()
             bases = {r.key: base for r in rows if (base := self._bases.get(r.key)) is not None}
             # XOR and LZ4 release the GIL: the next batches are scored meanwhile
-            deltas = await asyncio.to_thread(state_store.deltas, rows, bases)
+            packed, deltas = await asyncio.to_thread(state_store.prepare, rows, bases)
             stored: list[Checkpoint] = []
 
             async def save() -> None:
-                stored[:] = [await self._store.save(rows, deltas)]
+                stored[:] = [await self._store.save(packed, deltas)]
 
             await retry_until_done(save, sink="postgres", transient=StorageError)
             self._keep_bases(rows, stored[0])

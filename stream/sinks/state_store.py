@@ -7,7 +7,8 @@ any moment the stored row includes at least every committed message: the message
 after a restart are either already in the row (skipped) or not (scored again from the very row
 that scored them first, giving the same scores, which the scores' primary key swallows).
 
-A row is stored whole (`state`, its base, with a `base_id` drawn for it) or, once it has a
+A row is stored whole (`state`, its base, with a `base_id` drawn for it; compressed by
+`stream.state_codec.pack_row`) or, once it has a
 base, as what changed since (`delta`, `stream.state_codec.encode_delta`): a delta is stored only
 onto the very base it was made from (its `base_id`), so a worker that holds another base than
 the one stored (one that lost the series in a rebalance) never has its delta added to a base it
@@ -43,7 +44,9 @@ CREATE TABLE IF NOT EXISTS series_state (
 );
 ALTER TABLE series_state ADD COLUMN IF NOT EXISTS delta BYTEA;
 ALTER TABLE series_state ADD COLUMN IF NOT EXISTS base_id BIGINT;
--- a delta is LZ4 already: not compressed again; in the row's page while the row is under 2 KB
+-- rows and deltas are LZ4 already: not compressed again; in the row's page while the row is
+-- under 2 KB (rows stored by older versions stay compressed as they were)
+ALTER TABLE series_state ALTER COLUMN state SET STORAGE EXTERNAL;
 ALTER TABLE series_state ALTER COLUMN delta SET STORAGE EXTERNAL;
 CREATE SEQUENCE IF NOT EXISTS series_state_base_id;
 """
@@ -138,18 +141,29 @@ def _statements(sizes: Sequence[int]) -> Iterable[tuple[int, int]]:
         start = end
 
 
-def deltas(
+def prepare(
     rows: Sequence[StateRow], bases: Mapping[str, tuple[int, bytes]]
-) -> dict[str, tuple[int, bytes]]:
-    """Of `rows`, those worth storing as what changed since their base in `bases` (its
-    `base_id`, its bytes): each one's (`base_id`, delta), `stream.state_codec.encode_delta`.
-    Pure code that holds no lock: callers run it beside the event loop."""
-    found = {}
+) -> tuple[list[StateRow], dict[str, tuple[int, bytes]]]:
+    """What `save_checkpoint` is given for `rows`: each row worth storing as what changed since
+    its base in `bases` (its `base_id`, its bytes) as its (`base_id`, delta),
+    `stream.state_codec.encode_delta`; and the rows, in the order given, the others packed as
+    they are stored whole (`pack_row`). Pure code that holds no lock (XOR and LZ4 release the
+    GIL): callers run it beside the event loop."""
+    packed, deltas = [], {}
     for row in rows:
         base = bases.get(row.key)
         if base is not None and (delta := state_codec.encode_delta(base[1], row.payload)):
-            found[row.key] = (base[0], delta)
-    return found
+            deltas[row.key] = (base[0], delta)
+            packed.append(row)  # stored whole only if its delta is refused: `save` packs it
+        else:
+            packed.append(_packed(row))
+    return packed, deltas
+
+
+def _packed(row: StateRow) -> StateRow:
+    """`row` with its bytes as they are stored whole (`pack_row`; as they are if packed)."""
+    payload = state_codec.pack_row(row.payload)
+    return row if payload is row.payload else StateRow(row.key, row.partition, row.offset, payload)
 
 
 async def save(
@@ -159,6 +173,7 @@ async def save(
     most `SAVE_STATEMENT_BYTES` of states each; the `base_id` of each row stored (a row that
     would go back is not)."""
     bases: dict[str, int] = {}
+    rows = [_packed(r) for r in rows]  # each as it is where `prepare` packed it
     for start, end in _statements([len(r.payload) for r in rows]):
         part = rows[start:end]
         # the arrays go in binary (%b), built by `pg_arrays`: with %s psycopg dumps an array
@@ -250,6 +265,6 @@ class StateStore:
 
 def as_stored(state: bytes, delta: bytes | None, base_id: int | None) -> Stored:
     """A row of `series_state` as read (its `state`, `delta` and `base_id` columns)."""
-    base = bytes(state)
+    base = state_codec.unpack_row(bytes(state))
     payload = base if delta is None else state_codec.apply_delta(base, bytes(delta))
     return Stored(payload, base, base_id)

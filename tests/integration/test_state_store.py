@@ -12,6 +12,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from api import queries
 from stream import state_codec
+from stream.engine import stored
+from stream.ensemble import build_engine
 from stream.incidents import IncidentTracker
 from stream.security import SecurityRef, SecurityTracker
 from stream.sinks.postgres import ScoreWriter, ensure_schema
@@ -192,3 +194,24 @@ def test_a_row_stored_as_deltas_onto_its_base_reads_back_whole_and_never_goes_ba
     assert after.base_id == seen["other base"].bases[key]
     assert seen["going back"].deltas == set() and seen["going back"].bases == {}
     assert seen["after going back"] == after
+
+
+async def _packed(settings) -> tuple[int, bytes, dict]:
+    async with await psycopg.AsyncConnection.connect(settings.database_dsn) as conn:
+        await ensure_schema(conn)
+    engine = build_engine(settings)
+    engine.score_batch(["s"] * 10, np.linspace(1.0, 2.0, 10), 1.7e9 + 60.0 * np.arange(10))
+    row = stored.payload(engine, "s", None)
+    async with AsyncConnectionPool(settings.database_dsn, open=False) as pool:
+        store = StateStore(pool=pool, group="g1")
+        await store.save([StateRow("1/cpu_usage", 0, 1, row)])
+        async with pool.connection() as conn:
+            cur = await conn.execute("SELECT length(state) FROM series_state")
+            (length,) = await cur.fetchone()
+        return length, row, await store.load_payloads(["1/cpu_usage"])
+
+
+def test_a_row_stored_whole_is_packed_by_the_worker_and_read_back_as_it_was(settings):
+    length, row, read = asyncio.run(_packed(settings))
+    assert length < len(row) / 4  # compressed before it is sent, not by PostgreSQL
+    assert read == {"1/cpu_usage": row}

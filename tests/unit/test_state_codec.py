@@ -113,3 +113,17 @@ def test_a_delta_that_is_not_its_bases_is_refused_with_a_clear_error(delta):
     shorter = state_codec.encode_delta(base[:-8], later[:-8])
     with pytest.raises(ValueError, match="stored series delta of"):
         state_codec.apply_delta(base, shorter)
+
+
+def test_a_row_is_stored_packed_and_read_back_to_the_byte():
+    young, _ = engine_rows(10, 1)
+    packed = state_codec.pack_row(young)
+    assert len(packed) < len(young) / 4  # a young series' row is mostly untouched fields
+    assert state_codec.unpack_row(packed) == young
+    assert state_codec.pack_row(packed) is packed  # packed once only
+    assert state_codec.decode_row(packed) == state_codec.decode_row(young)
+    document = state_codec.encode(scored_state(20)[0])
+    assert state_codec.pack_row(document) is document  # documents of older versions as they are
+    assert state_codec.unpack_row(document) is document
+    with pytest.raises(ValueError, match="does not decompress"):
+        state_codec.unpack_row(packed[:40])
