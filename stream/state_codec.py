@@ -16,8 +16,8 @@ the trained model the series started from), opened by a byte neither MessagePack
 with; `decode_row` reads it back, and says None for a document of the other two kinds.
 
 A row goes to the table compressed with LZ4 by the worker (`pack_row`), behind a format byte of
-its own: given the 12 KB row to compress itself, PostgreSQL spent about four times as long on a
-young series' row (README, Delivery guarantees).
+its own: given the 12 KB row to compress itself, PostgreSQL spent most of a row's cost taking in
+the 12 KB, whatever they compressed to (README, Delivery guarantees).
 
 A checkpoint stores most rows as what changed since the row's base, the row as last stored
 whole (`encode_delta`): the two XORed and compressed with LZ4. One point changes about a sixth
