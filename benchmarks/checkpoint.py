@@ -31,6 +31,7 @@ from psycopg_pool import AsyncConnectionPool
 from benchmarks.deployment import fresh, remove
 from benchmarks.e2e import postgres_cpu_seconds
 from benchmarks.machine import header
+from stream import state_codec
 from stream.config import Settings
 from stream.engine import stored
 from stream.ensemble import build_engine
@@ -70,7 +71,8 @@ async def measure(settings: Settings, series: int, learnt: int, points: int, rou
         first = await store.save(
             [StateRow(k, 0, 0, before[i % _DISTINCT]) for i, k in enumerate(keys)]
         )
-        bases = {k: (first.bases[k], before[i % _DISTINCT]) for i, k in enumerate(keys)}
+        held = [state_codec.pack_row(row) for row in before]  # as the worker holds bases
+        bases = {k: (first.bases[k], held[i % _DISTINCT]) for i, k in enumerate(keys)}
         offset = 0
         for _ in range(rounds):
             for kind in ("whole", "delta"):
@@ -82,8 +84,8 @@ async def measure(settings: Settings, series: int, learnt: int, points: int, rou
                 done = await store.save(packed, deltas)
                 wall = time.perf_counter() - wall
                 cpu, server = time.process_time() - cpu, postgres_cpu_seconds() - server
-                if kind == "whole":  # the rows stored whole are the bases now
-                    bases = {k: (done.bases[k], rows[i].payload) for i, k in enumerate(keys)}
+                if kind == "whole":  # the rows stored whole are the bases now, held packed
+                    bases = {k: (done.bases[k], packed[i].payload) for i, k in enumerate(keys)}
                 elif len(done.deltas) != series:
                     raise SystemExit(f"only {len(done.deltas)} of {series} rows stored as deltas")
                 sent = sum(len(d) for _, d in deltas.values()) or sum(

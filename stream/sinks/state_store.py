@@ -106,7 +106,8 @@ class StateRow:
 @dataclass(frozen=True, slots=True)
 class Stored:
     """A series' state as read: its bytes (the base with its delta added), and the base as
-    stored with its `base_id` (what a delta written next is made from and stored onto)."""
+    stored (packed, `stream.state_codec.pack_row`) with its `base_id`: what a delta written
+    next is made from and stored onto."""
 
     payload: bytes
     base: bytes
@@ -145,14 +146,16 @@ def prepare(
     rows: Sequence[StateRow], bases: Mapping[str, tuple[int, bytes]]
 ) -> tuple[list[StateRow], dict[str, tuple[int, bytes]]]:
     """What `save_checkpoint` is given for `rows`: each row worth storing as what changed since
-    its base in `bases` (its `base_id`, its bytes) as its (`base_id`, delta),
+    its base in `bases` (its `base_id`, its bytes as stored) as its (`base_id`, delta),
     `stream.state_codec.encode_delta`; and the rows, in the order given, the others packed as
     they are stored whole (`pack_row`). Pure code that holds no lock (XOR and LZ4 release the
     GIL): callers run it beside the event loop."""
     packed, deltas = [], {}
     for row in rows:
         base = bases.get(row.key)
-        if base is not None and (delta := state_codec.encode_delta(base[1], row.payload)):
+        if base is not None and (
+            delta := state_codec.encode_delta(state_codec.unpack_row(base[1]), row.payload)
+        ):
             deltas[row.key] = (base[0], delta)
             packed.append(row)  # stored whole only if its delta is refused: `save` packs it
         else:
@@ -265,6 +268,8 @@ class StateStore:
 
 def as_stored(state: bytes, delta: bytes | None, base_id: int | None) -> Stored:
     """A row of `series_state` as read (its `state`, `delta` and `base_id` columns)."""
-    base = state_codec.unpack_row(bytes(state))
-    payload = base if delta is None else state_codec.apply_delta(base, bytes(delta))
+    base = bytes(state)
+    payload = state_codec.unpack_row(base)
+    if delta is not None:
+        payload = state_codec.apply_delta(payload, bytes(delta))
     return Stored(payload, base, base_id)

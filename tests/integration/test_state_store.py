@@ -16,6 +16,7 @@ from stream.engine import stored
 from stream.ensemble import build_engine
 from stream.incidents import IncidentTracker
 from stream.security import SecurityRef, SecurityTracker
+from stream.sinks import state_store
 from stream.sinks.postgres import ScoreWriter, ensure_schema
 from stream.sinks.state_store import StateRow, StateStore
 from tests.integration.conftest import scored_point
@@ -196,7 +197,7 @@ def test_a_row_stored_as_deltas_onto_its_base_reads_back_whole_and_never_goes_ba
     assert seen["after going back"] == after
 
 
-async def _packed(settings) -> tuple[int, bytes, dict]:
+async def _packed(settings) -> tuple:
     async with await psycopg.AsyncConnection.connect(settings.database_dsn) as conn:
         await ensure_schema(conn)
     engine = build_engine(settings)
@@ -208,10 +209,18 @@ async def _packed(settings) -> tuple[int, bytes, dict]:
         async with pool.connection() as conn:
             cur = await conn.execute("SELECT length(state) FROM series_state")
             (length,) = await cur.fetchone()
-        return length, row, await store.load_payloads(["1/cpu_usage"])
+        read = (await store.load(["1/cpu_usage"]))["1/cpu_usage"]
+        # the worker's next checkpoint: a delta made from the base as read, packed
+        engine.score_batch(["s"], np.array([3.0]), np.array([1.7e9 + 600.0]))
+        later = StateRow("1/cpu_usage", 0, 2, stored.payload(engine, "s", None))
+        packed, deltas = state_store.prepare([later], {later.key: (read.base_id, read.base)})
+        done = await store.save(packed, deltas)
+        return length, row, read, later.payload, done, await store.load_payloads([later.key])
 
 
-def test_a_row_stored_whole_is_packed_by_the_worker_and_read_back_as_it_was(settings):
-    length, row, read = asyncio.run(_packed(settings))
+def test_a_row_stored_whole_is_packed_and_read_back_as_it_was_and_deltas_made_from_it(settings):
+    length, row, read, later, done, after = asyncio.run(_packed(settings))
     assert length < len(row) / 4  # compressed before it is sent, not by PostgreSQL
-    assert read == {"1/cpu_usage": row}
+    assert read.payload == row and len(read.base) == length  # the base held as stored, packed
+    assert done.deltas == {"1/cpu_usage"}
+    assert after == {"1/cpu_usage": later}
