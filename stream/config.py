@@ -177,7 +177,7 @@ class Settings(BaseSettings):
     checkpoint_deltas: bool = Field(
         True,
         description="Checkpoints store a row as what changed since it was last stored whole; the "
-        "worker then holds that row too (12.4 KB a series); false: every row whole",
+        "worker then holds that row too, packed (about 5 KB a series); false: every row whole",
     )
     write_backlog_points: int = Field(
         50_000,
