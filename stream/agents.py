@@ -256,6 +256,8 @@ class BatchHandler:
         #: stores the row's changes against: set when a row is read, and by checkpoints (one
         #: at a time) as they store rows whole
         self._bases: dict[str, tuple[int, bytes]] = {}
+        #: the bytes `_bases` holds (`ems_ml_checkpoint_base_bytes`)
+        self._base_bytes = 0
         #: Last offset processed per (topic, partition), for the consumer-lag gauge.
         self.positions: dict[tuple[str, int], int] = {}
         #: The active trained model, set by ModelWatcher.
@@ -275,6 +277,8 @@ class BatchHandler:
         self._engine.store.clear()
         self.trained.clear()
         self._bases.clear()
+        self._base_bytes = 0
+        metrics.CHECKPOINT_BASE_BYTES.set(0)
         self._dirty.clear()
         self._uncommitted.clear()
 
@@ -374,11 +378,21 @@ class BatchHandler:
         base of a row it refused (a worker's older state), whose next row then goes whole."""
         for row in rows:
             if row.key in stored.bases and self._checkpoint_deltas:
-                self._bases[row.key] = (stored.bases[row.key], row.payload)
+                self._hold_base(row.key, stored.bases[row.key], row.payload)
             elif row.key not in stored.deltas:
-                self._bases.pop(row.key, None)
+                self._hold_base(row.key, None, b"")
+        metrics.CHECKPOINT_BASE_BYTES.set(self._base_bytes)
         metrics.CHECKPOINT_ROWS_STORED.labels(kind="delta").inc(len(stored.deltas))
         metrics.CHECKPOINT_ROWS_STORED.labels(kind="whole").inc(len(stored.bases))
+
+    def _hold_base(self, key: str, base_id: int | None, base: bytes) -> None:
+        """Hold `base` as the series `key`'s base stored under `base_id` (None: forget it)."""
+        held = self._bases.pop(key, None)
+        if held is not None:
+            self._base_bytes -= len(held[1])
+        if base_id is not None:
+            self._bases[key] = (base_id, base)
+            self._base_bytes += len(base)
 
     @property
     def checkpoint_due(self) -> bool:
@@ -460,7 +474,8 @@ class BatchHandler:
             for key, row in loaded.items():
                 self.trained[key] = stored.restore(self._engine, key, row.payload)
                 if row.base_id is not None and self._checkpoint_deltas:
-                    self._bases[key] = (row.base_id, row.base)
+                    self._hold_base(key, row.base_id, row.base)
+            metrics.CHECKPOINT_BASE_BYTES.set(self._base_bytes)
             phase.done("restore")
         self._adopt_model(keys)
         result = process_batch(

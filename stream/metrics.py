@@ -49,6 +49,12 @@ CHECKPOINT_ROWS_STORED = Counter(
     "Series rows stored by checkpoints, by how: delta (changes since the row's base) or whole",
     ["kind"],
 )
+# The bytes of the bases the worker holds (each series' row as last stored whole, packed), which
+# its checkpoints store the rows' changes against (`CHECKPOINT_DELTAS`).
+CHECKPOINT_BASE_BYTES = Gauge(
+    "ems_ml_checkpoint_base_bytes",
+    "Bytes of the series rows the worker holds as last stored whole, for checkpoints' deltas",
+)
 CHECKPOINT_SECONDS = Histogram(
     "ems_ml_checkpoint_duration_seconds",
     "Time to store a checkpoint's rows",

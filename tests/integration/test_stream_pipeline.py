@@ -226,6 +226,8 @@ def test_a_worker_killed_after_checkpoints_of_deltas_goes_on_from_base_and_delta
     asyncio.run(produce(settings, values[half:], keys[half:]))
     assert wait_for_count(settings, len(values)) == len(values)
     assert second.samples(stored_as, kind="delta")[0] > 0
+    # the 20 bases it holds, packed: well under the 20 rows' 12.4 KB each
+    assert 0 < second.samples("ems_ml_checkpoint_base_bytes")[0] < 20 * 12_360 / 2
     expected = expected_scores(settings, values)
     stored = scores_in_db(settings)
     assert stored.keys() == expected.keys()
@@ -243,6 +245,7 @@ def test_a_worker_told_not_to_store_deltas_stores_every_row_whole(settings, star
     stored_as = "ems_ml_checkpoint_rows_stored_total"
     assert wait_until(lambda: worker.samples(stored_as, kind="whole") >= [40.0], 20)
     assert worker.samples(stored_as, kind="delta") == [0.0]
+    assert worker.samples("ems_ml_checkpoint_base_bytes") == [0.0]  # no base held
     with psycopg.connect(settings.database_dsn) as conn:
         assert conn.execute("SELECT count(delta) FROM series_state").fetchone() == (0,)
 
