@@ -224,3 +224,42 @@ def test_a_row_stored_whole_is_packed_and_read_back_as_it_was_and_deltas_made_fr
     assert read.payload == row and len(read.base) == length  # the base held as stored, packed
     assert done.deltas == {"1/cpu_usage"}
     assert after == {"1/cpu_usage": later}
+
+
+async def _upgrade(settings) -> dict:
+    """A `series_state` as versions before deltas made it, with a row stored unpacked."""
+    engine = build_engine(settings)
+    engine.score_batch(["s"] * 30, np.linspace(1.0, 2.0, 30), 1.7e9 + 60.0 * np.arange(30))
+    old = stored.payload(engine, "s", None)
+    async with await psycopg.AsyncConnection.connect(settings.database_dsn) as conn:
+        await ensure_schema(conn)
+        await conn.execute("DROP TABLE series_state")
+        await conn.execute(
+            "CREATE TABLE series_state (consumer_group TEXT NOT NULL, series_key TEXT NOT NULL, "
+            "source_partition INTEGER NOT NULL, source_offset BIGINT NOT NULL, "
+            "state BYTEA NOT NULL, updated_at TIMESTAMPTZ NOT NULL DEFAULT now(), "
+            "PRIMARY KEY (consumer_group, series_key))"
+        )
+        await conn.execute(
+            "INSERT INTO series_state VALUES ('g1', '1/cpu_usage', 0, 30, %s)", (old,)
+        )
+        await conn.commit()
+        await ensure_schema(conn)  # the upgraded worker's start
+    seen = {"old": old}
+    async with AsyncConnectionPool(settings.database_dsn, open=False) as pool:
+        store = StateStore(pool=pool, group="g1")
+        seen["read"] = (await store.load(["1/cpu_usage"]))["1/cpu_usage"]
+        engine.score_batch(["s"], np.array([3.0]), np.array([1.7e9 + 60.0 * 30]))
+        seen["next"] = StateRow("1/cpu_usage", 0, 31, stored.payload(engine, "s", None))
+        packed, deltas = state_store.prepare([seen["next"]], {})  # no base: stored whole
+        seen["stored"] = await store.save(packed, deltas)
+        seen["after"] = (await store.load(["1/cpu_usage"]))["1/cpu_usage"]
+    return seen
+
+
+def test_a_row_stored_before_deltas_is_read_after_the_upgrade_and_stored_on_from(settings):
+    seen = asyncio.run(_upgrade(settings))
+    assert seen["read"].payload == seen["old"] and seen["read"].base_id is None
+    assert seen["stored"].bases.keys() == {"1/cpu_usage"}  # whole, the first base
+    assert seen["after"].payload == seen["next"].payload
+    assert seen["after"].base_id == seen["stored"].bases["1/cpu_usage"]
