@@ -96,6 +96,8 @@ def test_dashboard_shows_what_operators_watch():
         "ems_ml_ems_core_backlog",  # EMS Core backlog
         "ems_ml_api_request_duration_seconds_bucket",  # API latency
         "ems_ml_api_requests_total",  # API errors
+        "ems_ml_checkpoint_rows_stored_total",  # checkpoints: deltas or whole rows
+        "ems_ml_checkpoint_base_bytes",  # the memory the bases take
     ):
         assert metric in text, metric
     datasource = yaml.safe_load(
