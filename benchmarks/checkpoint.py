@@ -11,10 +11,11 @@ stored once whole, as bases. Then, in alternating rounds, a checkpoint of every 
 - whole, as a new series' first row and a row that changed too much are, and
 - as what changed since its base after `--points` more points,
 each through the worker's own two steps (`stream.sinks.state_store.prepare`, then
-`StateStore.save`; until 4483f16 a row stored whole went unpacked, for PostgreSQL to compress),
+`StateStore.save`; before 4b67775 a row stored whole went unpacked, for PostgreSQL to compress),
 each round one transaction of `StateStore.save`, its offsets above the round before. Prints,
-a row: the worker's CPU (making the deltas, then the statement), PostgreSQL's CPU (every postgres
-process, from `/proc`), the wall time, and the bytes sent; with the command and the machine.
+a row: the worker's CPU (making the deltas or packing the rows, then the statement), PostgreSQL's
+CPU (every postgres process, from `/proc`), the wall time, and the bytes sent; with the command
+and the machine.
 """
 
 from __future__ import annotations
