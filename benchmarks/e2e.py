@@ -163,8 +163,8 @@ def worker_rate(
                 phases=phase_seconds(port),
                 worker_cpu=(worker_cpu_seconds(port) - first[1]) / points,
                 postgres_cpu=(postgres_cpu_seconds() - first[2]) / points,
-                changes=incident_changes(port),
-                rows_stored=rows_stored(port),
+                changes=by_kind(port, "ems_ml_incident_events_total"),
+                rows_stored=by_kind(port, "ems_ml_checkpoint_rows_stored_total"),
             )
         finally:
             proc.terminate()
@@ -184,17 +184,10 @@ def stored_rate(settings: Settings) -> float:
     return (total - at_first) / (last - first).total_seconds()
 
 
-def incident_changes(port: int) -> dict[str, int]:
-    """The incident changes the worker published, by kind (`ems_ml_incident_events_total`)."""
+def by_kind(port: int, counter: str) -> dict[str, int]:
+    """A counter of the worker's labelled by `kind`, by kind, from its metrics endpoint."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-    found = re.finditer(r'ems_ml_incident_events_total\{kind="(\w+)"\} (\S+)', text)
-    return {m.group(1): int(float(m.group(2))) for m in found}
-
-
-def rows_stored(port: int) -> dict[str, int]:
-    """The rows the worker's checkpoints stored, by how (`ems_ml_checkpoint_rows_stored_total`)."""
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-    found = re.finditer(r'ems_ml_checkpoint_rows_stored_total\{kind="(\w+)"\} (\S+)', text)
+    found = re.finditer(rf'{counter}\{{kind="(\w+)"\}} (\S+)', text)
     return {m.group(1): int(float(m.group(2))) for m in found}
 
 

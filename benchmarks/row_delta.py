@@ -9,8 +9,8 @@ engine (its settings' defaults), and its row is kept as if stored. After 1, 2, 3
 and 1,380 more points the row is compared with the stored one word by word (8 bytes): the words
 changed, the row XORed with the stored one and compressed with LZ4 (what a checkpoint sends,
 `stream.state_codec.encode_delta`) and with zlib at level 1, beside the whole row compressed
-with zlib the same way (a row stored whole is sent as it is, and PostgreSQL compresses it with
-lz4, README, Storage). Prints the median over the series, in bytes.
+with zlib the same way (a row stored whole is packed with LZ4 by the worker, README, Delivery
+guarantees). Prints the median over the series, in bytes.
 """
 
 from __future__ import annotations
