@@ -55,12 +55,26 @@ _ONES = np.uint64(0x0001000100010001)
 _EIGHT, _FORTY_EIGHT = np.uint64(8), np.uint64(48)
 
 
+#: no subsequence yet: a sum larger than any of `LENGTH` byte differences
+_NO_SUM = 1 << 62
+
+
+@njit(cache=True)
+def _distance(byte_sum: int) -> float:
+    """The distance of a subsequence whose byte differences sum to `byte_sum` (inf: none)."""
+    return np.inf if byte_sum == _NO_SUM else byte_sum / LENGTH / _QUANT
+
+
 @njit(cache=True)
 def _nearest_mean(r, v, work) -> float:
     """The mean of the `K` smallest distances of `v` to the remembered subsequences, summed in
     ascending order (as numpy's partition leaves them). `work`: room for 2 x `MEMORY` x
-    `LENGTH` bytes. The byte differences are taken in one flat loop (which the compiler turns
-    into vector instructions) and each subsequence's 8 are summed as one 64-bit word."""
+    `LENGTH` bytes.
+
+    The byte differences are taken in one flat loop and each subsequence's 8 summed as one
+    64-bit word, both loops the compiler turns into vector instructions; the `K` smallest are
+    then chosen among the integer sums and only they are made distances. A distance is its sum
+    scaled, and scaling never reorders, so these are the `K` smallest distances, to the bit."""
     held = r.pattern_held
     size = held * LENGTH
     flat = r.pattern_mem.reshape(-1)
@@ -68,22 +82,29 @@ def _nearest_mean(r, v, work) -> float:
     tiled.view(np.uint64)[:held] = v.view(np.uint64)[0]
     for k in range(size):
         p, q = flat[k], tiled[k]
-        diff[k] = max(p, q) - min(p, q)
-    words = diff.view(np.uint64)
-    nearest = np.full(K, np.inf)
+        diff[k] = p - q if p > q else q - p
+    sums = diff.view(np.uint64)  # each subsequence's word becomes its sum, in place
     for row in range(held):
-        x = words[row]
+        x = sums[row]
         pairs = (x & _LOW_BYTES) + ((x >> _EIGHT) & _LOW_BYTES)
-        d = int((pairs * _ONES) >> _FORTY_EIGHT) / LENGTH / _QUANT
-        if d < nearest[K - 1]:  # insert, keeping the K smallest sorted
-            k = K - 1
-            while k > 0 and nearest[k - 1] > d:
-                nearest[k] = nearest[k - 1]
-                k -= 1
-            nearest[k] = d
-    total = 0.0
-    for i in range(K):
-        total += nearest[i]
+        sums[row] = (pairs * _ONES) >> _FORTY_EIGHT
+    first = second = third = _NO_SUM  # the three smallest sums, ascending
+    for row in range(held):
+        s = int(sums[row])
+        if s < third:
+            if s < second:
+                third = second
+                if s < first:
+                    second, first = first, s
+                else:
+                    second = s
+            else:
+                third = s
+    total = _distance(first)
+    if K >= 2:
+        total += _distance(second)
+    if K >= 3:
+        total += _distance(third)
     return total / K
 
 

@@ -78,13 +78,15 @@ def _points_per_hour(r) -> float:
 
 @njit(cache=True)
 def _ready(r, p: int) -> bool:
+    """Whether every slot of profile `p` has had its visits (`seasonality._ready`), kept once
+    true. Asked every point while it is not, so it stops at the first slot short of them."""
     if not r.season_ready[p]:
-        lowest = 65_535
+        needed = _MIN_VISITS * _points_per_hour(r)
         for k in range(_OFFSET[p], _OFFSET[p] + _SLOTS[p]):
-            lowest = min(lowest, int(r.season_w[k]))
-        if lowest >= _MIN_VISITS * _points_per_hour(r):
-            r.season_ready[p] = 1
-    return r.season_ready[p] == 1
+            if r.season_w[k] < needed:
+                return False
+        r.season_ready[p] = 1
+    return True
 
 
 @njit(cache=True)

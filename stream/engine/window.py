@@ -95,6 +95,11 @@ def center_spread(ordered, n: int, resolution: float):
     rank = int(pos)
     low, high = _deviations_at(ordered, n, median, rank)
     mad = low + (high - low) * (pos - rank)
+    spread = mad * _MAD_TO_SIGMA
+    if spread >= resolution and spread >= _a_step(ordered, n, rank):
+        # the least step is no larger than any one step, so it cannot raise the spread: the
+        # search for it is spared (the same spread to the bit)
+        return median, spread_floor(median, spread)
     gap = np.inf
     for k in range(1, n):
         step = ordered[k] - ordered[k - 1]
@@ -102,7 +107,20 @@ def center_spread(ordered, n: int, resolution: float):
             gap = step
     if gap < np.inf:
         resolution = max(resolution, gap)
-    return median, spread_floor(median, max(mad * _MAD_TO_SIGMA, resolution))
+    return median, spread_floor(median, max(spread, resolution))
+
+
+@njit(cache=True)
+def _a_step(ordered, n: int, start: int) -> float:
+    """A positive step between neighbours of the first `n` of sorted `ordered`, the first
+    found from `start` up, then down (inf: none); near the median the steps are the smallest."""
+    for k in range(max(start, 1), n):
+        if ordered[k] > ordered[k - 1]:
+            return ordered[k] - ordered[k - 1]
+    for k in range(min(start, n - 1), 0, -1):
+        if ordered[k] > ordered[k - 1]:
+            return ordered[k] - ordered[k - 1]
+    return np.inf
 
 
 @njit(cache=True)
@@ -170,11 +188,12 @@ def fsum(values, n: int, partials) -> float:
         x = values[k]
         i = 0
         for j in range(held):
+            # Knuth's two-sum: the same exact hi and lo as CPython's ordered fast two-sum,
+            # without the data-dependent swap the processor mispredicts
             y = partials[j]
-            if abs(x) < abs(y):
-                x, y = y, x
             hi = x + y
-            lo = y - (hi - x)
+            y_part = hi - x
+            lo = (x - (hi - y_part)) + (y - y_part)
             if lo != 0.0:
                 partials[i] = lo
                 i += 1
