@@ -295,7 +295,9 @@ class Engine:
         self.layout = hashlib.sha256(repr(self.store.dtype.descr).encode()).digest()[:16]
         self.threshold = threshold
         self.rules = rules
-        self._rule_rows: dict[str, tuple[float, float]] = {}
+        # each metric's rule as a row of `_rule_table` (row 0: no rule), found by its code
+        self._rule_code: dict[str | None, int] = {None: 0}
+        self._rule_table = np.zeros((1, 2))
         self._params = np.array(
             [
                 score_to_l(threshold),
@@ -334,16 +336,23 @@ class Engine:
         Raises ValueError for bytes of another size."""
         self.store.put(key, raw)
 
-    def _rule_row(self, metric: str) -> tuple[float, float]:
-        row = self._rule_rows.get(metric)
-        if row is None:
-            rule = self.rules.for_metric(metric) if self.rules is not None else None
-            if rule is None:
-                row = (0.0, 0.0)
-            else:
-                row = ({"up": 1.0, "down": -1.0}.get(rule.direction, 0.0), rule.min_deviation)
-            self._rule_rows[metric] = row
-        return row
+    def _add_rule(self, metric: str) -> None:
+        rule = self.rules.for_metric(metric) if self.rules is not None else None
+        row = (0.0, 0.0)
+        if rule is not None:
+            row = ({"up": 1.0, "down": -1.0}.get(rule.direction, 0.0), rule.min_deviation)
+        self._rule_code[metric] = len(self._rule_table)
+        self._rule_table = np.vstack([self._rule_table, row])
+
+    def _rules_of(self, metrics: Sequence[str | None] | None, n: int) -> np.ndarray:
+        """Each point's rule (direction, least deviation), one row a point; the rows of a
+        batch are gathered from a table of the metrics seen, not built as Python tuples."""
+        if metrics is None or self.rules is None:
+            return np.zeros((n, 2))
+        code = self._rule_code
+        for metric in set(metrics).difference(code):
+            self._add_rule(metric)
+        return self._rule_table[np.fromiter(map(code.__getitem__, metrics), np.int64, n)]
 
     def score_batch(
         self,
@@ -368,21 +377,19 @@ class Engine:
         values = np.ascontiguousarray(values, dtype=np.float64)
         epochs = np.ascontiguousarray(epochs, dtype=np.float64)
         n = len(values)
-        if metrics is None:
-            metrics = [None] * n
         if partitions is None:
             partitions = np.full(n, -1, dtype=np.int64)
         if offsets is None:
             offsets = np.full(n, -1, dtype=np.int64)
         partitions = np.ascontiguousarray(partitions, dtype=np.int64)
         offsets = np.ascontiguousarray(offsets, dtype=np.int64)
-        if not len(keys) == n == len(epochs) == len(metrics) == len(partitions) == len(offsets):
+        if not len(keys) == n == len(epochs) == len(partitions) == len(offsets) or (
+            metrics is not None and len(metrics) != n
+        ):
             raise ValueError(
                 "keys, values, epochs, metrics, partitions and offsets must have one entry a point"
             )
-        rules = np.array(
-            [(0.0, 0.0) if m is None else self._rule_row(m) for m in metrics], dtype=np.float64
-        ).reshape(len(values), 2)
+        rules = self._rules_of(metrics, n)
         slots = self.store.slots(keys)
         # `pipeline._millis`: int() of the milliseconds truncates, as astype does
         millis = (epochs * 1000).astype(np.int64)

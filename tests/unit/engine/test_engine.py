@@ -169,6 +169,7 @@ def test_a_metric_rule_lets_only_what_the_scorer_lets_alarm():
     rules = '[{"pattern": "cpu_*", "direction": "up", "min_deviation": 30}]'
     settings = Settings(_env_file=None, metric_rules=rules)
     engine = build_engine(settings)
+    separate = {}
     for metric in ("cpu_usage", "memory_usage"):
         got = engine.score_batch([metric] * len(values), values, epochs, [metric] * len(values))
         scorer, state = build_scorer(settings), SeriesState()
@@ -179,6 +180,22 @@ def test_a_metric_rule_lets_only_what_the_scorer_lets_alarm():
         flagged = got.verdicts[:, IS_ANOMALY].astype(bool)
         assert flagged.tolist() == [p.is_anomaly for p in want]
         assert flagged[600] and flagged[700] == (metric == "memory_usage")
+        separate[metric] = flagged
+    # one batch of both metrics and one of none, interleaved: each point under its own rule
+    n = len(values)
+    mixed = (
+        engine.score_batch(
+            [m for _ in range(n) for m in ("cpu_usage*", "memory_usage*", "none*")],
+            np.repeat(values, 3),
+            np.repeat(epochs, 3),
+            [m for _ in range(n) for m in ("cpu_usage", "memory_usage", None)],
+        )
+        .verdicts[:, IS_ANOMALY]
+        .astype(bool)
+    )
+    assert mixed[0::3].tolist() == separate["cpu_usage"].tolist()
+    assert mixed[1::3].tolist() == separate["memory_usage"].tolist()
+    assert mixed[2::3].tolist() == separate["memory_usage"].tolist()  # no rule: as memory's
 
 
 @pytest.mark.parametrize("kind", ["daily", "weekly", "gauge"])
