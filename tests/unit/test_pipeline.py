@@ -1,6 +1,7 @@
 """Batch processing without a broker: replays, ordering, dead letters, warm-up, on the engine."""
 
 import json
+import time
 
 import pytest
 
@@ -8,9 +9,9 @@ from stream.config import Settings
 from stream.engine import stored
 from stream.engine.core import Engine
 from stream.ensemble import build_engine, build_scorer
-from stream.events import decode_metric_message
+from stream.events import InputLimits, decode_metric_message
 from stream.features import SeriesState
-from stream.pipeline import RawMessage, apply_point, process_batch
+from stream.pipeline import RawMessage, apply_point, decode_batch, process_batch
 
 
 def engine(warmup=5):
@@ -142,6 +143,58 @@ def test_invalid_and_valid_messages_interleave():
     (letter,) = result.dead_letters
     assert letter.message.offset == 1 and letter.reason.startswith("not valid JSON")
     assert result.consumed == 3
+
+
+def test_a_batch_decodes_as_its_messages_do_one_by_one():
+    now_ms = int(time.time() * 1000)
+    good = {"asset_id": 3, "metric": "cpu_usage", "value": 1.5, "timestamp": now_ms}
+    bodies = [
+        good,
+        {**good, "timestamp": "2026-01-21T10:30:00"},  # valid, no zone: UTC
+        {**good, "asset_id": "17"},  # valid by the schema's conversion, not plainly
+        {**good, "value": 2},  # an integer value
+        {**good, "timestamp": now_ms + 2 * 3600_000},  # ahead of the clock
+        {**good, "timestamp": 0},  # older than the limits allow
+        {**good, "value": None},
+        {**good, "metric": "not a name"},
+        {**good, "asset_id": True},
+        {**good, "value": 1e300},
+        [good, {**good, "value": "x"}, {**good, "timestamp": now_ms - 1}],
+        [],
+        "text",
+        {"asset_id": 3},
+    ]
+    raws = [json.dumps(b).encode() for b in bodies]
+    raws += [
+        None,
+        b"",
+        b"   ",
+        b"{oops",
+        b'{"asset_id": 3, "metric": "cpu_usage", "value": NaN, "timestamp": 0}',
+        json.dumps(good).encode("utf-16"),
+        b"[" * 100_000,
+        b'{"asset_id": 3, "metric": "m", "value": 1, "timestamp": 1, "pad": "%s"}' % (b"x" * 2000),
+    ]
+    messages = [RawMessage("t", 0, i, None, raw) for i, raw in enumerate(raws)]
+    limits = InputLimits(max_message_bytes=1000)
+    for limit in (limits, None):
+        batch = decode_batch(messages, limit)
+        alone = [decode_metric_message(m.value, limit) for m in messages]
+        assert batch.messages == len(messages)
+        assert batch.points == [p for d in alone for p in d.points]
+        assert batch.owners == [i for i, d in enumerate(alone) for _ in d.points]
+        assert batch.keys == [p.series_key for p in batch.points]
+        assert batch.values == [p.value for p in batch.points]
+        assert batch.epochs == [p.timestamp.timestamp() for p in batch.points]
+        prefixes = [f for d in alone for f in d.prefixes]
+        assert [batch.prefixes.get(i, "") for i in range(len(prefixes))] == prefixes
+        assert batch.errors == {i: d.errors for i, d in enumerate(alone) if d.errors}
+        assert batch.consumed == sum(max(1, len(d.points) + len(d.errors)) for d in alone)
+    # the limits refuse what they should: the one ahead, the one too old, the large one
+    refused = decode_batch(messages, limits).errors
+    assert "ahead of the worker's clock" in refused[4][0] and "days old" in refused[5][0]
+    assert "exceeds MAX_MESSAGE_BYTES" in refused[len(raws) - 1][0]
+    assert 4 not in decode_batch(messages, None).errors
 
 
 def python_batch(messages, scorer, states):
