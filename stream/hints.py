@@ -86,9 +86,9 @@ class _Held:
     """A series' scores held: every score stored of it from `from_us` to its newest point held,
     in time order; never empty. The points live in buffers with room to grow (a series that is
     a candidate of many lists gains a few points a list: appending is not a copy of all it
-    holds each time), at `[first:count]`."""
+    holds each time), at `[first:count]`; `newest` is the time of the last of them."""
 
-    __slots__ = ("from_us", "stamps", "scores", "first", "count")
+    __slots__ = ("from_us", "stamps", "scores", "first", "count", "newest")
 
     def __init__(self, from_us: int, stamps: np.ndarray, scores: np.ndarray) -> None:
         self.from_us, self.first, self.count = from_us, 0, 0
@@ -99,12 +99,10 @@ class _Held:
     def points(self) -> int:
         return self.count - self.first
 
-    @property
-    def newest(self) -> int:
-        return int(self.stamps[self.count - 1])
-
     def append(self, stamps: np.ndarray, scores: np.ndarray) -> None:
-        """Hold points after the newest held, in time order."""
+        """Hold points after the newest held, in time order (at least one for a new series)."""
+        if not len(stamps):
+            return
         end = self.count + len(stamps)
         if end > len(self.stamps):
             held, room = self.points, max(64, 2 * (self.points + len(stamps)))
@@ -116,6 +114,7 @@ class _Held:
         self.stamps[self.count : end] = stamps
         self.scores[self.count : end] = scores
         self.count = end
+        self.newest = int(stamps[-1])
 
     def cut(self, floor_us: int) -> int:
         """Forget the points before `floor_us` (after `from_us`); how many were forgotten."""
@@ -129,10 +128,12 @@ class _Held:
     def between(self, start_us: int, end_us: int) -> tuple[np.ndarray, np.ndarray]:
         """The points from `start_us` to `end_us`, both included (views: what is held is only
         ever appended to, past them, or copied into new buffers)."""
-        stamps = self.stamps[self.first : self.count]
-        lo = stamps.searchsorted(start_us)
-        hi = stamps.searchsorted(end_us, side="right")
-        return stamps[lo:hi], self.scores[self.first + lo : self.first + hi]
+        first = self.first
+        stamps = self.stamps[first : self.count]
+        if stamps[0] >= start_us and self.newest <= end_us:  # all of them: no search
+            return stamps, self.scores[first : self.count]
+        lo, hi = stamps.searchsorted((start_us, end_us + 1)).tolist()  # integer times
+        return stamps[lo:hi], self.scores[first + lo : first + hi]
 
 
 class ScoreCache:
