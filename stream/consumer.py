@@ -88,6 +88,7 @@ class InputConsumer:
     async def batches(self, *, idle_seconds: float = 0.5) -> AsyncIterator[tuple[int, list]]:
         """Yield (generation, messages) for each batch; an empty list after `idle_seconds`
         without a record, so the caller can look at the clock (checkpoints, a stop)."""
+        new = RawMessage._make
         while True:
             fetched = await self._consumer.getmany(
                 timeout_ms=int(idle_seconds * 1000), max_records=self._batch_size
@@ -116,7 +117,7 @@ class InputConsumer:
                 records.extend(more)
             yield (
                 generation,
-                [RawMessage(r.topic, r.partition, r.offset, r.key, r.value) for r in records],
+                [new((r.topic, r.partition, r.offset, r.key, r.value)) for r in records],
             )
 
     async def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:

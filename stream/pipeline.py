@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import orjson
@@ -37,9 +37,9 @@ if TYPE_CHECKING:
     from stream.engine.core import Engine
 
 
-@dataclass(frozen=True, slots=True)
-class RawMessage:
-    """One consumed Kafka message, as the agent hands it over."""
+class RawMessage(NamedTuple):
+    """One consumed Kafka message, as the agent hands it over. A named tuple: the consumer
+    makes one a record, and a frozen dataclass takes over twice as long to make."""
 
     topic: str
     partition: int
