@@ -84,6 +84,8 @@ def _ready(r) -> bool:
         seen = r.record_by_hour[2, h] != 0
         seen_all = seen_all and seen
         seen_any = seen_any or seen
+        if seen_any and not seen_all:  # the answer is no, whatever the hours left say
+            return False
     return seen_all or not seen_any
 
 

@@ -68,22 +68,35 @@ def quantile(ordered, n: int, q: float) -> float:
 @njit(cache=True)
 def _deviations_at(ordered, n: int, median: float, rank: int):
     """The `rank`-th and the next smallest |ordered[k] - median| (0-based; the next clipped to
-    the last): the deviations below the median and those above are each sorted already, so one
-    merge outward from the median finds both."""
+    the last). The deviations below the median and those above are each sorted already (`a`
+    and `b`, ascending away from the median), so the `rank + 1` smallest are some first of
+    `a` and some first of `b`: a binary search finds how many of each, as for the k-th of two
+    sorted arrays. Each deviation is the same subtraction as in a merge, so the values are a
+    merge's to the bit."""
     lo = np.searchsorted(ordered[:n], median) - 1  # the last value below the median
     hi = lo + 1
-    at_rank, after = 0.0, 0.0
-    for step in range(min(rank + 2, n)):
-        if hi >= n or (lo >= 0 and median - ordered[lo] <= ordered[hi] - median):
-            value = median - ordered[lo]
-            lo -= 1
+    n_a, n_b = lo + 1, n - hi  # a[j] = median - ordered[lo - j], b[j] = ordered[hi + j] - median
+    taken = rank + 1
+    first, last = max(0, taken - n_b), min(taken, n_a)
+    while first < last:  # the fewest from `a` whose next is no smaller than the last from `b`
+        i = (first + last) // 2
+        if median - ordered[lo - i] < ordered[hi + taken - i - 1] - median:
+            first = i + 1
         else:
-            value = ordered[hi] - median
-            hi += 1
-        if step == rank:
-            at_rank = after = value
-        elif step == rank + 1:
-            after = value
+            last = i
+    i, j = first, taken - first
+    at_rank = -np.inf
+    if i > 0:
+        at_rank = median - ordered[lo - i + 1]
+    if j > 0:
+        at_rank = max(at_rank, ordered[hi + j - 1] - median)
+    if taken >= n:
+        return at_rank, at_rank
+    after = np.inf
+    if i < n_a:
+        after = median - ordered[lo - i]
+    if j < n_b:
+        after = min(after, ordered[hi + j] - median)
     return at_rank, after
 
 
