@@ -54,40 +54,38 @@ def squash(z: float) -> float:
 @njit(cache=True)
 def score_and_learn(r, u0: float, u1: float, u2: float, paths) -> float:
     """The calibrated score of the point whose squashed inputs (`HalfSpaceTrees.vector`) are
-    u0, u1, u2, then learn it; `paths`: room for trees x (height + 1) nodes."""
+    u0, u1, u2, then learn it; `paths`: room for trees x (height + 1) nodes (unused: each tree
+    is walked once, reading the reference masses and counting into the latest ones, which
+    the reading never looks at)."""
+    ready = r.hst_ready
+    total = 0.0
     for tree in range(_N_TREES):
         node = 0
-        paths[tree, 0] = 0
-        for depth in range(_HEIGHT):
-            f = _FEATURE[tree, node]
-            u = u0 if f == 0 else (u1 if f == 1 else u2)
-            node = 2 * node + (2 if u >= _SPLIT[tree, node] else 1)
-            paths[tree, depth + 1] = node
-    raw = 0.0
-    if r.hst_ready:
-        total = 0.0
-        for tree in range(_N_TREES):
-            weight = 1.0
-            for depth in range(_HEIGHT + 1):
-                mass = float(r.hst_r[tree, paths[tree, depth]])
+        weight = 1.0
+        adding = ready  # River stops adding at the first node lighter than the limit
+        for depth in range(_HEIGHT + 1):
+            if adding:
+                mass = float(r.hst_r[tree, node])
                 total += mass * weight
-                if mass < _SIZE_LIMIT:  # River stops at the first node lighter than the limit
-                    break
+                if mass < _SIZE_LIMIT:
+                    adding = False
                 weight *= 2.0
-        raw = 1.0 - total / _MAX_SCORE
+            r.hst_l[tree, node] += 1
+            if depth < _HEIGHT:
+                f = _FEATURE[tree, node]
+                u = u0 if f == 0 else (u1 if f == 1 else u2)
+                node = 2 * node + (2 if u >= _SPLIT[tree, node] else 1)
+    raw = 1.0 - total / _MAX_SCORE if ready else 0.0
     score = 0.0
     if r.hst_n >= 10:
         std = max(math.sqrt(r.hst_var), 1e-6)
         score = z_to_score(max(0.0, (raw - r.hst_mean) / std))
-    if r.hst_ready:
+    if ready:
         a = max(0.01, 1.0 / (r.hst_n + 1))
         delta = raw - r.hst_mean
         r.hst_mean += a * delta
         r.hst_var = (1 - a) * (r.hst_var + a * delta * delta)
         r.hst_n += 1
-    for tree in range(_N_TREES):
-        for depth in range(_HEIGHT + 1):
-            r.hst_l[tree, paths[tree, depth]] += 1
     r.hst_k += 1
     if r.hst_k == _WINDOW:
         r.hst_r[:, :] = r.hst_l
