@@ -6,9 +6,12 @@ Needs the local stack's PostgreSQL (`ems-ml stack up`; the server's CPU is read 
 it must run on this machine). Scores `--series` demo-feed series x `--points` points on the
 engine in batches of 500, as the worker does, then stores them `--rounds` times in turn with
 
-1. the writer's statement (`stream.sinks.postgres`: the columns as arrays in PostgreSQL's binary
-   format, `stream.sinks.pg_arrays`), and
-2. the reference: the statement the writer sent until 2026-12-07, the batch's columns as one JSON
+1. the writer's statement (`stream.sinks.postgres.insert_scores`: the columns as arrays in
+   PostgreSQL's binary format, `stream.sinks.pg_arrays`, inserted as they are in a savepoint),
+2. the statement for a replay's batch, which the writer sent for every batch until a later
+   session of 2026-12-07: each point's key checked before it is inserted, and the positions of
+   those already stored returned (`postgres._INSERT_SCORES`), and
+3. the reference: the statement the writer sent until 2026-12-07, the batch's columns as one JSON
    document that PostgreSQL parses (`REFERENCE_SQL`, `reference_document`);
 
 each into an emptied `anomaly_scores` of a fresh database, one transaction a batch. Prints, a
@@ -106,9 +109,10 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks
 
 
-def store(conn: psycopg.Connection, batches: list[ScoredPoints], reference: bool) -> dict:
-    """Every batch into an emptied table, one transaction each; us a point: wall, server CPU,
-    client CPU, and the client's building of the statement's parameters."""
+def store(conn: psycopg.Connection, batches: list[ScoredPoints], statement: str) -> dict:
+    """Every batch into an emptied table by `statement` (a key of `STATEMENTS`), one
+    transaction each; us a point: wall, server CPU, client CPU, and the client's building of
+    the statement's parameters."""
     conn.execute("TRUNCATE anomaly_scores")
     pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
     server, client, wall, building = (
@@ -119,16 +123,19 @@ def store(conn: psycopg.Connection, batches: list[ScoredPoints], reference: bool
     )
     for batch in batches:
         started = time.process_time()
-        if reference:
-            statement, params = REFERENCE_SQL, (reference_document(batch),)
+        if statement == JSON:
+            params = (reference_document(batch),)
         else:
-            statement, params = (
-                postgres._INSERT_SCORES,
-                postgres._columns(batch, conn.info.encoding),
-            )
+            params = postgres._columns(batch, conn.info.encoding)
         building += time.process_time() - started
         with conn.transaction():
-            conn.execute(statement, params, binary=True).fetchall()
+            if statement == WRITER:  # as `postgres.insert_scores` sends it
+                with conn.transaction():
+                    conn.execute(postgres._INSERT_NEW_SCORES, params, binary=True)
+            elif statement == REPLAY:
+                conn.execute(postgres._INSERT_SCORES, params, binary=True).fetchall()
+            else:
+                conn.execute(REFERENCE_SQL, params, binary=True).fetchall()
     n = sum(len(b) for b in batches) / 1e6
     return {
         "wall": (time.perf_counter() - wall) / n,
@@ -138,7 +145,10 @@ def store(conn: psycopg.Connection, batches: list[ScoredPoints], reference: bool
     }
 
 
-_STATEMENTS = (("binary arrays (the writer)", False), ("JSON document (before)", True))
+WRITER = "binary arrays, inserted as they are (the writer)"
+REPLAY = "binary arrays, each key checked (a replay's batch; every batch's before)"
+JSON = "JSON (before that)"
+STATEMENTS = (WRITER, REPLAY, JSON)
 
 
 def main() -> None:
@@ -158,18 +168,16 @@ def main() -> None:
             asyncio.run(_schema(settings, batches))
             stored = {}
             for r in range(args.rounds):
-                for name, reference in (
-                    ("binary arrays (the writer)", False),
-                    ("JSON (before)", True),
-                ):
-                    t = store(conn, batches, reference)
-                    stored[reference] = conn.execute(_STORED).fetchall()
+                for name in STATEMENTS:
+                    t = store(conn, batches, name)
+                    stored[name] = conn.execute(_STORED).fetchall()
                     print(
                         f"round {r + 1}, {name}: us a point: wall {t['wall']:.1f}, "
                         f"server CPU {t['server']:.1f}, client CPU {t['client']:.1f} "
                         f"(building the parameters {t['building']:.1f})"
                     )
-            print(f"both stored the same rows: {stored[False] == stored[True]}")
+            same = all(rows == stored[WRITER] for rows in stored.values())
+            print(f"all stored the same rows: {same}")
     finally:
         admin = base.model_copy(update={"database_name": "postgres"}).database_dsn
         with psycopg.connect(admin, autocommit=True) as conn:

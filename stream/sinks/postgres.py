@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import psycopg
-from psycopg import sql
+from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from stream import maintenance
@@ -126,8 +126,7 @@ CREATE TABLE IF NOT EXISTS model_metadata (
 DETECTOR_COLUMNS = tuple("zscore mad iqr shift volatility flatline hst pattern record".split())
 _KNOWN_DETECTORS = frozenset(DETECTOR_COLUMNS)
 
-# One statement per batch: the batch's columns in as arrays (unnested into rows by PostgreSQL),
-# the positions of the points not inserted out; a replayed point hits the key and is skipped.
+# One statement per batch: the batch's columns in as arrays (unnested into rows by PostgreSQL).
 # The arrays go in PostgreSQL's binary format, built by numpy (`pg_arrays`): the server reads
 # their elements as they are instead of parsing a float or a time from text for each (as it did
 # with the one JSON document a batch sent before: 13-15 us of its CPU a point against 9-10,
@@ -136,7 +135,7 @@ _KNOWN_DETECTORS = frozenset(DETECTOR_COLUMNS)
 # detector, gathered into each row's float8[]: PostgreSQL builds no JSONB a row, and they take
 # 96 bytes of a row instead of 224 (README, Benchmarks).
 _DETECTOR_KEYS = [f"d{j}" for j in range(len(DETECTOR_COLUMNS))]
-_INSERT_SCORES = f"""
+_BATCH = f"""
 WITH batch AS (
     SELECT * FROM unnest(
         %(a)s::int8[], %(m)s::text[], %(t)s::timestamptz[], %(v)s::float8[], %(s)s::float8[],
@@ -145,12 +144,21 @@ WITH batch AS (
         %(di)s::text[]
     ) WITH ORDINALITY AS u(a, m, t, v, s, i, {", ".join(_DETECTOR_KEYS)},
                            dr, mv, e, lo, hi, di, n)
-), inserted AS (
+)"""
+_INSERT = f"""
     INSERT INTO anomaly_scores
         (asset_id, metric, ts, value, score, is_anomaly, detector_values, driver, model_version,
          expected, lower_bound, upper_bound, direction)
     SELECT a, m, t, v, s, i, ARRAY[{", ".join(_DETECTOR_KEYS)}], dr, mv, e, lo, hi, di
-    FROM batch
+    FROM batch"""
+# A batch none of whose points is stored yet, the rule: inserted as it is, and a point already
+# stored fails the statement on the key (and the batch then takes the next statement).
+_INSERT_NEW_SCORES = _BATCH + _INSERT
+# A batch of a replay (after a crash or a rebalance: the points a checkpoint did not yet
+# include): a point already stored hits the key and is skipped, and the positions of the
+# skipped points come out. Checking each point's key before inserting it costs PostgreSQL about
+# a third more CPU a point than the plain insert (README, Benchmarks), hence the rule above.
+_INSERT_SCORES = f"""{_BATCH}, inserted AS ({_INSERT}
     ON CONFLICT (asset_id, metric, ts) DO NOTHING
     RETURNING asset_id, metric, ts
 )
@@ -159,6 +167,26 @@ WHERE NOT EXISTS (
     SELECT FROM inserted i WHERE (i.asset_id, i.metric, i.ts) = (b.a, b.m, b.t)
 )
 """
+
+
+async def insert_scores(
+    conn: AsyncConnection, columns: dict, sending: asyncio.Event | None = None
+) -> set[int]:
+    """Insert a batch's scores (`_columns`) in the open transaction of `conn`; the positions
+    of the points already stored, which are skipped. The batch goes in whole by the plain
+    insert, inside a savepoint; only where a point of it is stored already does that fail on
+    the key, and the batch goes in again by the insert that skips and names what is stored.
+    `sending`, if given, is set just before the rows are sent."""
+    try:
+        async with conn.transaction():  # a savepoint: a failed insert undoes only itself
+            if sending is not None:
+                # set() does not yield: the insert below is sent before a waiter runs
+                sending.set()
+            await conn.execute(_INSERT_NEW_SCORES, columns, binary=True)
+        return set()
+    except psycopg.errors.UniqueViolation:
+        cur = await conn.execute(_INSERT_SCORES, columns, binary=True)
+        return {n for (n,) in await cur.fetchall()}
 
 
 def month_start(ts: datetime) -> datetime:
@@ -276,11 +304,7 @@ class ScoreWriter:
                 columns = _columns(batch, conn.info.encoding)
                 async with conn.transaction():
                     await state_store.save(conn, self._state_group, states)
-                    if sending is not None:
-                        # set() does not yield: the insert below is sent before a waiter runs
-                        sending.set()
-                    cur = await conn.execute(_INSERT_SCORES, columns, binary=True)
-                    skipped = {n for (n,) in await cur.fetchall()}
+                    skipped = await insert_scores(conn, columns, sending)
                     # only new rows count: a replayed batch changes no incident twice
                     anomalies = [
                         AnomalyRef(

@@ -126,3 +126,30 @@ def test_a_table_of_jsonb_scores_is_upgraded_and_its_old_rows_still_read(setting
         T0: {"zscore": 0.9, "mad": 0.125},
         T0 + timedelta(minutes=1): EVERY_DETECTOR,
     }
+
+
+def test_a_batch_with_points_already_stored_keeps_them_and_counts_only_the_new(settings):
+    # a replay after a crash: the plain insert fails on the key, and the batch goes in by the
+    # insert that skips what is stored, in the same transaction as the incident it feeds
+    def anomaly(minutes: int, value: float):
+        ts = T0 + timedelta(minutes=minutes)
+        return scored_point(asset_id=1, ts=ts, value=value, score=0.95, is_anomaly=True)
+
+    async def run():
+        async with await psycopg.AsyncConnection.connect(settings.database_dsn) as conn:
+            await ensure_schema(conn)
+            await ensure_month_partitions(conn, {month_start(T0)})
+            await conn.commit()
+        await _write(settings, [anomaly(0, 10.0), anomaly(1, 11.0)])
+        await _write(settings, [anomaly(1, 99.0), anomaly(2, 12.0)])  # minute 1 again
+        await _write(settings, [anomaly(3, 13.0)])  # and a batch of new points only
+        async with await psycopg.AsyncConnection.connect(settings.database_dsn) as conn:
+            cur = await conn.execute("SELECT value FROM anomaly_scores ORDER BY ts")
+            values = [v for (v,) in await cur.fetchall()]
+            cur = await conn.execute("SELECT anomalies FROM incidents WHERE asset_id = 1")
+            counts = [n for (n,) in await cur.fetchall()]
+        return values, counts
+
+    values, counts = asyncio.run(run())
+    assert values == [10.0, 11.0, 12.0, 13.0]  # the stored point kept, not overwritten
+    assert counts == [4]  # one incident, each anomaly counted once
