@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import njit
 
 from stream.detectors import hst as py
@@ -37,13 +36,12 @@ FIELDS = [
 INITIAL: dict = {}
 #: the columns its step writes (`contract`)
 COLUMNS = (py.HalfSpaceTrees,)
-_PATH = _N_TREES * (_HEIGHT + 1)
 _LEVEL, _CHANGE, _VOLATILITY = c.FEATURE["level"], c.FEATURE["change"], c.FEATURE["volatility"]
 
 
 def work_size(window_size: int) -> int:
-    """Scratch words a point needs: the node each tree's path passes at each depth."""
-    return _PATH
+    """Scratch words a point needs: none (each tree is walked once)."""
+    return 0
 
 
 @njit(cache=True)
@@ -52,11 +50,10 @@ def squash(z: float) -> float:
 
 
 @njit(cache=True)
-def score_and_learn(r, u0: float, u1: float, u2: float, paths) -> float:
+def score_and_learn(r, u0: float, u1: float, u2: float) -> float:
     """The calibrated score of the point whose squashed inputs (`HalfSpaceTrees.vector`) are
-    u0, u1, u2, then learn it; `paths`: room for trees x (height + 1) nodes (unused: each tree
-    is walked once, reading the reference masses and counting into the latest ones, which
-    the reading never looks at)."""
+    u0, u1, u2, then learn it. Each tree is walked once, reading the reference masses and
+    counting the point into the latest ones, which the reading never looks at."""
     ready = r.hst_ready
     total = 0.0
     for tree in range(_N_TREES):
@@ -112,6 +109,5 @@ def step(r, x, scores, features, work) -> None:
     u0 = squash(x[c.LEVEL])
     u1 = squash(x[c.CHANGE])
     u2 = squash(2.0 * (x[c.VOLATILITY] - 1.0))
-    paths = work.view(np.int64)[:_PATH].reshape((_N_TREES, _HEIGHT + 1))
-    scores[0] = score_and_learn(r, u0, u1, u2, paths)
+    scores[0] = score_and_learn(r, u0, u1, u2)
     features[0] = feature(u0, u1, u2)
