@@ -179,9 +179,7 @@ class MetricPoint(NamedTuple):
     def parse(cls, raw: Mapping[str, Any]) -> MetricPoint:
         """The point `raw` (a decoded JSON object; other keys are ignored) states, by the wire
         schema; raises pydantic's `ValidationError`, naming each bad field, when it is not one."""
-        fields = plain_fields(
-            raw.get("asset_id"), raw.get("metric"), raw.get("value"), raw.get("timestamp")
-        )
+        fields = plain_document_fields(raw)
         if fields is None:
             checked = PointSchema.model_validate(raw)
             fields = (checked.asset_id, checked.metric, checked.value, checked.timestamp)
@@ -229,6 +227,16 @@ def plain_fields(
         )
     except (ValueError, TypeError, OverflowError):
         return None
+
+
+def plain_document_fields(document: Mapping[str, Any]) -> tuple[int, str, float, datetime] | None:
+    """`plain_fields` of a decoded JSON object's point (other keys are ignored)."""
+    return plain_fields(
+        document.get("asset_id"),
+        document.get("metric"),
+        document.get("value"),
+        document.get("timestamp"),
+    )
 
 
 @dataclass
@@ -300,12 +308,7 @@ def _decode(raw: bytes | None, limits: InputLimits | None, now: datetime | None)
         # one plainly valid point, the message a feed sends most: its fields checked at once,
         # without the general path's per-element bookkeeping (which gives it the same result,
         # in a third more time); anything else takes the general path, which names what is wrong
-        fields = plain_fields(
-            document.get("asset_id"),
-            document.get("metric"),
-            document.get("value"),
-            document.get("timestamp"),
-        )
+        fields = plain_document_fields(document)
         if fields is not None and (
             limits is None or limits.check_time(fields[3], now or datetime.now(UTC)) is None
         ):

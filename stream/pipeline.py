@@ -25,7 +25,7 @@ from stream.events import (
     InputLimits,
     MetricPoint,
     decode_metric_message,
-    plain_fields,
+    plain_document_fields,
 )
 from stream.features import SeriesState
 from stream.predictions import CapacityWatch, PredictionRef
@@ -172,12 +172,7 @@ def decode_batch(messages: Sequence[RawMessage], limits: InputLimits | None = No
         try:
             document = loads(raw) if raw is not None and len(raw) <= largest else None
             if type(document) is dict:
-                fields = plain_fields(
-                    document.get("asset_id"),
-                    document.get("metric"),
-                    document.get("value"),
-                    document.get("timestamp"),
-                )
+                fields = plain_document_fields(document)
                 if fields is not None and earliest <= fields[3] <= latest:
                     asset_id, metric, value, timestamp = fields
                     epoch = timestamp.timestamp()
