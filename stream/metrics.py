@@ -17,6 +17,12 @@ DEAD_LETTERS = Counter(
 )
 # Points skipped because a restarted worker had already applied their message.
 REPLAYED = Counter("ems_ml_points_replayed_total", "Points skipped as already applied (replays)")
+# Points scored again after a crash or a rebalance (their message was past the last
+# checkpoint) whose scores were already stored: skipped by the key, counted once committed.
+SCORES_ALREADY_STORED = Counter(
+    "ems_ml_scores_already_stored_total",
+    "Scored points whose score was already stored (a replay past the checkpoint), not stored again",
+)
 # Transient failures of a sink that were retried, by sink (postgres, kafka).
 SINK_RETRIES = Counter("ems_ml_sink_retries_total", "Retried sink failures", ["sink"])
 # Wall time from a batch handed over by the consumer to its results being durable.

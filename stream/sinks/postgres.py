@@ -17,7 +17,7 @@ import psycopg
 from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from stream import maintenance
+from stream import maintenance, metrics
 from stream.errors import StorageError, storage_failure
 from stream.events import MetricPoint
 from stream.incidents import SCHEMA as INCIDENT_TABLES
@@ -334,9 +334,11 @@ class ScoreWriter:
                         changes += await self._predictions.apply(conn, outlooks)
                     if self._security is not None:
                         changes += await self._security.apply(conn, threats, latest)
-                    return await topic_outbox.queue(conn, changes)
+                    queued = await topic_outbox.queue(conn, changes)
         except (psycopg.Error, PoolTimeout) as e:
             raise storage_failure(e, f"writing {len(batch)} scores") from e
+        metrics.SCORES_ALREADY_STORED.inc(len(skipped))
+        return queued
 
     async def resolve_silent_incidents(self) -> list[TopicMessage]:
         """Resolve the incidents of assets gone silent; returns their changes for the anomalies

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 from psycopg_pool import AsyncConnectionPool
 
 from api import queries
@@ -150,6 +151,9 @@ def test_a_batch_with_points_already_stored_keeps_them_and_counts_only_the_new(s
             counts = [n for (n,) in await cur.fetchall()]
         return values, counts
 
+    already = "ems_ml_scores_already_stored_total"
+    before = REGISTRY.get_sample_value(already)
     values, counts = asyncio.run(run())
     assert values == [10.0, 11.0, 12.0, 13.0]  # the stored point kept, not overwritten
     assert counts == [4]  # one incident, each anomaly counted once
+    assert REGISTRY.get_sample_value(already) - before == 1  # minute 1, for operators to see

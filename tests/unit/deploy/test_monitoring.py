@@ -98,6 +98,7 @@ def test_dashboard_shows_what_operators_watch():
         "ems_ml_api_requests_total",  # API errors
         "ems_ml_checkpoint_rows_stored_total",  # checkpoints: deltas or whole rows
         "ems_ml_checkpoint_base_bytes",  # the memory the bases take
+        "ems_ml_scores_already_stored_total",  # replays past a checkpoint
     ):
         assert metric in text, metric
     datasource = yaml.safe_load(
