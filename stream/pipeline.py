@@ -128,7 +128,7 @@ class DecodedBatch:
 
     def add_point(self, index: int, point: MetricPoint) -> None:
         """Add a valid point of message `index`."""
-        key, epoch = f"{point.asset_id}/{point.metric}", point.timestamp.timestamp()
+        key, epoch = point.series_key, point.timestamp.timestamp()
         self.points.append(point)
         self.owners.append(index)
         self.keys.append(key)
@@ -174,12 +174,12 @@ def decode_batch(messages: Sequence[RawMessage], limits: InputLimits | None = No
             if type(document) is dict:
                 fields = plain_document_fields(document)
                 if fields is not None and earliest <= fields[3] <= latest:
-                    asset_id, metric, value, timestamp = fields
-                    epoch = timestamp.timestamp()
-                    points(new_point(fields))
+                    point = new_point(fields)
+                    key, epoch = point.series_key, point.timestamp.timestamp()
+                    points(point)
                     owners(index)
-                    keys(f"{asset_id}/{metric}")
-                    values(value)
+                    keys(key)
+                    values(point.value)
                     epochs(epoch)
                     plain += 1
                     continue
