@@ -1,4 +1,4 @@
-"""The statement that stores a batch's scores, beside the one it replaced, in the same run.
+"""The statement that stores a batch's scores, beside those it replaced, in the same run.
 
     .venv/bin/python -m benchmarks.score_insert [--series 2000] [--points 50] [--rounds 3]
 
@@ -6,12 +6,15 @@ Needs the local stack's PostgreSQL (`ems-ml stack up`; the server's CPU is read 
 it must run on this machine). Scores `--series` demo-feed series x `--points` points on the
 engine in batches of 500, as the worker does, then stores them `--rounds` times in turn with
 
-1. the writer's statement (`stream.sinks.postgres.insert_scores`: the columns as arrays in
-   PostgreSQL's binary format, `stream.sinks.pg_arrays`, inserted as they are in a savepoint),
-2. the statement for a replay's batch, which the writer sent for every batch until a later
-   session of 2026-12-07: each point's key checked before it is inserted, and the positions of
-   those already stored returned (`postgres._INSERT_SCORES`), and
-3. the reference: the statement the writer sent until 2026-12-07, the batch's columns as one JSON
+1. the writer's (`stream.sinks.postgres.insert_scores`: the rows as one binary COPY stream,
+   `stream.sinks.pg_copy`, in a savepoint),
+2. the statement the writer sent before it, until a later session of 2026-12-07 (the columns
+   as arrays in PostgreSQL's binary format, `stream.sinks.pg_arrays`, unnested and inserted as
+   they are in a savepoint; `ARRAYS_SQL`),
+3. the statement for a replay's batch, which the writer sent for every batch before that: each
+   point's key checked before it is inserted, and the positions of those already stored
+   returned (`postgres._INSERT_SCORES`), and
+4. the reference: the statement the writer sent until 2026-12-07, the batch's columns as one JSON
    document that PostgreSQL parses (`REFERENCE_SQL`, `reference_document`);
 
 each into an emptied `anomaly_scores` of a fresh database, one transaction a batch. Prints, a
@@ -38,7 +41,7 @@ from stream.demo_feed import DEMO_METRICS, synthetic_points
 from stream.ensemble import build_engine
 from stream.pipeline import RawMessage, process_batch
 from stream.scored import ScoredPoints
-from stream.sinks import postgres
+from stream.sinks import pg_copy, postgres
 from stream.sinks.postgres import DETECTOR_COLUMNS
 
 _KEYS = [f"d{j}" for j in range(len(DETECTOR_COLUMNS))]
@@ -55,6 +58,9 @@ WITH batch AS (
            c.dr, c.mv, c.e, c.lo, c.hi, c.di)
         WITH ORDINALITY AS u(a, m, t, v, s, i, {", ".join(_KEYS)}, dr, mv, e, lo, hi, di, n)
 {postgres._INSERT_SCORES[postgres._INSERT_SCORES.index("), inserted AS") :]}"""
+
+#: the arrays unnested and inserted with no key checked (the writer's until the COPY)
+ARRAYS_SQL = postgres._BATCH + postgres._INSERT
 
 _STORED = (
     "SELECT asset_id, metric, ts, value, score, is_anomaly, detector_values, driver, "
@@ -123,15 +129,20 @@ def store(conn: psycopg.Connection, batches: list[ScoredPoints], statement: str)
     )
     for batch in batches:
         started = time.process_time()
-        if statement == JSON:
+        if statement == COPY:
+            params = pg_copy.copy_rows(batch, DETECTOR_COLUMNS, conn.info.encoding)
+        elif statement == JSON:
             params = (reference_document(batch),)
         else:
             params = postgres._columns(batch, conn.info.encoding)
         building += time.process_time() - started
         with conn.transaction():
-            if statement == WRITER:  # as `postgres.insert_scores` sends it
+            if statement == COPY:  # as `postgres.insert_scores` sends it
+                with conn.transaction(), conn.cursor().copy(postgres._COPY_SCORES) as copy:
+                    copy.write(params)
+            elif statement == ARRAYS:
                 with conn.transaction():
-                    conn.execute(postgres._INSERT_NEW_SCORES, params, binary=True)
+                    conn.execute(ARRAYS_SQL, params, binary=True)
             elif statement == REPLAY:
                 conn.execute(postgres._INSERT_SCORES, params, binary=True).fetchall()
             else:
@@ -145,10 +156,11 @@ def store(conn: psycopg.Connection, batches: list[ScoredPoints], statement: str)
     }
 
 
-WRITER = "binary arrays, inserted as they are (the writer)"
-REPLAY = "binary arrays, each key checked (a replay's batch; every batch's before)"
+COPY = "binary COPY (the writer)"
+ARRAYS = "binary arrays, inserted as they are (the writer's before)"
+REPLAY = "binary arrays, each key checked (a replay's batch; every batch's before that)"
 JSON = "JSON (before that)"
-STATEMENTS = (WRITER, REPLAY, JSON)
+STATEMENTS = (COPY, ARRAYS, REPLAY, JSON)
 
 
 def main() -> None:
@@ -176,7 +188,7 @@ def main() -> None:
                         f"server CPU {t['server']:.1f}, client CPU {t['client']:.1f} "
                         f"(building the parameters {t['building']:.1f})"
                     )
-            same = all(rows == stored[WRITER] for rows in stored.values())
+            same = all(rows == stored[COPY] for rows in stored.values())
             print(f"all stored the same rows: {same}")
     finally:
         admin = base.model_copy(update={"database_name": "postgres"}).database_dsn

@@ -127,9 +127,15 @@ def bool_array(values: Sequence[bool] | np.ndarray) -> PgArray:
 def timestamptz_array(values: Sequence[datetime]) -> PgArray:
     """A timestamptz[] of aware datetimes, to the microsecond; each distinct instant is
     converted once (a batch holds a few ticks). Raises TypeError for a naive datetime."""
+    return PgArray(_fixed(pg_micros(values).astype(">i8"), _TIMESTAMPTZ, None), _TIMESTAMPTZ_ARRAY)
+
+
+def pg_micros(values: Sequence[datetime]) -> np.ndarray:
+    """Aware datetimes as PostgreSQL's binary times count them: microseconds since 2000 (int64);
+    each distinct instant is converted once (a batch holds a few ticks). Raises TypeError for a
+    naive datetime."""
     micros = {ts: (ts - _PG_EPOCH) // timedelta(microseconds=1) for ts in set(values)}
-    counts = np.fromiter(map(micros.__getitem__, values), dtype=np.int64, count=len(values))
-    return PgArray(_fixed(counts.astype(">i8"), _TIMESTAMPTZ, None), _TIMESTAMPTZ_ARRAY)
+    return np.fromiter(map(micros.__getitem__, values), dtype=np.int64, count=len(values))
 
 
 def timestamptz_epoch_us_array(epochs_us: Sequence[int] | np.ndarray) -> PgArray:

@@ -348,7 +348,8 @@ def inserts_waiting_on_a_lock(settings) -> int:
     with psycopg.connect(settings.database_dsn) as conn:
         return conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            "AND query LIKE '%INSERT INTO anomaly_scores%'"
+            # the writer's COPY, or a replay's INSERT
+            "AND (query LIKE 'COPY anomaly_scores %' OR query LIKE '%INSERT INTO anomaly_scores%')"
         ).fetchone()[0]
 
 
