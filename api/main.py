@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -83,6 +84,10 @@ def _warm_engine(window_size: int) -> None:
         log.info("root-cause ranking ready in %.1f s", root_cause.warm())
     except Exception:  # the request that needs it will say what is wrong
         log.exception("could not compile the scoring engine")
+    # Everything loaded so far (the modules, numba's and the engine's objects) lives as long as
+    # the process: set aside from the cycle collector, whose every full pass went through all
+    # of it, 60-100 ms with the GIL held and every request waiting (README, Benchmarks).
+    gc.freeze()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -22,6 +22,7 @@ from stream import models_store
 from stream.config import Settings
 from stream.ensemble import build_scorer
 from stream.events import MetricPoint
+from stream.history import History
 from stream.replay import score_points
 
 
@@ -33,25 +34,24 @@ def main() -> None:
     args = parser.parse_args()
     print(header("benchmarks.train"))
     keys, values, epochs = feed(args.series, args.points)
-    series: dict[str, list] = {}
-    for key, value, epoch in zip(keys, values.tolist(), epochs.tolist(), strict=True):
-        asset = int(key.split("-")[1].split("/")[0]) + 1
-        series.setdefault(f"{asset}/cpu_usage", []).append(
-            (datetime.fromtimestamp(epoch, tz=UTC), value)
-        )
+    rows = [
+        (int(key.split("-")[1].split("/")[0]) + 1, "cpu_usage", datetime.fromtimestamp(e, UTC), v)
+        for key, v, e in zip(keys, values.tolist(), epochs.tolist(), strict=True)
+    ]
+    history = History.of_rows(rows)
     scorer = build_scorer(Settings(_env_file=None))
-    models_store.train({"1/warm": series["1/cpu_usage"][:2]}, scorer, contamination=0.01)
+    models_store.train(History.of_rows(rows[:2]), scorer, contamination=0.01)
     started = time.perf_counter()
-    model = models_store.train(series, scorer, contamination=0.01)
+    model = models_store.train(history, scorer, contamination=0.01)
     seconds = time.perf_counter() - started
     print(
         f"train over {len(keys):,} points of {model.quality['series']:,} series: {seconds:.1f} s "
         f"({len(keys) / seconds:,.0f} points/s)"
     )
     subset = [
-        MetricPoint(asset_id=int(key.split("/")[0]), metric="cpu_usage", timestamp=ts, value=v)
-        for key, rows in list(series.items())[: max(1, args.reference_points // args.points)]
-        for ts, v in rows
+        MetricPoint(asset_id=asset, metric=metric, timestamp=ts, value=v)
+        for asset, metric, ts, v in rows
+        if asset <= max(1, args.reference_points // args.points)
     ]
     started = time.perf_counter()
     for _ in score_points(sorted(subset, key=lambda p: p.timestamp), scorer):

@@ -20,11 +20,13 @@ from stream import models_store
 from stream.ensemble import MODEL_VERSION, build_engine
 from stream.events import METRIC_NAME_PATTERN
 from stream.features import SeriesState
+from stream.history import History
 
 if TYPE_CHECKING:
     from stream.engine.core import Engine
 
 log = logging.getLogger(__name__)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 router = APIRouter(tags=["anomaly"])
 
 # Most stored points one request may score; more answers 422 (narrow the range or the asset).
@@ -93,25 +95,23 @@ def starting_states(model_states: dict[str, dict], report_from: datetime) -> dic
 
 
 def detect_in(
-    rows, engine: Engine, report_from: datetime, states: dict[str, SeriesState]
+    history: History, engine: Engine, report_from: datetime, states: dict[str, SeriesState]
 ) -> tuple[int, list[DetectedAnomaly]]:
-    """Score time-ordered `rows` (asset id, metric, time, value) from `states` with the compiled
-    engine; count and return the anomalies from `report_from` on. Points a model state has
-    already learnt are refused as out of order, and not counted."""
+    """Score the time-ordered `history` from `states` with the compiled engine; count and
+    return the anomalies from `report_from` on. Points a model state has already learnt are
+    refused as out of order, and not counted."""
     from stream.engine import combine
 
     for key, state in states.items():
         engine.load(key, state)
-    keys = [f"{a}/{m}" for a, m, _, _ in rows]
+    keys = history.per_point(history.keys)
     scored_batch = engine.score_batch(
-        keys,
-        np.array([float(v) for _, _, _, v in rows]),
-        np.array([ts.timestamp() for _, _, ts, _ in rows]),
-        [m for _, m, _, _ in rows],
+        keys, history.values, history.epochs(), history.per_point(history.metrics)
     )
     verdicts = scored_batch.verdicts
-    counted = (verdicts[:, combine.REFUSED] != verdicts[:, combine.REFUSED]) & np.array(
-        [ts >= report_from for _, _, ts, _ in rows], dtype=bool
+    start = (report_from - _EPOCH) // timedelta(microseconds=1)
+    counted = (verdicts[:, combine.REFUSED] != verdicts[:, combine.REFUSED]) & (
+        history.micros >= start
     )
     # verdicts are built for the anomalies only: a range can hold millions of points
     anomalous = np.flatnonzero(counted & (verdicts[:, combine.IS_ANOMALY] > 0)).tolist()
@@ -123,7 +123,9 @@ def detect_in(
     for i, verdict in zip(
         anomalous, scored_batch.take(anomalous).verdicts_of(versions), strict=True
     ):
-        asset_id, metric, ts, value = rows[i]
+        code = int(history.series[i])
+        asset_id, metric = history.assets[code], history.metrics[code]
+        ts, value = history.timestamp(i), float(history.values[i])
         found.append(
             DetectedAnomaly(
                 asset_id=asset_id,
@@ -150,14 +152,14 @@ async def detect(request: DetectRequest, settings: SettingsDep, pool: PoolDep) -
     async with pool.connection() as conn:
         await require_known_asset(conn, request.asset_id)
         active = await models_store.active(conn)
-        rows = await queries.metric_history(
+        history = await queries.metric_history(
             conn,
             since=report_from - timedelta(seconds=lookback),
             asset_id=request.asset_id,
             metric_names=request.metric_names,
             limit=MAX_DETECT_POINTS + 1,
         )
-    if len(rows) > MAX_DETECT_POINTS:
+    if len(history) > MAX_DETECT_POINTS:
         raise unprocessable(
             "timeRange", f"more than {MAX_DETECT_POINTS} stored points; narrow it or pick an asset"
         )
@@ -177,7 +179,7 @@ async def detect(request: DetectRequest, settings: SettingsDep, pool: PoolDep) -
                 )
             else:
                 states = starting_states(model_states, report_from)
-        return detect_in(rows, engine, report_from, states)
+        return detect_in(history, engine, report_from, states)
 
     scored, found = await run_in_threadpool(run)
     return DetectResponse(

@@ -61,26 +61,23 @@ async def train(request: TrainRequest, settings: SettingsDep, pool: PoolDep) -> 
     since = datetime.now(UTC) - timedelta(seconds=request.time_range)
     async with pool.connection() as conn:
         await require_known_asset(conn, request.asset_id)
-        rows = await queries.metric_history(
+        history = await queries.metric_history(
             conn,
             since=since,
             asset_id=request.asset_id,
             metric_names=request.metric_names,
             limit=MAX_TRAINING_POINTS + 1,
         )
-    if len(rows) > MAX_TRAINING_POINTS:
+    if len(history) > MAX_TRAINING_POINTS:
         raise unprocessable("timeRange", f"more than {MAX_TRAINING_POINTS} points; narrow it")
     try:
-        # grouping millions of rows by series: off the event loop too
-        series = await run_in_threadpool(
-            models_store.check_history, rows, settings.min_training_samples
-        )
+        models_store.check_history(history, settings.min_training_samples)
     except models_store.TrainingError as e:
         raise unprocessable("timeRange", str(e)) from e
 
     def build_and_save():
         model = models_store.train(
-            series, build_scorer(settings), contamination=settings.anomaly_contamination
+            history, build_scorer(settings), contamination=settings.anomaly_contamination
         )
         return model, models_store.save(model, Path(settings.models_dir))
 

@@ -26,8 +26,8 @@ def test_a_metric_history_read_a_chunk_at_a_time_is_whole_in_time_order_and_boun
     since = NOW - timedelta(days=3)
     rows = asyncio.run(_history(seeded, since=since, asset_id=None, metric_names=None, limit=10**6))
     stored = sorted(history(), key=lambda r: r[2])  # stable: each tick's two rows in stored order
-    assert rows == stored
+    assert rows.rows() == stored
     few = asyncio.run(
         _history(seeded, since=since, asset_id=ASSET, metric_names=["cpu_usage"], limit=100)
     )
-    assert few == [r for r in stored if r[1] == "cpu_usage"][:100]
+    assert few.rows() == [r for r in stored if r[1] == "cpu_usage"][:100]
