@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 
 from psycopg import AsyncConnection
@@ -12,8 +11,8 @@ from stream.history import History, HistoryBuilder
 from stream.sinks import state_store
 from stream.sinks.postgres import stored_detector_scores
 
-#: rows of a metric history made into Python objects at once: a few ms of the event loop, which a
-#: request waiting for it needs several turns of
+#: rows of a metric history fetched and made into columns at once: a few ms of the event loop,
+#: which a request waiting for it needs several turns of
 _HISTORY_CHUNK_ROWS = 5_000
 
 _ASSET_KNOWN = """
@@ -100,27 +99,32 @@ async def metric_history(
     metric_names: list[str] | None,
     limit: int,
 ) -> History:
-    """The stored points since `since`, in time order, at most `limit`, as columns. The rows
-    are read a chunk at a time into the columns, the event loop free between chunks: a training
-    reads up to two million, which took the API's every other request seconds to wait for when
-    made at once, and as Python rows they were millions of objects to walk and free (README,
-    Benchmarks)."""
+    """The stored points since `since`, in time order, at most `limit`, as columns.
+
+    A training reads up to two million points. Read whole and then made into Python rows, they
+    took the API's every other request seconds to wait for; as rows they were millions of
+    objects to walk and free. So they are read through a server-side cursor a chunk at a time,
+    each chunk made into columns at once. Each chunk is a round trip in which the event loop
+    waits on the socket, and that wait is what lets the API's threads have the GIL: a loop that
+    only yields (`asyncio.sleep(0)`) between chunks of a result already received takes the GIL
+    back before a waiting thread can, chunk after chunk, and a request served in a thread
+    waited for the whole read (README, Benchmarks)."""
     where = '"timestamp" >= %(since)s'
     if asset_id is not None:
         where += " AND asset_id = %(a)s"
     if metric_names:
         where += " AND metric_name = ANY(%(names)s)"
     # the time as PostgreSQL stores it, microseconds (since 1970 here): no datetime a row
-    cur = await conn.execute(
-        "SELECT asset_id, metric_name, "
-        '(extract(epoch FROM "timestamp") * 1000000)::int8, value '
-        f'FROM metrics WHERE {where} ORDER BY "timestamp", id LIMIT %(limit)s',
-        {"since": since, "a": asset_id, "names": metric_names, "limit": limit},
-    )
-    history = HistoryBuilder()
-    while chunk := await cur.fetchmany(_HISTORY_CHUNK_ROWS):
-        history.add(chunk)
-        await asyncio.sleep(0)  # other requests run between chunks
+    async with conn.cursor(name="metric_history") as cur:
+        await cur.execute(
+            "SELECT asset_id, metric_name, "
+            '(extract(epoch FROM "timestamp") * 1000000)::int8, value '
+            f'FROM metrics WHERE {where} ORDER BY "timestamp", id LIMIT %(limit)s',
+            {"since": since, "a": asset_id, "names": metric_names, "limit": limit},
+        )
+        history = HistoryBuilder()
+        while chunk := await cur.fetchmany(_HISTORY_CHUNK_ROWS):
+            history.add(chunk)
     return history.build()
 
 
