@@ -71,7 +71,8 @@ async def train(request: TrainRequest, settings: SettingsDep, pool: PoolDep) -> 
     if len(history) > MAX_TRAINING_POINTS:
         raise unprocessable("timeRange", f"more than {MAX_TRAINING_POINTS} points; narrow it")
     try:
-        models_store.check_history(history, settings.min_training_samples)
+        # off the event loop: a history may hold up to two million series to name
+        await run_in_threadpool(models_store.check_history, history, settings.min_training_samples)
     except models_store.TrainingError as e:
         raise unprocessable("timeRange", str(e)) from e
 
