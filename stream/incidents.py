@@ -32,6 +32,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from stream import hints, metrics, priority, root_cause
+from stream.sinks import pg_arrays
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
@@ -232,7 +233,7 @@ class IncidentTracker:
         await cur.execute(
             "SELECT * FROM incidents WHERE asset_id = ANY(%s) AND status = 'open' "
             "AND kind = 'anomaly' ORDER BY asset_id FOR UPDATE",
-            (sorted(set(by_asset) | set(latest)),),
+            (pg_arrays.int8_array(sorted(set(by_asset) | set(latest))),),
         )
         open_incidents = {row["asset_id"]: row for row in await cur.fetchall()}
         # only assets with an open incident or a new anomaly can change
@@ -260,7 +261,7 @@ class IncidentTracker:
         await conn.execute(
             "UPDATE incidents SET last_seen_at = now() "
             "WHERE status = 'open' AND kind = 'anomaly' AND asset_id = ANY(%s)",
-            (sorted(latest),),
+            (pg_arrays.int8_array(sorted(latest)),),
         )
         return events
 

@@ -35,6 +35,7 @@ from stream import capacity
 from stream.capacity import CapacityRules, Outlook
 from stream.features import SeriesState
 from stream.incidents import SEVERITY_RANK, IncidentEvent, Severity, queue_change, upsert
+from stream.sinks import pg_arrays
 
 #: the probability under which a predicted metric is cleared
 CLEAR_PROBABILITY = 0.5
@@ -183,7 +184,7 @@ class PredictionTracker:
         await cur.execute(
             "SELECT * FROM incidents WHERE asset_id = ANY(%s) AND status = 'open' "
             "AND kind = %s ORDER BY asset_id FOR UPDATE",
-            (sorted(by_asset), CATEGORY),
+            (pg_arrays.int8_array(sorted(by_asset)), CATEGORY),
         )
         open_now = {row["asset_id"]: row for row in await cur.fetchall()}
         events: list[IncidentEvent] = []

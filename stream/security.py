@@ -42,6 +42,7 @@ from stream.events import MetricPoint
 from stream.incidents import IncidentEvent, queue_change, upsert
 from stream.json_setting import parse_json_setting
 from stream.scored import ScoredPoint, ScoredPoints, Verdicts
+from stream.sinks import pg_arrays
 
 PATTERNS = ("scan", "exfiltration", "ddos")
 CATEGORY = "security"
@@ -335,7 +336,7 @@ class SecurityTracker:
         await cur.execute(
             "SELECT * FROM incidents WHERE asset_id = ANY(%s) AND status = 'open' "
             "AND kind = ANY(%s) ORDER BY asset_id, kind FOR UPDATE",
-            (assets, list(PATTERNS)),
+            (pg_arrays.int8_array(assets), list(PATTERNS)),
         )
         open_now = {(r["asset_id"], r["kind"]): r for r in await cur.fetchall()}
         first_ref: dict[tuple[int, str], SecurityRef] = {}

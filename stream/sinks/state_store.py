@@ -255,7 +255,8 @@ class StateStore:
         try:
             await open_pool(self._pool)
             async with self._pool.connection() as conn:
-                cur = await conn.execute(_SELECT, (self.group, wanted), binary=True)
+                keys_array = pg_arrays.text_array(wanted, conn.info.encoding)
+                cur = await conn.execute(_SELECT, (self.group, keys_array), binary=True)
                 found = await cur.fetchall()
         except (psycopg.Error, PoolTimeout) as e:
             raise storage_failure(e, f"loading {len(wanted)} series states") from e
