@@ -2,8 +2,8 @@
 
 The writer stores a batch's scores by `COPY anomaly_scores (...) FROM STDIN (FORMAT BINARY)`
 (`postgres.insert_scores`): PostgreSQL reads each row's fields as they are, with none of the
-work of an `INSERT ... SELECT FROM unnest(...)` over one array a column (unnesting 22 arrays
-and building each row's array of detector scores cost it 2-3 us of CPU a point; README,
+work of an `INSERT ... SELECT FROM unnest(...)` over one array a column and of building each
+row's array of detector scores (4.4-6.0 us of its CPU a point against 5.6-7.9; README,
 Benchmarks). The stream is built here in one pass over the batch's columns, compiled by numba:
 no Python object a point or a field.
 
