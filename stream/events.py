@@ -187,8 +187,13 @@ class MetricPoint(NamedTuple):
 
     @property
     def series_key(self) -> str:
-        """The key of this point's series in the state store: `asset_id/metric`."""
-        return f"{self.asset_id}/{self.metric}"
+        """The key of this point's series in the state store (`series_key`)."""
+        return series_key(self.asset_id, self.metric)
+
+
+def series_key(asset_id: int, metric: str) -> str:
+    """The key of a series in the state store, in the engine and in a model: `asset_id/metric`."""
+    return f"{asset_id}/{metric}"
 
 
 _METRIC_NAME = re.compile(METRIC_NAME_PATTERN.removeprefix("^").removesuffix("$"))

@@ -20,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from stream.events import series_key
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -43,7 +45,7 @@ class History:
     def keys(self) -> list[str]:
         """Each series' key (`asset/metric`, as the engine and a model's states name it), by
         code."""
-        return [f"{a}/{m}" for a, m in zip(self.assets, self.metrics, strict=True)]
+        return [series_key(a, m) for a, m in zip(self.assets, self.metrics, strict=True)]
 
     def epochs(self) -> np.ndarray:
         """Each point's time in seconds since 1970, as `datetime.timestamp()` gives it (a
@@ -73,8 +75,14 @@ class History:
         """The history of (asset id, metric, aware time, value) rows, in their order. Raises
         TypeError for a naive time."""
         builder = HistoryBuilder()
-        builder.add((a, m, (ts - _EPOCH) // _MICROSECOND, v) for a, m, ts, v in rows)
+        builder.add((a, m, micros(ts), v) for a, m, ts, v in rows)
         return builder.build()
+
+
+def micros(ts: datetime) -> int:
+    """An aware time as a history counts it: microseconds since 1970 (UTC), exactly. Raises
+    TypeError for a naive time."""
+    return (ts - _EPOCH) // _MICROSECOND
 
 
 @dataclass

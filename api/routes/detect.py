@@ -20,13 +20,12 @@ from stream import models_store
 from stream.ensemble import MODEL_VERSION, build_engine
 from stream.events import METRIC_NAME_PATTERN
 from stream.features import SeriesState
-from stream.history import History
+from stream.history import History, micros
 
 if TYPE_CHECKING:
     from stream.engine.core import Engine
 
 log = logging.getLogger(__name__)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 router = APIRouter(tags=["anomaly"])
 
 # Most stored points one request may score; more answers 422 (narrow the range or the asset).
@@ -109,7 +108,7 @@ def detect_in(
         keys, history.values, history.epochs(), history.per_point(history.metrics)
     )
     verdicts = scored_batch.verdicts
-    start = (report_from - _EPOCH) // timedelta(microseconds=1)
+    start = micros(report_from)
     counted = (verdicts[:, combine.REFUSED] != verdicts[:, combine.REFUSED]) & (
         history.micros >= start
     )

@@ -21,7 +21,7 @@ from api.deps import PoolDep, SettingsDep
 from api.responses import MAX_HOURS, UNKNOWN_ASSET, ApiModel, AssetIdPath, require_known_asset
 from stream import capacity, forecast
 from stream.capacity import parse_capacity_rules
-from stream.events import METRIC_NAME_PATTERN
+from stream.events import METRIC_NAME_PATTERN, series_key
 
 router = APIRouter(tags=["forecast"])
 
@@ -89,7 +89,7 @@ async def get_forecast(
     async with pool.connection() as conn:
         await require_known_asset(conn, asset_id)
         payload = await queries.series_state(
-            conn, group=settings.consumer_group, key=f"{asset_id}/{metric}"
+            conn, group=settings.consumer_group, key=series_key(asset_id, metric)
         )
     if payload is None:
         raise HTTPException(404, f"asset {asset_id} has no scored series {metric!r}")

@@ -55,13 +55,10 @@ def copy_rows(batch: ScoredPoints, detector_columns: tuple[str, ...], encoding: 
     `detector_columns`: the detectors of `detector_values`, by position (a detector the batch's
     verdicts do not name is NULL in every row); `encoding`: the connection's client encoding,
     which the server reads a text in. Raises ValueError for a detector of the batch with no
-    place in `detector_columns`, TypeError for a naive timestamp, OverflowError for an asset id
-    outside int64."""
+    place in `detector_columns` (the caller names it: `postgres.insert_scores`), TypeError for
+    a naive timestamp, OverflowError for an asset id outside int64."""
     v, points = batch.verdicts, batch.points
     n = len(points)
-    unknown = sorted(set(v.detector_names) - set(detector_columns))
-    if unknown:
-        raise ValueError(f"detectors {unknown} have no place in {detector_columns}")
     detectors = np.full((n, len(detector_columns)), np.nan)
     for j, name in enumerate(v.detector_names):
         detectors[:, detector_columns.index(name)] = v.detectors[:, j]
