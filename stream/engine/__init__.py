@@ -7,7 +7,8 @@ fields and rings, and scores a batch in one loop compiled by numba (no compiler 
 user's machine), a few microseconds a point. A row is one contiguous block of bytes, so a
 checkpoint of a series is a copy of its row.
 
-Each component is one module that declares its fields (`FIELDS`: name, dtype, shape) and its
+Each component is one module that declares its fields (`FIELDS`: name, dtype, shape; `COLD`:
+those a point does not read, which the loop does not fetch ahead of it, `prefetch`) and its
 compiled steps, and reproduces one module of the Python path, which stays the reference the tests
 hold the engine to (`reference`). A detector module also keeps the typed detector contract
 (`contract`): it declares the Python detectors it reproduces (each a score column with its
@@ -28,6 +29,7 @@ their roles, so neither names a detector, and a new one is one module plus one l
 | `tails`, `combine` | `stream.tail_calibration`, `stream.scoring` (the verdict) |
 | `forecast`, `capacity` | `stream.forecast.learn`, `stream.capacity.learn` |
 | `scale` | `stream.detectors.calibration` (a deviation as evidence and as a score) |
+| `prefetch` | (none: asks for the rows of the points ahead while the loop scores one) |
 
 `convert` turns a row into the Python scorer's `SeriesState` and back, field for field, so a
 trained state scores on in the engine as it would in Python; `stored` turns a row into the bytes

@@ -8,6 +8,9 @@ the expected value and band, the direction, what drove it), learning every point
 series' row. A metric's rule (`stream.metric_rules`) reaches the compiled loop as a direction and
 a least deviation a point.
 
+While it scores a point the loop asks for the row of a point a few ahead (`prefetch`): a
+feed's points come one a series in turn, so every point's row is cold otherwise.
+
 The loop computes a point's features (`contract.POINT`) and calls each detector's step in turn
 (`registry.STEPS`), knowing none by name: what a detector is to the combination is its declared
 role (`contract`).
@@ -33,6 +36,7 @@ from stream.engine import (
     contract,
     convert,
     forecast,
+    prefetch,
     registry,
     rounding,
     season,
@@ -81,6 +85,7 @@ def _score_rows(
     rules,
     params,
     work_offsets,
+    hot,
     signals,
     scores,
     verdicts,
@@ -101,7 +106,11 @@ def _score_rows(
     # it is applied, so two points of one series in one message are not a replay of each other
     pending = np.empty(len(slots), dtype=np.int64)
     n_pending = 0
+    for i in range(min(prefetch.DISTANCE, len(slots))):
+        prefetch.row(rows, slots[i], hot)
     for i in range(len(slots)):
+        if i + prefetch.DISTANCE < len(slots):
+            prefetch.row(rows, slots[i + prefetch.DISTANCE], hot)
         if i > 0 and (partitions[i] != partitions[i - 1] or offsets[i] != offsets[i - 1]):
             n_pending = _applied(rows, pending, n_pending, partitions[i - 1], offsets[i - 1])
         r = rows[slots[i]]
@@ -288,6 +297,9 @@ class Engine:
             fields += component.FIELDS
             initial.update(component.INITIAL)
         self.store = SeriesStore(row_dtype(fields), initial, capacity)
+        # the bytes of a row every point reads, fetched ahead of the point (`prefetch`)
+        cold = [name for component in _COMPONENTS for name in getattr(component, "COLD", ())]
+        self._hot = prefetch.hot_spans(self.store.dtype, cold)
         self.window_size = window_size
         self._work_offsets = contract.work_offsets(registry.MODULES, window_size)
         #: names the rows' byte layout: a stored row is read back as bytes only into an engine
@@ -407,6 +419,7 @@ class Engine:
             rules,
             self._params,
             self._work_offsets,
+            self._hot,
             signals,
             scores,
             verdicts,

@@ -55,6 +55,9 @@ INITIAL = {
     "record_by_hour": _BY_HOUR,
     "record_block": _FIRST_BLOCK,
 }
+#: fields a point does not read (the finished blocks' ring: read when a block finishes), left
+#: out of the fetch ahead of a point (`prefetch`)
+COLD = ("record_hi", "record_lo")
 #: the columns its step writes (`contract`)
 COLUMNS = (py.RecordDetector,)
 #: the measurements at a record (bits of its flags, in the order of `record._NAMES`) in the
