@@ -191,11 +191,54 @@ def push(r, value: float, signal: float) -> None:
     r.count += 1
 
 
+#: the most terms `fsum` sums by its compensated pass (the error bound below holds far beyond)
+_COMPENSATED_MAX = 1024
+#: a bound's factor over the compensated sum's error bound: 2 covers the rounding of the sum of
+#: magnitudes and of the bound's own product
+_BOUND_SLACK = 2.0
+_UNIT = 2.0**-53
+#: magnitudes within which no term, partial sum or bound overflows or loses bits to underflow
+_TINY, _HUGE = 2.0**-900, 2.0**900
+
+
 @njit(cache=True)
 def fsum(values, n: int, partials) -> float:
-    """`math.fsum` of the first `n` of `values`: the exactly rounded sum (Shewchuk's partials,
-    the half-way correction as CPython applies it), so the window's mean and spread are the
-    Python path's to the bit; `partials`: room for `n` + 1 numbers."""
+    """`math.fsum` of the first `n` of `values`: the exactly rounded sum, so the window's mean and
+    spread are the Python path's to the bit; `partials`: room for `n` + 1 numbers.
+
+    The sum is first taken compensated (each addition's exact error kept by Knuth's two-sum and
+    summed apart): its result `s + c` is within (n u)^2 of the terms' magnitudes of the exact
+    sum (Ogita, Rump and Oishi 2005, Sum2). Where that bound and the rounding of `s + c` to
+    `t` lie strictly inside half the spacing of doubles at `t`, the exact sum rounds to `t`,
+    which is then what `math.fsum` returns; otherwise (a sum near a half-way point, extreme
+    terms) Shewchuk's exact partials decide (`_fsum_exact`)."""
+    s = c = magnitude = 0.0
+    for k in range(n):
+        x = values[k]
+        t = s + x
+        z = t - s
+        c += (s - (t - z)) + (x - z)
+        s = t
+        magnitude += abs(x)
+    if not math.isfinite(magnitude) and not math.isfinite(s):
+        return s  # an infinite or NaN term: IEEE's sum, as math.fsum's (which raises for inf - inf)
+    if n <= _COMPENSATED_MAX and _TINY < magnitude < _HUGE:
+        t = s + c
+        z = t - s
+        rounding = (s - (t - z)) + (c - z)  # s + c == t + rounding, exactly
+        size = abs(t)
+        if size > _TINY:
+            # the spacing below a power of two is half the spacing above it: the smaller decides
+            half = 0.5 * min(np.nextafter(size, np.inf) - size, size - np.nextafter(size, 0.0))
+            bound = _BOUND_SLACK * (n * _UNIT) ** 2 * magnitude
+            if abs(rounding) + bound < half:
+                return t
+    return _fsum_exact(values, n, partials)
+
+
+@njit(cache=True)
+def _fsum_exact(values, n: int, partials) -> float:
+    """`math.fsum` by Shewchuk's partials, the half-way correction as CPython applies it."""
     held = 0
     for k in range(n):
         x = values[k]
