@@ -2,8 +2,9 @@
 
 A feed sends one point of every series before the next point of any, so each point's row is
 cold: its series was last touched thousands of rows ago, and at 2,000 series of 12 KB rows the
-rows no longer fit the caches. Scoring the same points grouped by series (each row hot) costs
-about 2.9 us a point against 4.5 interleaved (README, Benchmarks). The loop therefore asks for
+rows no longer fit the caches. Scoring the same points grouped by series (each row hot) cost
+about 2.8 us a point against 4.0-4.4 interleaved before this fetch (README, Benchmarks,
+`benchmarks.engine`). The loop therefore asks for
 the row of the point `DISTANCE` points ahead while it scores this one, so the fetch overlaps the
 work of the points between.
 
@@ -59,7 +60,8 @@ def prefetch(typingctx, array, byte_offset):
 
 @njit(cache=True)
 def row(rows, slot: int, spans) -> None:
-    """Ask for the `spans` (byte ranges, one a line of `spans`) of row `slot` of `rows`."""
+    """Ask for the `spans` (byte ranges: a (start, end) row of `spans` each) of row `slot` of
+    `rows`, a line at a time."""
     base = slot * rows.itemsize
     for k in range(spans.shape[0]):
         for offset in range(spans[k, 0], spans[k, 1], _LINE):
