@@ -148,7 +148,9 @@ class Line:
 
     def variance_at(self, hours: float) -> float:
         s = self.state
-        det = s["s0"] * s["stt"] - s["st"] ** 2
+        # st * st, not st ** 2: the C library's pow may round a square otherwise than the
+        # product does, and the engine's twin (`stream.engine.capacity.outlooks`) multiplies
+        det = s["s0"] * s["stt"] - s["st"] * s["st"]
         # u = A^-1 (1, h); Var = sigma^2 u' B u  (A: sums of w, B: sums of w^2)
         u0 = (s["stt"] - s["st"] * hours) / det
         u1 = (s["s0"] * hours - s["st"]) / det

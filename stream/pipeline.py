@@ -195,6 +195,62 @@ def series_keys(decoded: DecodedBatch) -> set[str]:
     return set(decoded.keys)
 
 
+def _outlooks(engine: Engine, watch: CapacityWatch, last: dict[str, MetricPoint]) -> list:
+    """The outlook of each bounded series among `last` (each series' last point of a batch),
+    read from the series' rows by the compiled twin of `capacity.outlook` (to the bit; a
+    `SeriesState` and its profiles made for every bounded series cost more than the rest of the
+    worker's work on a point, README). A line rising towards its limit within the horizon is
+    searched ahead by the Python outlook (`CapacityWatch.assess_line`) on its row's state."""
+    from stream.capacity import Outlook
+    from stream.engine import capacity, convert
+
+    bounded = []
+    for key, point in last.items():
+        rule = watch.rules.for_metric(point.metric)
+        if rule is not None:
+            bounded.append((engine.store.slot(key), point, rule.limit))
+    if not bounded:
+        return []
+    n, horizon = len(bounded), watch.horizon_hours
+    out = np.empty((n, capacity.OUTLOOK_COLUMNS))
+    capacity.outlooks(
+        engine.store.buffer,
+        np.fromiter((slot for slot, _, _ in bounded), np.int64, n),
+        np.fromiter((point.timestamp.timestamp() for _, point, _ in bounded), np.float64, n),
+        np.fromiter((limit for _, _, limit in bounded), np.float64, n),
+        horizon,
+        horizon,
+        out,
+    )
+    refs = []
+    for (slot, point, limit), o in zip(bounded, out.tolist(), strict=True):
+        if not o[capacity.HAS_LINE]:
+            continue
+        if o[capacity.SEARCH]:
+            row = engine.store.buffer[slot]
+            # in UTC, as the row's profiles were learnt (`engine.season.position`)
+            ref = watch.assess_line(
+                point.asset_id,
+                point.metric,
+                convert.trend_of(row),
+                lambda row=row: convert.season_of(row),
+                point.timestamp.astimezone(UTC),
+            )
+            if ref is not None:
+                refs.append(ref)
+            continue
+        outlook = Outlook(
+            limit=limit,
+            level=o[capacity.LEVEL],
+            slope_per_day=o[capacity.SLOPE_PER_DAY],
+            hours_to_crossing=0.0 if o[capacity.CROSSING_NOW] else None,
+            probability=o[capacity.PROBABILITY],
+            horizon_hours=horizon,
+        )
+        refs.append(PredictionRef(point.asset_id, point.metric, point.timestamp, outlook))
+    return refs
+
+
 def process_batch(
     messages: Sequence[RawMessage],
     engine: Engine,
@@ -263,19 +319,7 @@ def process_batch(
         return engine.store.buffer[engine.store.slot(key)]
 
     if watch is not None:
-        bounded = [(key, point) for key, point in last.items() if watch.bounded(point.metric)]
-        slots = [engine.store.slot(key) for key, _ in bounded]
-        trends = convert.trends_of(engine.store.buffer, slots)
-        for (key, point), trend in zip(bounded, trends, strict=True):
-            ref = watch.assess_line(
-                point.asset_id,
-                point.metric,
-                trend,
-                lambda key=key: convert.season_of(row(key)),
-                point.timestamp,
-            )
-            if ref is not None:
-                result.outlooks.append(ref)
+        result.outlooks = _outlooks(engine, watch, last)
     if security is not None:
         result.security = security.assess(
             result.scored, lambda key: convert.season_of(row(key)) if key in last else None

@@ -248,3 +248,58 @@ def test_the_engine_batch_says_what_the_python_scorer_says(seed):
     assert refused and sum(d.reason.count("out of order") for d in result.dead_letters) == len(
         refused
     )
+
+
+def test_a_batchs_outlooks_are_those_of_the_series_states():
+    """Each bounded series' outlook read from its row (`pipeline._outlooks`) is the one its
+    `SeriesState` gives (`CapacityWatch.assess_line`): lines too young, far below the limit,
+    over it, and rising towards it (searched ahead); a metric with no limit has none."""
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from stream.capacity import parse_capacity_rules
+    from stream.engine import convert
+    from stream.events import MetricPoint
+    from stream.pipeline import _outlooks
+    from stream.predictions import CapacityWatch
+
+    settings = Settings(_env_file=None)
+    watch = CapacityWatch(
+        parse_capacity_rules(settings.capacity_rules), horizon_hours=72.0, confidence=0.8
+    )
+    scoring = engine()
+    # (level, rise a day) of each bounded line; the young one is scored from its third day only
+    lines = {"flat": (50.0, 0.0), "over": (104.0, 0.0), "rising": (40.0, 15.0), "young": (60.0, 0)}
+    keys = [f"{kind}/cpu_usage" for kind in lines] + ["other/requests"]
+    epochs = 1_767_571_200.0 + 600.0 * np.arange(3 * 144)
+    rng = np.random.default_rng(3)
+    for k, epoch in enumerate(epochs):
+        values = np.array([level + rise * k / 144 for level, rise in lines.values()] + [60.0])
+        values += 4 * np.sin(2 * np.pi * (epoch % 86_400) / 86_400) + rng.normal(0, 0.5, 5)
+        live = [n for n, key in enumerate(keys) if k >= 2 * 144 or not key.startswith("young")]
+        scoring.score_batch([keys[n] for n in live], values[live], np.full(len(live), epoch))
+    now = datetime.fromtimestamp(epochs[-1], tz=UTC)
+    last = {
+        key: MetricPoint(asset_id=n, metric=key.split("/")[1], value=0.0, timestamp=now)
+        for n, key in enumerate(keys)
+    }
+    expected = []
+    for key, point in last.items():
+        row = scoring.store.buffer[scoring.store.slot(key)]
+        ref = watch.assess_line(
+            point.asset_id,
+            point.metric,
+            convert.trend_of(row),
+            lambda row=row: convert.season_of(row),
+            point.timestamp,
+        )
+        if ref is not None:
+            expected.append(ref)
+    got = _outlooks(scoring, watch, last)
+    assert got == expected
+    by_asset = {ref.asset_id: ref.outlook for ref in got}
+    assert set(by_asset) == {0, 1, 2}  # the young line and the unbounded metric have none
+    assert by_asset[1].hours_to_crossing == 0.0  # over the limit now
+    assert by_asset[0].hours_to_crossing is None  # nothing in sight
+    assert by_asset[2].hours_to_crossing > 0  # a crossing found ahead
