@@ -27,7 +27,8 @@ their roles, so neither names a detector, and a new one is one module plus one l
 | `pattern` | `stream.detectors.pattern` (never-seen shapes) |
 | `record` | `stream.detectors.record` (beyond the long memory) |
 | `tails`, `combine` | `stream.tail_calibration`, `stream.scoring` (the verdict) |
-| `forecast`, `capacity` | `stream.forecast.learn`, `stream.capacity.learn` and `outlook` (but its search ahead) |
+| `forecast` | `stream.forecast.learn` |
+| `capacity` | `stream.capacity.learn`, and `outlook` but for its search ahead |
 | `scale` | `stream.detectors.calibration` (a deviation as evidence and as a score) |
 | `prefetch` | (none: asks for the rows of the points ahead while the loop scores one) |
 

@@ -428,11 +428,22 @@ class Engine:
 
 
 def warm(window_size: int) -> float:
-    """Compile the loop for rows of `window_size`, or load it from the cache; the seconds it
-    took. A process calls it before its first batch is waited for (the API at start-up), so no
-    request waits the half a minute a first compile takes."""
+    """Compile the loop (and the capacity outlooks' reading) for rows of `window_size`, or load
+    them from the cache; the seconds it took. A process calls it before its first batch is
+    waited for (the API at start-up), so no request waits the half a minute a first compile
+    takes."""
     started = time.perf_counter()
-    Engine(threshold=0.7, window_size=window_size, warmup_points=2).score_batch(
-        ["warm"], np.array([0.0]), np.array([0.0])
+    engine = Engine(threshold=0.7, window_size=window_size, warmup_points=2)
+    engine.score_batch(["warm"], np.array([0.0]), np.array([0.0]))
+    # the capacity outlooks' reading of a row, which a batch's first bounded series would
+    # otherwise wait for
+    capacity.outlooks(
+        engine.store.buffer,
+        np.zeros(1, dtype=np.int64),
+        np.zeros(1),
+        np.full(1, 100.0),
+        1.0,
+        1.0,
+        np.empty((1, capacity.OUTLOOK_COLUMNS)),
     )
     return time.perf_counter() - started
