@@ -7,10 +7,11 @@ minute by the engine: most flat below the limit, a tenth rising towards it, a te
 Then the outlook of every series after its last point, as a batch gives each bounded series it
 scored one: by the worker (`pipeline._outlooks`: the line read from each row by the compiled
 twin of `capacity.outlook`, the Python search only for lines rising towards the limit) and, in
-the same run, by the way before it (each row made a trend and a seasonal profile as
-`SeriesState` holds them, then `CapacityWatch.assess_line`). Prints microseconds a series for
-each, best of five rounds, and checks they give the same outlooks. Before any series is a day
-old, neither has a line to read: the end-to-end benchmarks' feeds never reach this.
+the same run, by the way before it (`reference.outlooks_by_state`: each row made a trend and a
+seasonal profile as `SeriesState` holds them, then `CapacityWatch.assess_line`). Prints
+microseconds a series for each, best of five rounds, and checks they give the same outlooks.
+Before any series is a day old, neither has a line to read: the end-to-end benchmarks' feeds
+never reach this.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import numpy as np
 from benchmarks.machine import header
 from stream.capacity import parse_capacity_rules
 from stream.config import Settings
-from stream.engine import convert
 from stream.engine.core import Engine
+from stream.engine.reference import outlooks_by_state
 from stream.events import MetricPoint
 from stream.pipeline import _outlooks
 from stream.predictions import CapacityWatch
@@ -64,23 +65,6 @@ def learnt(series: int, days: int) -> tuple[Engine, dict[str, MetricPoint]]:
     return engine, last
 
 
-def before(engine: Engine, watch: CapacityWatch, last: dict[str, MetricPoint]) -> list:
-    """The outlooks as the worker made them before the compiled twin."""
-    refs = []
-    for key, point in last.items():
-        row = engine.store.buffer[engine.store.slot(key)]
-        ref = watch.assess_line(
-            point.asset_id,
-            point.metric,
-            convert.trend_of(row),
-            lambda row=row: convert.season_of(row),
-            point.timestamp,
-        )
-        if ref is not None:
-            refs.append(ref)
-    return refs
-
-
 def best_us(make, series: int) -> tuple[float, list]:
     best, made = float("inf"), []
     for _ in range(ROUNDS):
@@ -109,7 +93,7 @@ def main() -> None:
         f"({time.perf_counter() - started:.0f} s)"
     )
     now_us, now = best_us(lambda: _outlooks(engine, watch, last), args.series)
-    was_us, was = best_us(lambda: before(engine, watch, last), args.series)
+    was_us, was = best_us(lambda: outlooks_by_state(engine, watch, last), args.series)
     if now != was:
         raise SystemExit("the two ways gave different outlooks")
     searched = sum(1 for ref in now if ref.outlook.hours_to_crossing not in (None, 0.0))

@@ -259,7 +259,7 @@ def test_a_batchs_outlooks_are_those_of_the_series_states():
     import numpy as np
 
     from stream.capacity import parse_capacity_rules
-    from stream.engine import convert
+    from stream.engine.reference import outlooks_by_state
     from stream.events import MetricPoint
     from stream.pipeline import _outlooks
     from stream.predictions import CapacityWatch
@@ -284,18 +284,7 @@ def test_a_batchs_outlooks_are_those_of_the_series_states():
         key: MetricPoint(asset_id=n, metric=key.split("/")[1], value=0.0, timestamp=now)
         for n, key in enumerate(keys)
     }
-    expected = []
-    for key, point in last.items():
-        row = scoring.store.buffer[scoring.store.slot(key)]
-        ref = watch.assess_line(
-            point.asset_id,
-            point.metric,
-            convert.trend_of(row),
-            lambda row=row: convert.season_of(row),
-            point.timestamp,
-        )
-        if ref is not None:
-            expected.append(ref)
+    expected = outlooks_by_state(scoring, watch, last)
     got = _outlooks(scoring, watch, last)
     assert got == expected
     by_asset = {ref.asset_id: ref.outlook for ref in got}
