@@ -195,7 +195,9 @@ def series_keys(decoded: DecodedBatch) -> set[str]:
     return set(decoded.keys)
 
 
-def _outlooks(engine: Engine, watch: CapacityWatch, last: dict[str, MetricPoint]) -> list:
+def _outlooks(
+    engine: Engine, watch: CapacityWatch, last: dict[str, MetricPoint]
+) -> list[PredictionRef]:
     """The outlook of each bounded series among `last` (each series' last point of a batch),
     read from the series' rows by the compiled twin of `capacity.outlook` (to the bit; a
     `SeriesState` and its profiles made for every bounded series cost more than the rest of the

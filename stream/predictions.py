@@ -67,10 +67,6 @@ class CapacityWatch:
         crossing is looked for within the horizon only, which is all a decision needs."""
         return self.assess_line(asset_id, metric, state.trend, lambda: state.season, ts)
 
-    def bounded(self, metric: str) -> bool:
-        """Whether `metric` has a capacity limit (only its series get an outlook)."""
-        return self.rules.for_metric(metric) is not None
-
     def assess_line(
         self,
         asset_id: int,

@@ -9,7 +9,6 @@ trained model a state came from (`model_version`) is not part of the row: the ca
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -80,17 +79,6 @@ _TREND_FIELDS = ["trend_last", "trend_first", *(f"trend_{key}" for key in _TREND
 def trend_of(row: np.void) -> dict:
     """The row's capacity line, as `SeriesState.trend` holds it."""
     return _trend(row[_TREND_FIELDS].item())  # one read of the fields, not one each
-
-
-def trends_of(rows: np.ndarray, slots: Sequence[int]) -> list[dict]:
-    """`trend_of` the row at each of `slots` of `rows` (a store's buffer): each field read for
-    every slot at once, not a row at a time (a batch reads the line of every bounded series it
-    scored, and reading fields out of a 12 KB row cost more than the rest of an outlook)."""
-    if not slots:
-        return []
-    at = np.asarray(slots, dtype=np.int64)
-    columns = [rows[name][at].tolist() for name in _TREND_FIELDS]
-    return [_trend(values) for values in zip(*columns, strict=True)]
 
 
 _TREND_NAMES = ("last", "first", *_TREND)

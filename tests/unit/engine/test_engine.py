@@ -7,7 +7,7 @@ import pytest
 
 from stream.config import Settings
 from stream.detectors.record import RecordDetector
-from stream.engine import convert, record
+from stream.engine import record
 from stream.engine.combine import (
     DIRECTION,
     EXPECTED,
@@ -214,21 +214,6 @@ def test_the_forecaster_and_the_capacity_line_learn_as_the_scorers(kind):
         assert row[f"forecast_{name}"].tolist() == f[name], name
     for name in ("last", "first", "s0", "st", "stt", "sy", "sty", "syy", "q0", "qt", "qtt"):
         assert row[f"trend_{name}"] == state.trend[name], name
-
-
-def test_the_lines_of_many_rows_read_at_once_are_each_rows_own():
-    settings = Settings(_env_file=None)
-    engine = build_engine(settings)
-    for kind in ("daily", "gauge", "counts"):
-        epochs, values = _series(kind)
-        engine.score_batch([kind] * len(values), values, epochs)
-    engine.store.slots(["unseen"])  # a row that has learnt nothing: its line's ends are NaN
-    slots = [engine.store.slot(k) for k in ("gauge", "unseen", "daily", "counts", "gauge")]
-    rows = engine.store.buffer
-    together = convert.trends_of(rows, slots)
-    assert together == [convert.trend_of(rows[slot]) for slot in slots]
-    assert together[1]["last"] is None and together[0]["last"] is not None
-    assert convert.trends_of(rows, []) == []
 
 
 def _same(a, b, where="state"):
