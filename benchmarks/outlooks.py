@@ -5,7 +5,7 @@
 `--series` bounded series (`cpu_usage`, limit 100) learnt for `--days` days at one point a
 minute by the engine: most flat below the limit, a tenth rising towards it, a tenth over it.
 Then the outlook of every series after its last point, as a batch gives each bounded series it
-scored one: by the worker (`pipeline._outlooks`: the line read from each row by the compiled
+scored one: by the worker (`pipeline.batch_outlooks`: the line read from each row by the compiled
 twin of `capacity.outlook`, the Python search only for lines rising towards the limit) and, in
 the same run, by the way before it (`reference.outlooks_by_state`: each row made a trend and a
 seasonal profile as `SeriesState` holds them, then `CapacityWatch.assess_line`). Prints
@@ -28,7 +28,7 @@ from stream.config import Settings
 from stream.engine.core import Engine
 from stream.engine.reference import outlooks_by_state
 from stream.events import MetricPoint
-from stream.pipeline import _outlooks
+from stream.pipeline import batch_outlooks
 from stream.predictions import CapacityWatch
 
 MONDAY = 1_767_571_200.0  # 2026-01-05 00:00 UTC
@@ -92,7 +92,7 @@ def main() -> None:
         f"{args.series:,} bounded series learnt for {args.days} days at a point a minute "
         f"({time.perf_counter() - started:.0f} s)"
     )
-    now_us, now = best_us(lambda: _outlooks(engine, watch, last), args.series)
+    now_us, now = best_us(lambda: batch_outlooks(engine, watch, last), args.series)
     was_us, was = best_us(lambda: outlooks_by_state(engine, watch, last), args.series)
     if now != was:
         raise SystemExit("the two ways gave different outlooks")

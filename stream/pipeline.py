@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 import orjson
 
+from stream.capacity import Outlook
 from stream.events import (
     EARLIEST,
     LATEST,
@@ -195,16 +196,31 @@ def series_keys(decoded: DecodedBatch) -> set[str]:
     return set(decoded.keys)
 
 
-def _outlooks(
+def outlook_by_state(
+    watch: CapacityWatch, point: MetricPoint, row: np.void, ts: datetime
+) -> PredictionRef | None:
+    """The outlook of `point`'s bounded series at `ts`, its `row` made a trend and seasonal
+    profiles as `SeriesState` holds them (`CapacityWatch.assess_line`)."""
+    from stream.engine import convert
+
+    return watch.assess_line(
+        point.asset_id,
+        point.metric,
+        convert.trend_of(row),
+        lambda: convert.season_of(row),
+        ts,
+    )
+
+
+def batch_outlooks(
     engine: Engine, watch: CapacityWatch, last: dict[str, MetricPoint]
 ) -> list[PredictionRef]:
     """The outlook of each bounded series among `last` (each series' last point of a batch),
     read from the series' rows by the compiled twin of `capacity.outlook` (to the bit; a
     `SeriesState` and its profiles made for every bounded series cost more than the rest of the
     worker's work on a point, README). A line rising towards its limit within the horizon is
-    searched ahead by the Python outlook (`CapacityWatch.assess_line`) on its row's state."""
-    from stream.capacity import Outlook
-    from stream.engine import capacity, convert
+    searched ahead by the Python outlook (`outlook_by_state`)."""
+    from stream.engine import capacity
 
     bounded = []
     for key, point in last.items():
@@ -229,16 +245,9 @@ def _outlooks(
         if not o[capacity.HAS_LINE]:
             continue
         if o[capacity.SEARCH]:
-            row = engine.store.buffer[slot]
             # in UTC, as the row's profiles were learnt (`engine.season.position`)
-            ref = watch.assess_line(
-                point.asset_id,
-                point.metric,
-                convert.trend_of(row),
-                lambda row=row: convert.season_of(row),
-                point.timestamp.astimezone(UTC),
-            )
-            if ref is not None:
+            ts = point.timestamp.astimezone(UTC)
+            if (ref := outlook_by_state(watch, point, engine.store.buffer[slot], ts)) is not None:
                 refs.append(ref)
             continue
         outlook = Outlook(
@@ -321,7 +330,7 @@ def process_batch(
         return engine.store.buffer[engine.store.slot(key)]
 
     if watch is not None:
-        result.outlooks = _outlooks(engine, watch, last)
+        result.outlooks = batch_outlooks(engine, watch, last)
     if security is not None:
         result.security = security.assess(
             result.scored, lambda key: convert.season_of(row(key)) if key in last else None

@@ -4,7 +4,7 @@
 component, the features, each of `core.DETECTORS`, then learning), so a test or a benchmark can
 hold each detector of the engine to its Python original; the combination is held to the
 `Scorer` itself. `outlooks_by_state` gives a batch's capacity outlooks as the worker made them
-before it read them from the rows (`pipeline._outlooks`).
+before it read them from the rows (`pipeline.batch_outlooks`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from stream import seasonality
-from stream.engine import convert
 from stream.engine.core import DETECTORS, Engine
 from stream.ensemble import detectors
 from stream.events import MetricPoint
 from stream.features import SeriesState
+from stream.pipeline import outlook_by_state
 from stream.predictions import CapacityWatch, PredictionRef
 from stream.scoring import point_features
 
@@ -49,19 +49,11 @@ def score_series(
 def outlooks_by_state(
     engine: Engine, watch: CapacityWatch, last: Mapping[str, MetricPoint]
 ) -> list[PredictionRef]:
-    """The outlook of each bounded series among `last` (a batch's last point of each series), each
-    row made a trend and seasonal profiles as `SeriesState` holds them, then
-    `CapacityWatch.assess_line`."""
+    """The outlook of each bounded series among `last` (a batch's last point of each series), as
+    the worker made them before it read them from the rows: each by `outlook_by_state`."""
     refs = []
     for key, point in last.items():
         row = engine.store.buffer[engine.store.slot(key)]
-        ref = watch.assess_line(
-            point.asset_id,
-            point.metric,
-            convert.trend_of(row),
-            lambda row=row: convert.season_of(row),
-            point.timestamp,
-        )
-        if ref is not None:
+        if (ref := outlook_by_state(watch, point, row, point.timestamp)) is not None:
             refs.append(ref)
     return refs

@@ -251,7 +251,7 @@ def test_the_engine_batch_says_what_the_python_scorer_says(seed):
 
 
 def test_a_batchs_outlooks_are_those_of_the_series_states():
-    """Each bounded series' outlook read from its row (`pipeline._outlooks`) is the one its
+    """Each bounded series' outlook read from its row (`pipeline.batch_outlooks`) is the one its
     `SeriesState` gives (`CapacityWatch.assess_line`): lines too young, far below the limit,
     over it, and rising towards it (searched ahead); a metric with no limit has none."""
     from datetime import UTC, datetime
@@ -261,7 +261,7 @@ def test_a_batchs_outlooks_are_those_of_the_series_states():
     from stream.capacity import parse_capacity_rules
     from stream.engine.reference import outlooks_by_state
     from stream.events import MetricPoint
-    from stream.pipeline import _outlooks
+    from stream.pipeline import batch_outlooks
     from stream.predictions import CapacityWatch
 
     settings = Settings(_env_file=None)
@@ -285,7 +285,7 @@ def test_a_batchs_outlooks_are_those_of_the_series_states():
         for n, key in enumerate(keys)
     }
     expected = outlooks_by_state(scoring, watch, last)
-    got = _outlooks(scoring, watch, last)
+    got = batch_outlooks(scoring, watch, last)
     assert got == expected
     by_asset = {ref.asset_id: ref.outlook for ref in got}
     assert set(by_asset) == {0, 1, 2}  # the young line and the unbounded metric have none
